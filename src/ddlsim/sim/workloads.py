@@ -1,0 +1,860 @@
+"""Workloads: the layer graphs a training step runs, as lists of kernel calls.
+
+A :class:`Workload` is an ordered tuple of :class:`Layer` objects. Each layer lists
+exactly the kernel calls (:class:`ddlsim.opspec.KernelCall`) its forward pass and its
+backward pass run, how many parameters it owns and how much activation memory it keeps
+for the backward pass. The forward pass runs the layers in order; the backward pass runs
+them in reverse order, each layer's ``bwd`` calls in the order given.
+
+Conventions (all counts are for the whole per-GPU batch, i.e. one iteration of one
+replica):
+
+* **Linear layers** with ``rows`` input rows (``batch`` for CNN/MLP heads,
+  ``batch * seq`` for transformers), ``in`` input and ``out`` output features:
+  forward ``gemm(m=rows, n=out, k=in)`` (Y = X W^T), backward data
+  ``gemm(m=rows, n=in, k=out)`` (dX = dY W), backward weight ``gemm(m=out, n=in, k=rows)``
+  (dW = dY^T X). A bias adds ``in*out + out`` parameters, an ``add(numel=rows*out)`` to
+  the forward pass and an ``add(numel=rows*out)`` (the column sum giving the bias
+  gradient) after the weight gradient in the backward pass.
+* **Convolutions** run ``conv2d_fwd`` forward and ``conv2d_bwd_data`` then
+  ``conv2d_bwd_filter`` backward, all with the forward shape ``(n,c,h,w,k,r,s,stride,
+  pad)``; a bias adds an ``add`` over the output as for linear layers.
+* **No gradient for the input.** As frameworks do, the backward pass computes no
+  gradient with respect to the input data: the first layer with parameters skips its
+  data-gradient kernel, and parameter-free layers before it run no backward at all.
+* **Residual adds** run ``add`` forward; their backward ``add`` stands for the sum of
+  the two gradient branches at the fork where the residual started.
+* **Not modelled:** dropout, flatten/reshape (no kernel), attention scaling and causal
+  masking (folded into the softmax; the attention matmuls count the full ``s x s``
+  score matrix, as the Megatron FLOP formula does).
+
+``activation_elems`` counts the elements of the forward tensors that the layer's backward
+kernels read, for the whole batch, counted per layer without de-duplicating tensors that
+two layers share (a ReLU's output that the next convolution also saves is counted by both,
+as in a framework without in-place activations): conv/linear: the input; relu: the output
+(its mask); gelu: the input; max-pool: input and output; avg-pool, add: nothing;
+batchnorm: the input (per-channel mean and inverse std, which do not grow with the
+batch, are left out); layernorm: the input plus the per-row mean and inverse std;
+attention: Q, K, V and the softmax probabilities; embedding: the token ids;
+softmax_xent: the probabilities. Layers with no backward keep nothing. Every term is
+proportional to the batch.
+
+FLOPs come from :func:`ddlsim.opspec.flops` (a multiply-add is 2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ddlsim.errors import ConfigError
+from ddlsim.opspec import KernelCall, call, conv_out, flops
+from ddlsim.units import dtype_bytes
+
+#: Layer kinds a :class:`Layer` may have.
+LAYER_KINDS = (
+    "conv", "linear", "pool", "relu", "gelu", "bn", "layernorm", "add", "attention",
+    "embedding", "softmax_xent",
+)
+
+#: Ops whose FLOPs count as multiply-accumulates (torchvision-style MAC counts).
+MATMUL_OPS = frozenset({"gemm", "bmm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter"})
+
+
+def _sum_flops(calls: Sequence[KernelCall]) -> float:
+    return float(sum(flops(kc) for kc in calls))
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer of a workload and the kernel calls of its training step.
+
+    ``fwd`` / ``bwd``: the calls of the forward and backward pass, in execution order.
+    ``param_count``: trainable parameters the layer owns (a tied weight counts once, at
+    its owner). ``activation_elems``: elements kept for the backward pass, whole batch
+    (see the module docstring for what is counted). ``output_elems``: elements of the
+    layer's output, whole batch (what a pipeline stage boundary sends).
+    """
+
+    name: str
+    kind: str
+    fwd: tuple[KernelCall, ...]
+    bwd: tuple[KernelCall, ...] = ()
+    param_count: int = 0
+    activation_elems: int = 0
+    output_elems: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("layer.name: must be a non-empty string, got ''")
+        if self.kind not in LAYER_KINDS:
+            raise ConfigError(f"layer {self.name!r} kind: must be one of "
+                              f"{', '.join(LAYER_KINDS)}, got {self.kind!r}")
+        for label in ("param_count", "activation_elems", "output_elems"):
+            value = getattr(self, label)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"layer {self.name!r} {label}: must be an integer >= 0, "
+                                  f"got {value!r}")
+        for label in ("fwd", "bwd"):
+            calls = getattr(self, label)
+            if not isinstance(calls, tuple) or not all(isinstance(kc, KernelCall)
+                                                       for kc in calls):
+                raise ConfigError(f"layer {self.name!r} {label}: must be a tuple of "
+                                  f"KernelCall, got {calls!r}")
+
+    @property
+    def fwd_flops(self) -> float:
+        """FLOPs of the forward calls."""
+        return _sum_flops(self.fwd)
+
+    @property
+    def bwd_flops(self) -> float:
+        """FLOPs of the backward calls."""
+        return _sum_flops(self.bwd)
+
+    def param_bytes(self, dtype: str = "float32") -> float:
+        """Bytes of this layer's parameters stored as ``dtype``."""
+        return float(self.param_count * dtype_bytes(dtype))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A model's training step for one replica: ``batch`` samples through ``layers``.
+
+    ``batch``: samples per GPU per iteration. A sample is one input of ``input_shape``
+    (per-sample, without the batch axis): an image ``(c, h, w)``, a feature vector
+    ``(f,)``, or for GPT one sequence of ``tokens_per_sample == seq`` tokens, shape
+    ``(seq,)``. ``dtype``: element type of parameters, activations and gradients.
+    ``hyper``: the builder's architecture parameters as ``(name, value)`` pairs (e.g.
+    GPT's ``hidden`` and ``heads`` for tensor parallelism); see :attr:`hyperparams`.
+    """
+
+    name: str
+    batch: int
+    input_shape: tuple[int, ...]
+    layers: tuple[Layer, ...]
+    dtype: str = "float32"
+    tokens_per_sample: int = 1
+    hyper: tuple[tuple[str, int], ...] = ()
+    _totals: tuple[float, float, int, int] = field(init=False, repr=False, compare=False)
+    _update: tuple[KernelCall, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_batch(self.batch)
+        _check_dtype(self.dtype)
+        if not self.layers:
+            raise ConfigError(f"workload {self.name!r} layers: must not be empty, got ()")
+        if not isinstance(self.tokens_per_sample, int) or self.tokens_per_sample < 1:
+            raise ConfigError(f"tokens_per_sample: must be an integer >= 1, "
+                              f"got {self.tokens_per_sample!r}")
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise ConfigError(f"workload {self.name!r} layers: names must be unique, "
+                              f"{dup!r} repeats")
+        # Totals are computed once; identical call tuples (repeated blocks) share the work.
+        memo: dict[tuple[KernelCall, ...], float] = {}
+
+        def total(calls: tuple[KernelCall, ...]) -> float:
+            if calls not in memo:
+                memo[calls] = _sum_flops(calls)
+            return memo[calls]
+
+        fwd = sum(total(layer.fwd) for layer in self.layers)
+        bwd = sum(total(layer.bwd) for layer in self.layers)
+        params = sum(layer.param_count for layer in self.layers)
+        acts = sum(layer.activation_elems for layer in self.layers)
+        object.__setattr__(self, "_totals", (float(fwd), float(bwd), params, acts))
+        object.__setattr__(self, "_update", tuple(
+            call("sgd_update", numel=layer.param_count)
+            for layer in self.layers if layer.param_count))
+
+    @property
+    def param_count(self) -> int:
+        """Trainable parameters of the whole model."""
+        return self._totals[2]
+
+    @property
+    def fwd_flops(self) -> float:
+        """FLOPs of one forward pass over the batch."""
+        return self._totals[0]
+
+    @property
+    def bwd_flops(self) -> float:
+        """FLOPs of one backward pass over the batch."""
+        return self._totals[1]
+
+    @property
+    def train_flops(self) -> float:
+        """Forward plus backward FLOPs of one iteration (the optimizer update excluded)."""
+        return self._totals[0] + self._totals[1]
+
+    @property
+    def activation_elems(self) -> int:
+        """Sum of the layers' ``activation_elems`` (whole batch)."""
+        return self._totals[3]
+
+    @property
+    def update(self) -> tuple[KernelCall, ...]:
+        """Optimizer calls of one iteration: one ``sgd_update`` per layer with parameters."""
+        return self._update
+
+    @property
+    def tokens_per_iteration(self) -> int:
+        """``batch * tokens_per_sample``: tokens one replica processes per iteration."""
+        return self.batch * self.tokens_per_sample
+
+    @property
+    def hyperparams(self) -> dict[str, int]:
+        """``hyper`` as a dict (empty for models without named hyperparameters)."""
+        return dict(self.hyper)
+
+    def param_bytes(self, dtype: str | None = None) -> float:
+        """Bytes of all parameters stored as ``dtype`` (default: the workload's dtype)."""
+        return float(self.param_count * dtype_bytes(dtype or self.dtype))
+
+    def grad_bytes(self, dtype: str | None = None) -> float:
+        """Bytes of one full gradient (what data parallelism allreduces) in ``dtype``."""
+        return self.param_bytes(dtype)
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``; ConfigError with a suggestion if there is none."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ConfigError(_unknown("layer", name, [layer.name for layer in self.layers]))
+
+
+# --------------------------------------------------------------------------- validation
+
+def _unknown(what: str, name: object, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(known), n=1)
+    hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+    return f"unknown {what} {name!r}{hint}"
+
+
+def _check_int(label: str, value: object, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{label}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_batch(batch: object) -> int:
+    return _check_int("batch", batch)
+
+
+def _check_dtype(dtype: object) -> str:
+    try:
+        dtype_bytes(dtype)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return dtype  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- layer factory
+
+class _Net:
+    """Builds a layer list while tracking the per-sample activation shape and whether the
+    current activation needs a gradient (it does once any layer with parameters ran).
+
+    Shapes are per sample, ``(c, h, w)`` for images or ``(f,)`` for features.
+    """
+
+    def __init__(self, batch: int, input_shape: tuple[int, ...]) -> None:
+        self.n = batch
+        self.shape = input_shape
+        self.grad = False  # does the current activation need a gradient?
+        self.layers: list[Layer] = []
+
+    def _push(self, layer: Layer, out_shape: tuple[int, ...]) -> tuple[int, ...]:
+        self.layers.append(layer)
+        self.shape = out_shape
+        return out_shape
+
+    def _image(self, what: str) -> tuple[int, int, int]:
+        if len(self.shape) != 3:
+            raise ConfigError(f"{what}: needs an image input (c, h, w), got shape {self.shape}")
+        return self.shape  # type: ignore[return-value]
+
+    def conv(self, name: str, out_ch: int, kernel: int, stride: int = 1, pad: int = 0,
+             bias: bool = True, src: tuple[int, ...] | None = None) -> tuple[int, ...]:
+        """Square ``kernel`` x ``kernel`` convolution to ``out_ch`` channels (``src``: input
+        shape when it is not the current one, e.g. a residual shortcut)."""
+        if src is not None:
+            self.shape = src
+        c, h, w = self._image(name)
+        p, q = conv_out(h, kernel, stride, pad), conv_out(w, kernel, stride, pad)
+        if p < 1 or q < 1:
+            raise ConfigError(f"{name}: kernel {kernel} with pad {pad} does not fit the "
+                              f"{h}x{w} input")
+        shape = dict(n=self.n, c=c, h=h, w=w, k=out_ch, r=kernel, s=kernel, stride=stride,
+                     pad=pad)
+        out = self.n * out_ch * p * q
+        fwd = [call("conv2d_fwd", **shape)]
+        bwd = [call("conv2d_bwd_data", **shape)] if self.grad else []
+        bwd.append(call("conv2d_bwd_filter", **shape))
+        if bias:
+            fwd.append(call("add", numel=out))
+            bwd.append(call("add", numel=out))
+        params = out_ch * c * kernel * kernel + (out_ch if bias else 0)
+        self.grad = True
+        layer = Layer(name, "conv", tuple(fwd), tuple(bwd), params, self.n * c * h * w, out)
+        return self._push(layer, (out_ch, p, q))
+
+    def linear(self, name: str, out: int, bias: bool = True, rows: int | None = None,
+               owns_weight: bool = True) -> tuple[int, ...]:
+        """Fully connected layer to ``out`` features over ``rows`` rows (default: batch).
+        The input is flattened. ``owns_weight=False``: the weight is tied to another layer,
+        which counts the parameters; the weight gradient is still computed here."""
+        rows = self.n if rows is None else rows
+        k = 1
+        for d in self.shape:
+            k *= d
+        n_out = rows * out
+        fwd = [call("gemm", m=rows, n=out, k=k)]
+        bwd = [call("gemm", m=rows, n=k, k=out)] if self.grad else []
+        bwd.append(call("gemm", m=out, n=k, k=rows))
+        if bias:
+            fwd.append(call("add", numel=n_out))
+            bwd.append(call("add", numel=n_out))
+        params = (out * k if owns_weight else 0) + (out if bias else 0)
+        self.grad = True
+        layer = Layer(name, "linear", tuple(fwd), tuple(bwd), params, rows * k, n_out)
+        return self._push(layer, (out,))
+
+    def _numel(self, rows: int | None = None) -> int:
+        size = self.n if rows is None else rows
+        for d in self.shape:
+            size *= d
+        return size
+
+    def elementwise(self, name: str, kind: str, rows: int | None = None) -> tuple[int, ...]:
+        """``relu`` or ``gelu`` over the current activation."""
+        numel = self._numel(rows)
+        fwd = (call(f"{kind}_fwd", numel=numel),)
+        bwd = (call(f"{kind}_bwd", numel=numel),) if self.grad else ()
+        return self._push(Layer(name, kind, fwd, bwd, 0, numel if bwd else 0, numel),
+                          self.shape)
+
+    def pool(self, name: str, mode: str, kernel: int, stride: int | None = None,
+             pad: int = 0) -> tuple[int, ...]:
+        """``mode`` = ``'max'`` or ``'avg'`` pooling, ``stride`` defaulting to ``kernel``."""
+        stride = kernel if stride is None else stride
+        c, h, w = self._image(name)
+        p, q = conv_out(h, kernel, stride, pad), conv_out(w, kernel, stride, pad)
+        if p < 1 or q < 1:
+            raise ConfigError(f"{name}: pool kernel {kernel} with pad {pad} does not fit the "
+                              f"{h}x{w} input")
+        shape = dict(n=self.n, c=c, h=h, w=w, kernel=kernel, stride=stride, pad=pad)
+        fwd = (call(f"{mode}pool_fwd", **shape),)
+        bwd = (call(f"{mode}pool_bwd", **shape),) if self.grad else ()
+        out = self.n * c * p * q
+        saved = self.n * c * h * w + out if (bwd and mode == "max") else 0
+        return self._push(Layer(name, "pool", fwd, bwd, 0, saved, out), (c, p, q))
+
+    def bn(self, name: str) -> tuple[int, ...]:
+        """Training-mode batch normalisation (2 parameters per channel)."""
+        c, h, w = self._image(name)
+        shape = dict(n=self.n, c=c, h=h, w=w)
+        numel = self.n * c * h * w
+        fwd = (call("batchnorm_fwd", **shape),)
+        bwd = (call("batchnorm_bwd", **shape),)
+        self.grad = True
+        return self._push(Layer(name, "bn", fwd, bwd, 2 * c, numel, numel), self.shape)
+
+    def add(self, name: str, rows: int | None = None) -> tuple[int, ...]:
+        """Residual add of two activations of the current shape."""
+        numel = self._numel(rows)
+        fwd = (call("add", numel=numel),)
+        bwd = (call("add", numel=numel),) if self.grad else ()
+        return self._push(Layer(name, "add", fwd, bwd, 0, 0, numel), self.shape)
+
+    def softmax_xent(self, name: str = "loss", rows: int | None = None) -> tuple[int, ...]:
+        """Softmax + cross-entropy over the current features as classes."""
+        rows = self.n if rows is None else rows
+        classes = self._numel(1)
+        fwd = (call("softmax_xent_fwd", n=rows, classes=classes),)
+        bwd = (call("softmax_xent_bwd", n=rows, classes=classes),) if self.grad else ()
+        saved = rows * classes if bwd else 0
+        return self._push(Layer(name, "softmax_xent", fwd, bwd, 0, saved, rows), (1,))
+
+    def workload(self, name: str, input_shape: tuple[int, ...], dtype: str,
+                 **kwargs: object) -> Workload:
+        return Workload(name, self.n, tuple(input_shape), tuple(self.layers), dtype,
+                        **kwargs)  # type: ignore[arg-type]
+
+
+def _start(batch: object, input_shape: tuple[int, ...], dtype: object) -> _Net:
+    _check_batch(batch)
+    _check_dtype(dtype)
+    return _Net(batch, input_shape)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- CNN builders
+
+def lenet5(batch: int, dtype: str = "float32") -> Workload:
+    """LeNet-5, modern variant (published.csv FLOP-01a/b): 1x32x32 input, conv 5x5 6ch ->
+    ReLU -> max-pool 2 -> conv 5x5 16ch (full C3 connectivity) -> ReLU -> max-pool 2 ->
+    fc 120 -> ReLU -> fc 84 -> ReLU -> fc 10 -> softmax cross-entropy.
+    61,706 parameters, 416,520 forward MACs per image. ``batch``: images per GPU."""
+    net = _start(batch, (1, 32, 32), dtype)
+    net.conv("conv1", 6, 5)
+    net.elementwise("relu1", "relu")
+    net.pool("pool1", "max", 2)
+    net.conv("conv2", 16, 5)
+    net.elementwise("relu2", "relu")
+    net.pool("pool2", "max", 2)
+    for i, width in ((3, 120), (4, 84)):
+        net.linear(f"fc{i}", width)
+        net.elementwise(f"relu{i}", "relu")
+    net.linear("fc5", 10)
+    net.softmax_xent()
+    return net.workload("lenet5", (1, 32, 32), dtype)
+
+
+def lenet_digits(batch: int, dtype: str = "float32") -> Workload:
+    """A small LeNet for the 8x8 digits data set (1x8x8 input, 10 classes): conv 3x3 pad 1
+    8ch -> ReLU -> max-pool 2 (8x4x4) -> conv 3x3 pad 1 16ch -> ReLU -> max-pool 2
+    (16x2x2) -> fc 10 -> softmax cross-entropy. 80 + 1,168 + 650 = 1,898 parameters."""
+    net = _start(batch, (1, 8, 8), dtype)
+    net.conv("conv1", 8, 3, pad=1)
+    net.elementwise("relu1", "relu")
+    net.pool("pool1", "max", 2)
+    net.conv("conv2", 16, 3, pad=1)
+    net.elementwise("relu2", "relu")
+    net.pool("pool2", "max", 2)
+    net.linear("fc3", 10)
+    net.softmax_xent()
+    return net.workload("lenet-digits", (1, 8, 8), dtype)
+
+
+#: Default layer widths of :func:`mlp`: the 8x8 digits data set (64 pixels, 10 classes).
+DIGITS_MLP_SIZES = (64, 128, 10)
+
+
+def mlp(batch: int, sizes: Sequence[int] = DIGITS_MLP_SIZES, dtype: str = "float32") -> Workload:
+    """Multi-layer perceptron: linear layers ``sizes[i] -> sizes[i+1]`` with ReLU between
+    them and softmax cross-entropy over ``sizes[-1]`` classes. ``batch``: samples per GPU."""
+    sizes = tuple(sizes)
+    if len(sizes) < 2:
+        raise ConfigError(f"sizes: needs at least 2 entries (inputs, classes), got {sizes}")
+    for i, size in enumerate(sizes):
+        _check_int(f"sizes[{i}]", size)
+    net = _start(batch, (sizes[0],), dtype)
+    for i, width in enumerate(sizes[1:], start=1):
+        net.linear(f"fc{i}", width)
+        if i < len(sizes) - 1:
+            net.elementwise(f"relu{i}", "relu")
+    net.softmax_xent()
+    return net.workload("mlp", (sizes[0],), dtype, hyper=(("layers", len(sizes) - 1),))
+
+
+def alexnet(batch: int, dtype: str = "float32") -> Workload:
+    """AlexNet, torchvision's "one weird trick" variant at 224x224 (published.csv
+    FLOP-02a/b: 61,100,840 parameters, 0.714 GMACs). The adaptive 6x6 average pool is an
+    identity at 224x224 and dropout is not modelled, so neither appears."""
+    net = _start(batch, (3, 224, 224), dtype)
+    convs = ((1, 64, 11, 4, 2, True), (2, 192, 5, 1, 2, True), (3, 384, 3, 1, 1, False),
+             (4, 256, 3, 1, 1, False), (5, 256, 3, 1, 1, True))
+    for i, ch, kernel, stride, pad, pool in convs:
+        net.conv(f"conv{i}", ch, kernel, stride, pad)
+        net.elementwise(f"relu{i}", "relu")
+        if pool:
+            net.pool(f"pool{i}", "max", 3, 2)
+    for i in (6, 7):
+        net.linear(f"fc{i}", 4096)
+        net.elementwise(f"relu{i}", "relu")
+    net.linear("fc8", 1000)
+    net.softmax_xent()
+    return net.workload("alexnet", (3, 224, 224), dtype)
+
+
+def vgg16(batch: int, dtype: str = "float32") -> Workload:
+    """VGG-16 (configuration D, no batchnorm) at 224x224 (published.csv FLOP-03a/b:
+    138,357,544 parameters, 15.47 GMACs). Dropout is not modelled."""
+    net = _start(batch, (3, 224, 224), dtype)
+    for stage, (width, count) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
+                                           start=1):
+        for j in range(1, count + 1):
+            net.conv(f"conv{stage}_{j}", width, 3, 1, 1)
+            net.elementwise(f"relu{stage}_{j}", "relu")
+        net.pool(f"pool{stage}", "max", 2)
+    for i in (6, 7):
+        net.linear(f"fc{i}", 4096)
+        net.elementwise(f"relu{i}", "relu")
+    net.linear("fc8", 1000)
+    net.softmax_xent()
+    return net.workload("vgg16", (3, 224, 224), dtype)
+
+
+def _bottleneck(net: _Net, prefix: str, width: int, stride: int) -> None:
+    """ResNet v1.5 bottleneck: 1x1 -> 3x3 (carrying the stride) -> 1x1 (4x width), with a
+    projection shortcut (1x1 conv + bn) when the shape changes."""
+    src = net.shape
+    for j, (ch, kernel, s, pad) in enumerate(((width, 1, 1, 0), (width, 3, stride, 1),
+                                               (4 * width, 1, 1, 0)), start=1):
+        net.conv(f"{prefix}.conv{j}", ch, kernel, s, pad, bias=False)
+        net.bn(f"{prefix}.bn{j}")
+        if j < 3:
+            net.elementwise(f"{prefix}.relu{j}", "relu")
+    main = net.shape
+    if stride != 1 or src[0] != 4 * width:
+        net.conv(f"{prefix}.downsample.0", 4 * width, 1, stride, 0, bias=False, src=src)
+        net.bn(f"{prefix}.downsample.1")
+    if net.shape != main:  # pragma: no cover - construction invariant
+        raise AssertionError(f"{prefix}: shortcut shape {net.shape} != main path {main}")
+    net.add(f"{prefix}.add")
+    net.elementwise(f"{prefix}.relu3", "relu")
+
+
+@functools.lru_cache(maxsize=32)
+def _resnet50(batch: int, dtype: str) -> Workload:
+    net = _start(batch, (3, 224, 224), dtype)
+    net.conv("conv1", 64, 7, 2, 3, bias=False)
+    net.bn("bn1")
+    net.elementwise("relu", "relu")
+    net.pool("maxpool", "max", 3, 2, 1)
+    for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)),
+                                            start=1):
+        for b in range(blocks):
+            _bottleneck(net, f"layer{stage}.{b}", width, 2 if (b == 0 and stage > 1) else 1)
+    net.pool("avgpool", "avg", 7, 1)
+    net.linear("fc", 1000)
+    net.softmax_xent()
+    return net.workload("resnet50", (3, 224, 224), dtype)
+
+
+def resnet50(batch: int, dtype: str = "float32") -> Workload:
+    """ResNet-50 v1.5 (stride on the 3x3 convolution, as torchvision) at 224x224, with
+    batchnorm and residual adds (published.csv FLOP-04a/b: 25,557,032 parameters,
+    4.089 GMACs). Convolutions carry no bias (batchnorm follows each)."""
+    _check_batch(batch)
+    _check_dtype(dtype)
+    return _resnet50(batch, dtype)
+
+
+# --------------------------------------------------------------------------- GPT
+
+@dataclass(frozen=True)
+class GptPreset:
+    """A named GPT configuration and where its numbers come from."""
+
+    layers: int
+    hidden: int
+    heads: int
+    seq: int
+    vocab: int
+    source: str
+
+    def config(self) -> dict[str, int]:
+        return dict(layers=self.layers, hidden=self.hidden, heads=self.heads, seq=self.seq,
+                    vocab=self.vocab)
+
+
+_BROWN = ("Brown et al. 2020 'Language Models are Few-Shot Learners' Table 2.1; "
+          "vocab 50257 (GPT-2 BPE)")
+_MEG = ("Narayanan et al. SC'21 Table 1 (published.csv {row}; heads not re-verified there), "
+        "vocab 51200, seq 2048")
+
+#: Named GPT configurations for :func:`get_workload`.
+GPT_PRESETS: dict[str, GptPreset] = {
+    "gpt-small": GptPreset(12, 768, 12, 1024, 50257,
+                           "Radford et al. 2019 GPT-2 'small' (124M): 12 layers, d=768, "
+                           "12 heads, context 1024, vocab 50257 (HF gpt2 config.json)"),
+    # Table 2.1 lists 24 heads of d_head 128 for GPT-3 XL, which does not multiply to
+    # d_model 2048; we keep d_head 128 (16 heads, as EleutherAI GPT-Neo 1.3B). The head
+    # count changes neither parameters nor FLOPs, only the attention kernel shapes.
+    "gpt3-1.3b": GptPreset(24, 2048, 16, 2048, 50257, _BROWN + " ('GPT-3 XL', 16 heads)"),
+    "gpt3-13b": GptPreset(40, 5120, 40, 2048, 50257, _BROWN),
+    "gpt3-175b": GptPreset(96, 12288, 96, 2048, 50257, _BROWN + "; published.csv FLOP-08"),
+    "megatron-1.7b": GptPreset(24, 2304, 24, 2048, 51200, _MEG.format(row="MEG-SC21-01a")),
+    "megatron-3.6b": GptPreset(30, 3072, 32, 2048, 51200, _MEG.format(row="MEG-SC21-02a")),
+    "megatron-7.5b": GptPreset(36, 4096, 32, 2048, 51200, _MEG.format(row="MEG-SC21-03a")),
+    "megatron-18.4b": GptPreset(40, 6144, 48, 2048, 51200, _MEG.format(row="MEG-SC21-04a")),
+    "megatron-39.1b": GptPreset(48, 8192, 64, 2048, 51200, _MEG.format(row="MEG-SC21-05a")),
+    "megatron-76.1b": GptPreset(60, 10240, 80, 2048, 51200, _MEG.format(row="MEG-SC21-06a")),
+    "megatron-145.6b": GptPreset(80, 12288, 96, 2048, 51200, _MEG.format(row="MEG-SC21-07a")),
+    "megatron-310.1b": GptPreset(96, 16384, 128, 2048, 51200, _MEG.format(row="MEG-SC21-08a")),
+    "megatron-529.6b": GptPreset(105, 20480, 128, 2048, 51200,
+                                 _MEG.format(row="MEG-SC21-09a")),
+    "megatron-1t": GptPreset(128, 25600, 160, 2048, 51200, _MEG.format(row="MEG-SC21-10a")),
+}
+
+
+def _gpt_block(net: _Net, i: int, batch: int, hidden: int, heads: int, seq: int,
+               ffn: int) -> list[Layer]:
+    """The layers of transformer block ``i`` (pre-LN), in forward order."""
+    rows = batch * seq
+    numel = rows * hidden
+    ln = (call("layernorm_fwd", rows=rows, cols=hidden),)
+    ln_b = (call("layernorm_bwd", rows=rows, cols=hidden),)
+    add = (call("add", numel=numel),)
+    d = hidden // heads
+    bh = batch * heads
+
+    def bmm(m: int, n: int, k: int) -> KernelCall:
+        return call("bmm", b=bh, m=m, n=n, k=k)
+
+    attn_fwd = (bmm(seq, seq, d),  # S = Q K^T
+                call("softmax_fwd", rows=bh * seq, cols=seq),  # P = softmax(S)
+                bmm(seq, d, seq))  # O = P V
+    attn_bwd = (bmm(seq, seq, d),  # dP = dO V^T
+                bmm(seq, d, seq),  # dV = P^T dO
+                call("softmax_bwd", rows=bh * seq, cols=seq),  # dS
+                bmm(seq, d, seq),  # dQ = dS K
+                bmm(seq, d, seq))  # dK = dS^T Q
+    p = f"h.{i}"
+    ln_saved = numel + 2 * rows
+    layers = [Layer(f"{p}.ln1", "layernorm", ln, ln_b, 2 * hidden, ln_saved, numel)]
+    net.shape = (hidden,)
+    net.linear(f"{p}.attn.qkv", 3 * hidden, rows=rows)
+    layers.append(net.layers.pop())
+    layers.append(Layer(f"{p}.attn.core", "attention", attn_fwd, attn_bwd, 0,
+                        3 * numel + bh * seq * seq, numel))
+    net.shape = (hidden,)
+    net.linear(f"{p}.attn.proj", hidden, rows=rows)
+    layers.append(net.layers.pop())
+    layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
+    layers.append(Layer(f"{p}.ln2", "layernorm", ln, ln_b, 2 * hidden, ln_saved, numel))
+    net.linear(f"{p}.mlp.fc1", ffn, rows=rows)
+    layers.append(net.layers.pop())
+    net.elementwise(f"{p}.mlp.gelu", "gelu", rows=rows)
+    layers.append(net.layers.pop())
+    net.linear(f"{p}.mlp.fc2", hidden, rows=rows)
+    layers.append(net.layers.pop())
+    layers.append(Layer(f"{p}.add2", "add", add, add, 0, 0, numel))
+    return layers
+
+
+@functools.lru_cache(maxsize=32)
+def _gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
+         ffn_mult: int, tied_embeddings: bool, dtype: str, name: str) -> Workload:
+    net = _Net(batch, (seq,))
+    rows = batch * seq
+    numel = rows * hidden
+    emb = Layer("embedding", "embedding",
+                (call("embedding_fwd", tokens=rows, hidden=hidden, vocab=vocab),
+                 call("embedding_fwd", tokens=rows, hidden=hidden, vocab=seq),
+                 call("add", numel=numel)),
+                (call("embedding_bwd", tokens=rows, hidden=hidden, vocab=vocab),
+                 call("embedding_bwd", tokens=rows, hidden=hidden, vocab=seq)),
+                (vocab + seq) * hidden, rows, numel)
+    net.grad = True
+    out = [emb]
+    block = _gpt_block(net, 0, batch, hidden, heads, seq, ffn_mult * hidden)
+    out.extend(block)
+    # Every block has the same calls: reuse block 0's tuples, renaming the layers.
+    for i in range(1, layers):
+        prefix = f"h.{i}."
+        out.extend(Layer(prefix + lay.name[4:], lay.kind, lay.fwd, lay.bwd, lay.param_count,
+                         lay.activation_elems, lay.output_elems) for lay in block)
+    out.append(Layer("ln_f", "layernorm", (call("layernorm_fwd", rows=rows, cols=hidden),),
+                     (call("layernorm_bwd", rows=rows, cols=hidden),), 2 * hidden,
+                     numel + 2 * rows, numel))
+    net.layers = out
+    net.shape = (hidden,)
+    net.linear("lm_head", vocab, bias=False, rows=rows, owns_weight=not tied_embeddings)
+    net.shape = (vocab,)
+    net.softmax_xent("loss", rows=rows)
+    hyper = (("layers", layers), ("hidden", hidden), ("heads", heads), ("seq", seq),
+             ("vocab", vocab), ("ffn_mult", ffn_mult), ("tied_embeddings", int(tied_embeddings)))
+    return Workload(name, batch, (seq,), tuple(net.layers), dtype, tokens_per_sample=seq,
+                    hyper=hyper)
+
+
+def gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
+        ffn_mult: int = 4, tied_embeddings: bool = True, dtype: str = "float32",
+        name: str = "gpt") -> Workload:
+    """Pre-LN GPT decoder. ``batch``: sequences per GPU per iteration (a sample is one
+    sequence of ``seq`` tokens); ``layers``: transformer blocks; ``hidden``: model width;
+    ``heads``: attention heads (must divide ``hidden``); ``seq``: tokens per sequence;
+    ``vocab``: vocabulary size; ``ffn_mult``: MLP width / hidden; ``tied_embeddings``:
+    the output projection reuses the token embedding (no extra parameters).
+
+    Layers: embedding (tokens + learned positions, summed), then per block ``h.{i}``:
+    ln1, attn.qkv (gemm), attn.core (bmm QK^T, softmax, bmm PV), attn.proj (gemm), add1,
+    ln2, mlp.fc1 (gemm), mlp.gelu, mlp.fc2 (gemm), add2; then ln_f, lm_head (gemm to
+    ``vocab``, no bias) and loss (softmax cross-entropy). Linear layers have biases.
+    Parameters: ``12*l*h^2 + 13*l*h + (V+s)*h + 2*h`` for ``ffn_mult=4`` and tied
+    embeddings. Matmul FLOPs per iteration: ``72*B*s*l*h^2*(1 + s/(6h) + V/(12*l*h))``
+    (published.csv FLOP-06), exactly.
+    """
+    _check_batch(batch)
+    _check_dtype(dtype)
+    for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
+                         ("seq", seq), ("vocab", vocab), ("ffn_mult", ffn_mult)):
+        _check_int(label, value)
+    if hidden % heads:
+        raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
+    if not isinstance(tied_embeddings, bool):
+        raise ConfigError(f"tied_embeddings: must be true or false, got {tied_embeddings!r}")
+    return _gpt(batch, layers, hidden, heads, seq, vocab, ffn_mult, tied_embeddings, dtype,
+                name)
+
+
+# --------------------------------------------------------------------------- from_layers
+
+#: Spec kinds :func:`from_layers` accepts, with their required and optional fields.
+SPEC_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "conv": (("out_ch", "kernel"), ("in_ch", "stride", "pad", "bias", "name")),
+    "linear": (("out",), ("in", "bias", "name")),
+    "maxpool": (("kernel",), ("stride", "pad", "name")),
+    "avgpool": (("kernel",), ("stride", "pad", "name")),
+    "relu": ((), ("name",)),
+    "gelu": ((), ("name",)),
+    "bn": ((), ("name",)),
+    "flatten": ((), ()),
+    "softmax_xent": ((), ("name",)),
+}
+
+
+def _spec_int(where: str, spec: Mapping[str, object], key: str, default: int | None,
+              minimum: int) -> int:
+    value = spec.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{where}.{key}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _spec_bool(where: str, spec: Mapping[str, object], key: str) -> bool:
+    value = spec.get(key, True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _apply_spec(net: _Net, i: int, spec: Mapping[str, object], counts: dict[str, int]) -> None:
+    where = f"specs[{i}]"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: must be a mapping with a 'kind', got {spec!r}")
+    kind = spec.get("kind")
+    if kind not in SPEC_FIELDS:
+        raise ConfigError(f"{where}.kind: " + _unknown("layer kind", kind, list(SPEC_FIELDS)))
+    required, optional = SPEC_FIELDS[kind]  # type: ignore[index]
+    for key in spec:
+        if key != "kind" and key not in required and key not in optional:
+            raise ConfigError(f"{where}.{key}: " + _unknown(
+                f"field for {kind}", key, list(required + optional)))
+    for key in required:
+        if key not in spec:
+            raise ConfigError(f"{where}.{key}: required for kind {kind!r}, missing")
+    counts[kind] = counts.get(kind, 0) + 1  # type: ignore[index]
+    name = spec.get("name", f"{kind}{counts[kind]}")  # type: ignore[index]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name: must be a non-empty string, got {name!r}")
+    if kind == "flatten":
+        net.shape = (net._numel(1),)
+    elif kind == "conv":
+        if len(net.shape) != 3:
+            raise ConfigError(f"{where}.kind: conv needs an image input (c, h, w), "
+                              f"got shape {net.shape}")
+        if "in_ch" in spec and spec["in_ch"] != net.shape[0]:
+            raise ConfigError(f"{where}.in_ch: must equal the incoming channels "
+                              f"{net.shape[0]}, got {spec['in_ch']!r}")
+        net.conv(name, _spec_int(where, spec, "out_ch", None, 1),
+                 _spec_int(where, spec, "kernel", None, 1),
+                 _spec_int(where, spec, "stride", 1, 1), _spec_int(where, spec, "pad", 0, 0),
+                 _spec_bool(where, spec, "bias"))
+    elif kind == "linear":
+        features = net._numel(1)
+        if "in" in spec and spec["in"] != features:
+            raise ConfigError(f"{where}.in: must equal the incoming features {features}, "
+                              f"got {spec['in']!r}")
+        net.linear(name, _spec_int(where, spec, "out", None, 1), _spec_bool(where, spec, "bias"))
+    elif kind in ("maxpool", "avgpool"):
+        if len(net.shape) != 3:
+            raise ConfigError(f"{where}.kind: {kind} needs an image input (c, h, w), "
+                              f"got shape {net.shape}")
+        kernel = _spec_int(where, spec, "kernel", None, 1)
+        net.pool(name, kind[:3], kernel, _spec_int(where, spec, "stride", kernel, 1),
+                 _spec_int(where, spec, "pad", 0, 0))
+    elif kind in ("relu", "gelu"):
+        net.elementwise(name, kind)  # type: ignore[arg-type]
+    elif kind == "bn":
+        if len(net.shape) != 3:
+            raise ConfigError(f"{where}.kind: bn needs an image input (c, h, w), "
+                              f"got shape {net.shape}")
+        net.bn(name)
+    else:
+        net.softmax_xent(name)
+
+
+def from_layers(name: str, batch: int, specs: Sequence[Mapping[str, object]],
+                input_shape: Sequence[int], dtype: str = "float32") -> Workload:
+    """Build a workload from plain dicts, one per layer, applied in order.
+
+    ``input_shape``: one sample, ``(c, h, w)`` or ``(features,)``. Spec kinds and fields
+    (:data:`SPEC_FIELDS`): ``conv`` (out_ch, kernel; in_ch checked if given, stride=1,
+    pad=0, bias=True), ``linear`` (out; in checked if given, bias=True; flattens its
+    input), ``maxpool``/``avgpool`` (kernel; stride=kernel, pad=0), ``relu``, ``gelu``,
+    ``bn``, ``flatten``, ``softmax_xent``. Every spec may carry a ``name`` (default
+    ``kind`` + running number). A softmax cross-entropy loss is appended when the list
+    does not end with one. Bad specs raise ConfigError naming ``specs[i].field``.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"name: must be a non-empty string, got {name!r}")
+    shape = tuple(input_shape)
+    if len(shape) not in (1, 3):
+        raise ConfigError(f"input_shape: must be (c, h, w) or (features,), got {shape}")
+    for i, d in enumerate(shape):
+        _check_int(f"input_shape[{i}]", d)
+    if isinstance(specs, Mapping | str) or not specs:
+        raise ConfigError(f"specs: must be a non-empty list of layer dicts, got {specs!r}")
+    net = _start(batch, shape, dtype)
+    counts: dict[str, int] = {}
+    for i, spec in enumerate(specs):
+        before = len(net.layers)
+        _apply_spec(net, i, spec, counts)
+        if len(net.layers) > before and any(lay.name == net.layers[-1].name
+                                            for lay in net.layers[:-1]):
+            raise ConfigError(f"specs[{i}].name: must be unique, "
+                              f"{net.layers[-1].name!r} is already used")
+        if net.layers and net.layers[-1].kind == "softmax_xent" and i != len(specs) - 1:
+            raise ConfigError(f"specs[{i}].kind: softmax_xent must be the last layer, "
+                              f"got it at index {i} of {len(specs)}")
+    if not net.layers or net.layers[-1].kind != "softmax_xent":
+        net.softmax_xent("loss")
+    return net.workload(name, shape, dtype)
+
+
+# --------------------------------------------------------------------------- registry
+
+def _preset_builder(preset_name: str, preset: GptPreset) -> Callable[..., Workload]:
+    return functools.partial(gpt, name=preset_name, **preset.config())
+
+
+#: Workload name -> builder ``f(batch, **overrides) -> Workload``.
+WORKLOADS: dict[str, Callable[..., Workload]] = {
+    "lenet5": lenet5,
+    "lenet-digits": lenet_digits,
+    "mlp": mlp,
+    "alexnet": alexnet,
+    "vgg16": vgg16,
+    "resnet50": resnet50,
+    **{name: _preset_builder(name, preset) for name, preset in GPT_PRESETS.items()},
+}
+
+
+def list_workloads() -> list[str]:
+    """Names :func:`get_workload` knows, in registry order."""
+    return list(WORKLOADS)
+
+
+def get_workload(name: str, batch: int, **overrides: object) -> Workload:
+    """Build the named workload for ``batch`` samples per GPU.
+
+    ``overrides``: builder keyword arguments, e.g. ``dtype='float16'`` for any model,
+    ``seq=4096`` or ``layers=2`` for a GPT preset, ``sizes=(64, 32, 10)`` for ``mlp``.
+    Unknown names or override keys raise ConfigError with the closest known one.
+    """
+    if name not in WORKLOADS:
+        raise ConfigError(_unknown("workload", name, list(WORKLOADS)))
+    builder = WORKLOADS[name]
+    accepted = [p for p in inspect.signature(builder).parameters if p not in ("batch", "name")]
+    for key in overrides:
+        if key not in accepted:
+            raise ConfigError(f"{name}.{key}: " + _unknown(f"option for {name}", key, accepted))
+    return builder(batch, **overrides)
