@@ -1,0 +1,226 @@
+"""Device catalog: numbers cross-checked against published.csv, aliases, validation."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import pytest
+
+from ddlsim.errors import ConfigError
+from ddlsim.sim.hardware import (
+    CATALOG,
+    DeviceSpec,
+    cpu_spec,
+    get_device,
+    list_devices,
+    resolve_device_name,
+)
+from ddlsim.units import GB, TFLOPS, GiB
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "src" / "ddlsim" / "data" / "published.csv"
+CITED_ID = re.compile(r"\bHW-[A-Z0-9]+-\d+b?\b")
+
+# Which published.csv metric may back which catalog field.
+DTYPE_METRIC = {"float64": "fp64", "float32": "fp32", "tf32": "tf32", "float16": "fp16",
+                "bfloat16": "bf16", "fp8": "fp8"}
+# Family token that must appear in the cited row's gpu column, per catalog key.
+FAMILY = {"v100-sxm2-16gb": "v100", "v100-sxm2-32gb": "v100", "a100-40gb": "a100",
+          "a100-80gb": "a100", "h100-sxm": "h100", "h200": "h200", "l4": "l4"}
+
+
+@pytest.fixture(scope="module")
+def published() -> dict[str, dict[str, str]]:
+    with PUBLISHED.open(newline="") as f:
+        return {row["id"]: row for row in csv.DictReader(f)}
+
+
+def _field_value(spec: DeviceSpec, key: str) -> float:
+    if key.startswith("peak_flops_per_s."):
+        return spec.peak_flops_per_s[key.split(".", 1)[1]]
+    return getattr(spec, key)
+
+
+def _expected_from_row(key: str, row: dict[str, str]) -> float:
+    """What the catalog field should hold, given the published row it cites."""
+    metric, value = row["metric"], float(row["value"])
+    if key.startswith("peak_flops_per_s."):
+        dtype = key.split(".", 1)[1]
+        assert metric.startswith("peak_") and DTYPE_METRIC[dtype] in metric, (key, metric)
+        assert row["unit"] == "TFLOP/s"
+        return value * TFLOPS
+    if key == "memory_bytes":
+        assert metric in ("hbm_capacity", "memory_capacity") and row["unit"] == "GB"
+        return value * GiB  # documented convention: vendor GB of device memory = GiB
+    if key == "memory_bw_bytes_per_s":
+        assert metric in ("hbm_bandwidth", "memory_bandwidth") and row["unit"] == "GB/s"
+        return value * GB
+    if key == "pcie_bw_bytes_per_s":
+        assert metric == "pcie_bandwidth" and row["unit"] == "GB/s"
+        return value * GB / 2  # published number is bidirectional
+    if key == "nvlink_bw_bytes_per_s":
+        if metric == "nvlink_bandwidth_total":
+            return value * GB / 2
+        assert "no NVLink" in row["notes"], row
+        return 0.0
+    raise AssertionError(f"unexpected field {key}")
+
+
+def _published_gpus() -> list[str]:
+    return [name for name, spec in CATALOG.items() if spec.kind == "gpu"]
+
+
+@pytest.mark.parametrize("name", _published_gpus())
+def test_catalog_numbers_match_the_published_rows_they_cite(name, published):
+    spec = CATALOG[name]
+    checked = 0
+    for key in spec.source_keys():
+        ids = CITED_ID.findall(spec.sources[key])
+        for row_id in ids:
+            assert row_id in published, f"{name}.{key} cites unknown row {row_id}"
+            row = published[row_id]
+            assert row["category"] == "hardware_spec"
+            assert FAMILY[name] in row["gpu"].lower(), (name, row_id, row["gpu"])
+            expected = _expected_from_row(key, row)
+            assert _field_value(spec, key) == pytest.approx(expected, rel=1e-12, abs=0.0), \
+                (name, key, row_id)
+            checked += 1
+        if not ids:  # numbers without a published row must name the vendor datasheet
+            assert "datasheet" in spec.sources[key].lower(), (name, key)
+    assert checked >= 6, f"{name}: only {checked} numbers backed by published rows"
+
+
+def test_h100_row_against_hand_read_values():
+    # Spot-check one full row against hand-read values (HW-H100-03/05/08/09/10).
+    h100 = get_device("h100-sxm")
+    assert h100.peak_flops_per_s["float32"] == 67e12
+    assert h100.peak_flops_per_s["bfloat16"] == pytest.approx(989.4e12)
+    assert h100.memory_bw_bytes_per_s == 3350e9
+    assert h100.nvlink_bw_bytes_per_s == 450e9
+    assert h100.pcie_bw_bytes_per_s == 64e9
+    assert h100.memory_bytes == 80 * 2**30
+
+
+def test_list_devices_has_the_catalog_rows():
+    assert set(list_devices()) == {"v100-sxm2-16gb", "v100-sxm2-32gb", "a100-40gb",
+                                   "a100-80gb", "h100-sxm", "h200", "l4", "cpu-generic"}
+    assert all(CATALOG[name].name == name for name in list_devices())
+
+
+def test_dtypes_per_generation():
+    assert "bfloat16" not in get_device("v100").peak_flops_per_s
+    assert "tf32" not in get_device("v100").peak_flops_per_s
+    assert "fp8" not in get_device("a100").peak_flops_per_s
+    assert "fp8" in get_device("h100").peak_flops_per_s
+    assert get_device("l4").nvlink_bw_bytes_per_s == 0.0
+    with pytest.raises(ConfigError, match=r"'bfloat16'.*v100-sxm2-16gb"):
+        get_device("v100").peak_flops("bfloat16")
+
+
+@pytest.mark.parametrize("text, key", [
+    ("A100", "a100-40gb"),
+    ("a100", "a100-40gb"),
+    ("A100-SXM4-80GB", "a100-80gb"),
+    ("A100-SXM4-40GB", "a100-40gb"),
+    ("NVIDIA A100-SXM4-80GB", "a100-80gb"),
+    ("A100-SXM-80GB (HGX)", "a100-80gb"),
+    ("A100 40GB", "a100-40gb"),
+    ("H100", "h100-sxm"),
+    ("H100-SXM5-80GB", "h100-sxm"),
+    ("NVIDIA H100 80GB HBM3", "h100-sxm"),
+    ("h100 sxm", "h100-sxm"),
+    ("V100", "v100-sxm2-16gb"),
+    ("V100-SXM2-32GB", "v100-sxm2-32gb"),
+    ("Tesla V100-SXM2-16GB", "v100-sxm2-16gb"),
+    ("V100 (16GB)", "v100-sxm2-16gb"),
+    ("H200-SXM-141GB", "h200"),
+    ("NVIDIA H200", "h200"),
+    ("L4", "l4"),
+    ("NVIDIA L4", "l4"),
+    ("CPU", "cpu-generic"),
+    ("A100-80GB", "a100-80gb"),
+    # other products: not in the catalog
+    ("H100 PCIe (NVLink bridge)", None),
+    ("A100-PCIe-80GB", None),
+    ("V100-SXM3-32GB (DGX-2H)", None),
+    ("L40S", None),
+    ("Tesla P40", None),
+    ("GTX 980", None),
+    ("A100 (64GB)", None),
+    ("", None),
+])
+def test_resolve_device_name(text, key):
+    assert resolve_device_name(text) == key
+
+
+def test_get_device_accepts_aliases_and_suggests():
+    assert get_device("A100-SXM4-80GB") is CATALOG["a100-80gb"]
+    assert get_device("H100") is CATALOG["h100-sxm"]
+    with pytest.raises(ConfigError, match=r"unknown device 'h10'.*did you mean 'h100-sxm'"):
+        get_device("h10")
+    with pytest.raises(ConfigError, match="unknown device"):
+        get_device("tpu-v4")
+
+
+def _spec(**overrides) -> DeviceSpec:
+    args = dict(name="toy", display_name="Toy GPU", kind="gpu",
+                peak_flops_per_s={"float32": 1e12}, memory_bytes=1e9,
+                memory_bw_bytes_per_s=1e11, pcie_bw_bytes_per_s=1e10,
+                nvlink_bw_bytes_per_s=0.0,
+                sources={"peak_flops_per_s.float32": "test", "memory_bytes": "test",
+                         "memory_bw_bytes_per_s": "test", "pcie_bw_bytes_per_s": "test",
+                         "nvlink_bw_bytes_per_s": "test"})
+    args.update(overrides)
+    return DeviceSpec(**args)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"memory_bytes": -3.0}, r"memory_bytes of toy: must be a finite number > 0, got -3.0"),
+    ({"memory_bw_bytes_per_s": 0}, r"memory_bw_bytes_per_s of toy: .*> 0, got 0"),
+    ({"pcie_bw_bytes_per_s": float("nan")}, r"pcie_bw_bytes_per_s of toy: .*got nan"),
+    ({"nvlink_bw_bytes_per_s": -1.0}, r"nvlink_bw_bytes_per_s of toy: .*>= 0, got -1.0"),
+    ({"kind": "tpu"}, r"kind of toy: must be one of .*got 'tpu'"),
+    ({"name": ""}, r"name: must be a non-empty string, got ''"),
+    ({"peak_flops_per_s": {"float33": 1e12}}, r"dtype must be one of .*got 'float33'"),
+    ({"peak_flops_per_s": {"float32": -1.0}}, r"peak_flops_per_s\[float32\] of toy: .*-1.0"),
+    ({"peak_flops_per_s": {}}, r"peak_flops_per_s of toy: needs at least one dtype"),
+    ({"sources": {"memory_bytes": "x"}}, r"sources of toy: every number needs a source"),
+])
+def test_validation_names_field_and_value(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        _spec(**overrides)
+
+
+def test_spec_is_frozen_and_peaks_read_only():
+    spec = _spec()
+    with pytest.raises(AttributeError):
+        spec.memory_bytes = 2.0
+    with pytest.raises(TypeError):
+        spec.peak_flops_per_s["float32"] = 5.0
+    assert spec == _spec() and hash(spec) == hash(_spec())
+
+
+def test_cpu_spec_computes_peaks():
+    cpu = cpu_spec("Intel Xeon Test", cores=8, freq_hz=2.5e9, flops_per_cycle_per_core_fp32=32,
+                   memory_bytes=16 * GiB, memory_bw_bytes_per_s=40e9, source="lscpu")
+    assert cpu.kind == "cpu"
+    assert cpu.peak_flops_per_s["float32"] == 8 * 2.5e9 * 32
+    assert cpu.peak_flops_per_s["float64"] == 8 * 2.5e9 * 32 / 2
+    assert cpu.pcie_bw_bytes_per_s == 0.0 and cpu.nvlink_bw_bytes_per_s == 0.0
+    assert "lscpu" in cpu.sources["peak_flops_per_s.float32"]
+    assert get_device("cpu-generic").peak_flops_per_s["float32"] == 16 * 3.0e9 * 32
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"cores": 0}, r"cores: must be an integer > 0, got 0"),
+    ({"freq_hz": -1.0}, r"freq_hz: .*got -1.0"),
+    ({"memory_bytes": 0}, r"memory_bytes of x: .*got 0"),
+    ({"source": " "}, r"source: must be a non-empty string"),
+])
+def test_cpu_spec_validation(kwargs, message):
+    args = dict(name="x", cores=4, freq_hz=3e9, flops_per_cycle_per_core_fp32=16,
+                memory_bytes=8 * GiB, memory_bw_bytes_per_s=2e10, source="test")
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=message):
+        cpu_spec(**args)
