@@ -1,0 +1,1 @@
+"""Rendering: tables (pandas), plots (matplotlib), files. Formats for display only."""
