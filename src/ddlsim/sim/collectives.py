@@ -1,0 +1,529 @@
+"""Collective operations as flows over the cluster network, plus their closed forms.
+
+Interface for strategy simulators (sync data parallelism and friends)
+--------------------------------------------------------------------
+Everything runs in the caller's SimPy environment::
+
+    env = simpy.Environment()
+    net = Network(env, cluster)                      # one per simulation
+    ranks = list(range(cluster.num_gpus))            # global GPU indices, ring order
+    proc = env.process(allreduce(env, net, ranks, bucket_bytes, algo="ring"))
+    ...                                              # compute processes keep running
+    result = yield proc                              # -> CollectiveResult (start_s, end_s)
+
+* Every collective is a generator function ``op(env, net, ranks, nbytes, ...)`` to be
+  wrapped in ``env.process``; its return value is a :class:`CollectiveResult`. Several
+  may run at once (overlapping buckets, several jobs): they share links through the
+  network's max-min fair flow model, so two allreduces on one NIC each slow down.
+* ``nbytes`` is the full buffer size ``S`` per rank (nccl-tests convention: for
+  reduce-scatter the input, for all-gather the output).
+* Plans (which links a ring or tree uses) are built once per ``(ranks, channels)`` and
+  cached on the network, so repeated buckets cost a handful of events each.
+* Afterwards read per-link ``net.bytes_carried()`` / ``net.busy_time_s()`` (NumPy arrays
+  indexed like ``net.links``) or ``net.link_stats()`` (records with ids).
+* Presets hold line rates; wrap a cluster in :func:`nccl_calibrated` to apply the two
+  global NCCL efficiency constants.
+
+Granularity (why it is fast)
+----------------------------
+One ring step of all ``p`` ranks is ONE multi-link flow over every link the ring uses; the
+``2(p-1)`` logical steps of a ring allreduce are folded into its volume ``2(p-1)/p * S``
+per link (per channel: ``S/k`` with ``k`` channels, one per NIC rail; all channels are
+folded into the same flow with link weights) and a latency ``2(p-1) * alpha`` (alpha =
+the slowest edge's latency) paid once at the end. Events per collective are
+``O(chunks x stages)``, independent of ``p``. Chunks split the message into pipelined
+pieces: a single-stage op (ring, tree, broadcast) gains nothing from them because the
+fluid flow already reacts to contention at any instant; the hierarchical allreduce
+overlaps its three stages across chunks. Latency of each stage is paid by the first
+chunk only (later chunks pipeline behind it).
+
+Error against a fine-grained model (one flow per rank per ring step, each step waiting
+for its predecessor's data; ``tests/sim/test_collectives.py``): identical (< 1e-6) on
+uncontended and on statically heterogeneous rings (both are paced by the slowest edge).
+With a point-to-point flow joining one NIC mid-collective the two agree within 0.03% for
+p = 4..16 (tests allow 5%): the folded flow slows every edge at once, the fine-grained
+ring stalls downstream ranks a step later, and over many steps these coincide. The
+folded model cannot show per-step jitter or sub-step effects (chunk fill of a real
+pipeline); those sit in the latency term.
+
+Algorithms
+----------
+``ring`` (allreduce, reduce-scatter, all-gather; broadcast is a pipelined chain),
+``tree`` (double binary tree allreduce: two in-order binary trees, the second mirrored
+for even ``p`` or shifted by one for odd ``p``, so no rank is interior in both; each
+carries ``S/2``, reduce up and broadcast down pipelined), ``hierarchical`` (intra-node
+ring reduce-scatter, inter-node ring allreduce per rail of ``S/g``, intra-node all-gather).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import simpy
+
+from ddlsim.errors import ConfigError
+from ddlsim.sim.network import Network, Path
+from ddlsim.sim.topology import ClusterSpec, route
+
+# Global NCCL efficiency constants (achieved / line rate), each fitted on ONE published
+# row and judged on the others in bench/bench_collectives.py:
+#: published.csv COL-02: 370 GB/s effective busbw on 450 GB/s NVLink4 ("~20% protocol overhead").
+NCCL_NVLINK_EFFICIENCY = 370.0 / 450.0
+#: published.csv COL-10: 46-48 GB/s per NDR 400 Gb/s (50 GB/s) NIC through NCCL.
+NCCL_NET_EFFICIENCY = 47.0 / 50.0
+
+OPS = ("allreduce", "reduce_scatter", "all_gather", "broadcast", "sendrecv")
+ALGOS = ("ring", "tree", "hierarchical")
+
+
+def nccl_calibrated(cluster: ClusterSpec) -> ClusterSpec:
+    """``cluster`` with NVLink/NVSwitch and NIC bandwidths scaled by the NCCL constants.
+
+    PCIe bandwidths are left alone (the presets already hold achievable PCIe rates).
+    """
+    intra = cluster.intra_bw_Bps
+    if cluster.intra_link in ("nvlink", "nvswitch"):
+        intra *= NCCL_NVLINK_EFFICIENCY
+    return replace(cluster, intra_bw_Bps=intra,
+                   nic_bw_Bps=cluster.nic_bw_Bps * NCCL_NET_EFFICIENCY)
+
+
+@dataclass(frozen=True)
+class CollectiveResult:
+    """What one collective did: op, algorithm, ranks, bytes and when (s)."""
+
+    op: str
+    algo: str
+    num_ranks: int
+    nbytes: float
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipelined stage: a path, bytes per unit link weight per whole message, latency."""
+
+    path: Path
+    bytes_per_byte: float  # link volume (per unit weight) per byte of message
+    latency_s: float
+
+
+# -- plans (cached on the network) -------------------------------------------------------------
+
+
+def _check_ranks(net: Network, ranks: Sequence[int]) -> tuple[int, ...]:
+    ranks = tuple(int(r) for r in ranks)
+    n = net.cluster.num_gpus
+    if not ranks:
+        raise ConfigError("ranks: must not be empty")
+    if len(set(ranks)) != len(ranks):
+        raise ConfigError(f"ranks: must be distinct, got {ranks!r:.80}")
+    if min(ranks) < 0 or max(ranks) >= n:
+        raise ConfigError(f"ranks: must be GPU indices in [0, {n}), got {ranks!r:.80}")
+    return ranks
+
+
+def _spans_nodes(cluster: ClusterSpec, ranks: Sequence[int]) -> bool:
+    gpn = cluster.gpus_per_node
+    return len({r // gpn for r in ranks}) > 1
+
+
+def _edges_path(net: Network, edges: Sequence[tuple[int, int]], channels: int
+                ) -> tuple[Path, float]:
+    """Path for ``edges`` on every channel (intra-node edges shared by all channels)."""
+    cluster, gpn = net.cluster, net.cluster.gpus_per_node
+    links: list[int] = []
+    lat = 0.0
+    for a, b in edges:
+        if a // gpn == b // gpn:
+            hop, h_lat = route(cluster, a, b)
+            links.extend(hop * channels)
+            lat = max(lat, h_lat)
+        else:
+            for ch in range(channels):
+                hop, h_lat = route(cluster, a, b, ch if channels > 1 else None)
+                links.extend(hop)
+                lat = max(lat, h_lat)
+    return net.path(links), lat
+
+
+def ring_plan(net: Network, ranks: Sequence[int], channels: int | None = None,
+              closed: bool = True) -> tuple[Path, float, int]:
+    """``(path, per-step latency s, channels)`` of a ring over ``ranks`` (cached).
+
+    ``channels`` defaults to the cluster's NICs per node when the ring spans nodes (NCCL
+    opens one ring per NIC rail), else 1. ``closed=False`` gives the open chain used by
+    broadcast.
+    """
+    ranks = tuple(ranks)
+    if channels is None:
+        channels = net.cluster.nics_per_node if _spans_nodes(net.cluster, ranks) else 1
+    if channels < 1:
+        raise ConfigError(f"channels: must be >= 1, got {channels}")
+    key = ("ring", ranks, channels, closed)
+    plan = net.cache.get(key)
+    if plan is None:
+        p = len(ranks)
+        n_edges = p if closed else p - 1
+        edges = [(ranks[i], ranks[(i + 1) % p]) for i in range(n_edges)] if p > 1 else []
+        path, lat = _edges_path(net, edges, channels)
+        plan = (path, lat, channels)
+        net.cache[key] = plan
+    return plan  # type: ignore[return-value]
+
+
+def binary_tree_parents(p: int) -> list[int]:
+    """Parent position of each position ``0..p-1`` in an in-order balanced binary tree
+    (root's parent is -1). Label ``x = pos + 1``; odd labels are leaves; the root is the
+    largest power of two <= p; height is ``floor(log2 p)``."""
+    parent = [-1] * p
+    for x in range(1, p + 1):
+        b = x & -x
+        if b == 1:
+            continue
+        half = b // 2
+        parent[x - half - 1] = x - 1  # left child always exists
+        right = x + half
+        while right > p and half > 1:
+            half //= 2
+            right = x + half
+        if right <= p and right != x:
+            parent[right - 1] = x - 1
+    return parent
+
+
+def double_tree_parents(p: int) -> tuple[list[int], list[int]]:
+    """Parents (positions) of the two trees of a double binary tree over ``p`` positions."""
+    t1 = binary_tree_parents(p)
+    # even p: mirror (leaves <-> interior); odd p: shift by one
+    perm = [p - 1 - i if p % 2 == 0 else (i + 1) % p for i in range(p)]
+    # tree 2: position perm[i] plays the role that position i plays in tree 1
+    t2 = [-1] * p
+    for i, par in enumerate(t1):
+        t2[perm[i]] = perm[par] if par >= 0 else -1
+    return t1, t2
+
+
+def _tree_height(parent: Sequence[int]) -> int:
+    best = 0
+    for i in range(len(parent)):
+        depth, j = 0, i
+        while parent[j] >= 0:
+            j = parent[j]
+            depth += 1
+        best = max(best, depth)
+    return best
+
+
+def tree_plan(net: Network, ranks: Sequence[int]) -> tuple[Path, float, int]:
+    """``(path, per-hop latency s, height)`` of a double binary tree over ``ranks``."""
+    ranks = tuple(ranks)
+    key = ("tree", ranks)
+    plan = net.cache.get(key)
+    if plan is None:
+        edges: list[tuple[int, int]] = []
+        height = 0
+        for parents in double_tree_parents(len(ranks)):
+            height = max(height, _tree_height(parents))
+            for child, par in enumerate(parents):
+                if par >= 0:
+                    edges += [(ranks[child], ranks[par]), (ranks[par], ranks[child])]
+        path, lat = _edges_path(net, edges, 1)
+        plan = (path, lat, height)
+        net.cache[key] = plan
+    return plan  # type: ignore[return-value]
+
+
+def _group_by_node(cluster: ClusterSpec, ranks: Sequence[int]) -> list[list[int]]:
+    groups: dict[int, list[int]] = {}
+    for r in ranks:
+        groups.setdefault(r // cluster.gpus_per_node, []).append(r)
+    out = list(groups.values())
+    sizes = {len(g) for g in out}
+    if len(sizes) != 1:
+        raise ConfigError(f"ranks: hierarchical allreduce needs the same number of ranks on "
+                          f"every node, got sizes {sorted(sizes)}")
+    return out
+
+
+def hierarchical_stages(net: Network, ranks: Sequence[int]) -> list[Stage]:
+    """The three stages of a hierarchical allreduce (fewer when trivial), cached."""
+    ranks = tuple(ranks)
+    key = ("hier", ranks)
+    stages = net.cache.get(key)
+    if stages is None:
+        groups = _group_by_node(net.cluster, ranks)
+        n, g = len(groups), len(groups[0])
+        stages = []
+        intra = None
+        if g > 1:
+            edges = [(grp[i], grp[(i + 1) % g]) for grp in groups for i in range(g)]
+            path, lat = _edges_path(net, edges, 1)
+            intra = Stage(path, (g - 1) / g, (g - 1) * lat)
+            stages.append(intra)
+        if n > 1:
+            edges = [(groups[j][r], groups[(j + 1) % n][r]) for r in range(g) for j in range(n)]
+            path, lat = _edges_path(net, edges, 1)
+            stages.append(Stage(path, 2 * (n - 1) / n / g, 2 * (n - 1) * lat))
+        if intra is not None:
+            stages.append(intra)
+        net.cache[key] = stages
+    return stages  # type: ignore[return-value]
+
+
+# -- the process machinery -------------------------------------------------------------------
+
+
+def _run_stages(env: simpy.Environment, net: Network, stages: Sequence[Stage], nbytes: float,
+                chunks: int) -> Generator[simpy.Event, Any, None]:
+    """Run ``stages`` over ``nbytes`` split in ``chunks`` pipelined pieces.
+
+    Chunk ``i`` enters stage ``s`` when it has left stage ``s-1`` and chunk ``i-1`` has
+    left stage ``s``. With one chunk this is the stages in sequence.
+    """
+    if not isinstance(chunks, int) or chunks < 1:
+        raise ConfigError(f"chunks: must be an integer >= 1, got {chunks!r}")
+    if not stages:
+        return
+    if chunks == 1:
+        for st in stages:
+            yield net.transfer(st.path, st.bytes_per_byte * nbytes, st.latency_s)
+        return
+    piece = nbytes / chunks
+    left = [[env.event() for _ in range(chunks)] for _ in stages]
+
+    def chunk(i: int) -> Generator[simpy.Event, Any, None]:
+        for s, st in enumerate(stages):
+            if i > 0:
+                yield left[s][i - 1]
+            yield net.transfer(st.path, st.bytes_per_byte * piece, st.latency_s if i == 0 else 0.0)
+            left[s][i].succeed()
+
+    for i in range(chunks):
+        env.process(chunk(i))
+    yield left[-1][-1]
+
+
+def _collective(env: simpy.Environment, net: Network, op: str, algo: str, ranks: tuple[int, ...],
+                nbytes: float, stages: Sequence[Stage], chunks: int
+                ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    if not nbytes >= 0:
+        raise ConfigError(f"nbytes: must be >= 0, got {nbytes!r}")
+    start = env.now
+    if len(ranks) > 1:
+        yield from _run_stages(env, net, stages, float(nbytes), chunks)
+    return CollectiveResult(op, algo, len(ranks), float(nbytes), start, env.now)
+
+
+def allreduce_ring(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
+                   chunks: int = 1, channels: int | None = None
+                   ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Ring allreduce of ``nbytes`` (bytes per rank) over ``ranks`` (global GPU indices)."""
+    ranks = _check_ranks(net, ranks)
+    p = len(ranks)
+    path, lat, k = ring_plan(net, ranks, channels)
+    stage = Stage(path, 2 * (p - 1) / p / k, 2 * (p - 1) * lat)
+    return (yield from _collective(env, net, "allreduce", "ring", ranks, nbytes, [stage], chunks))
+
+
+def reduce_scatter_ring(env: simpy.Environment, net: Network, ranks: Sequence[int],
+                        nbytes: float, chunks: int = 1, channels: int | None = None
+                        ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Ring reduce-scatter: ``nbytes`` in per rank, ``nbytes/p`` out."""
+    ranks = _check_ranks(net, ranks)
+    p = len(ranks)
+    path, lat, k = ring_plan(net, ranks, channels)
+    stage = Stage(path, (p - 1) / p / k, (p - 1) * lat)
+    return (yield from _collective(env, net, "reduce_scatter", "ring", ranks, nbytes, [stage],
+                                   chunks))
+
+
+def all_gather_ring(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
+                    chunks: int = 1, channels: int | None = None
+                    ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Ring all-gather: ``nbytes/p`` in per rank, ``nbytes`` out."""
+    ranks = _check_ranks(net, ranks)
+    p = len(ranks)
+    path, lat, k = ring_plan(net, ranks, channels)
+    stage = Stage(path, (p - 1) / p / k, (p - 1) * lat)
+    return (yield from _collective(env, net, "all_gather", "ring", ranks, nbytes, [stage],
+                                   chunks))
+
+
+def broadcast(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
+              root: int | None = None, chunks: int = 1, channels: int | None = None
+              ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Pipelined chain broadcast of ``nbytes`` from ``root`` (default ``ranks[0]``)."""
+    ranks = _check_ranks(net, ranks)
+    root = ranks[0] if root is None else root
+    if root not in ranks:
+        raise ConfigError(f"root: must be one of ranks, got {root}")
+    at = ranks.index(root)
+    order = ranks[at:] + ranks[:at]
+    p = len(order)
+    path, lat, k = ring_plan(net, order, channels, closed=False)
+    stage = Stage(path, 1.0 / k, (p - 1) * lat)
+    return (yield from _collective(env, net, "broadcast", "ring", order, nbytes, [stage], chunks))
+
+
+def allreduce_tree(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
+                   chunks: int = 1) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Double-binary-tree allreduce (both trees folded into one flow, ``S/2`` each).
+
+    The trees are built over ``ranks`` in the given order and every inter-node edge uses
+    the GPUs' own NICs (no per-channel rails as NCCL's node-level trees have), so on
+    multi-node clusters with several NICs it underuses the network; prefer ``ring`` or
+    ``hierarchical`` there.
+    """
+    ranks = _check_ranks(net, ranks)
+    path, lat, height = tree_plan(net, ranks)
+    stage = Stage(path, 0.5, 2 * height * lat)
+    return (yield from _collective(env, net, "allreduce", "tree", ranks, nbytes, [stage], chunks))
+
+
+def allreduce_hierarchical(env: simpy.Environment, net: Network, ranks: Sequence[int],
+                           nbytes: float, chunks: int = 4
+                           ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Intra-node reduce-scatter, inter-node ring allreduce per rail, intra-node all-gather.
+
+    Every node must hold the same number ``g`` of ``ranks``; rail ``r`` is the ``r``-th of
+    them on each node and carries ``S/g`` through its GPU's own NIC.
+    """
+    ranks = _check_ranks(net, ranks)
+    stages = hierarchical_stages(net, ranks)
+    return (yield from _collective(env, net, "allreduce", "hierarchical", ranks, nbytes, stages,
+                                   chunks))
+
+
+def sendrecv(env: simpy.Environment, net: Network, src: int, dst: int, nbytes: float
+             ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Point-to-point transfer of ``nbytes`` from GPU ``src`` to GPU ``dst``."""
+    ranks = _check_ranks(net, [src, dst]) if src != dst else _check_ranks(net, [src])
+    path = net.route(src, dst)
+    stage = Stage(path, 1.0, path.latency_s)
+    return (yield from _collective(env, net, "sendrecv", "p2p", ranks, nbytes, [stage], 1))
+
+
+def collective(env: simpy.Environment, net: Network, op: str, ranks: Sequence[int],
+               nbytes: float, algo: str = "ring", chunks: int | None = None
+               ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Dispatch by name: ``op`` in :data:`OPS` (not sendrecv), ``algo`` in :data:`ALGOS`."""
+    _check_name("op", op, OPS[:-1])
+    _check_name("algo", algo, ALGOS)
+    if algo != "ring" and op != "allreduce":
+        raise ConfigError(f"algo: {algo!r} is only implemented for allreduce, got op {op!r}")
+    kw = {} if chunks is None else {"chunks": chunks}
+    fn = {"allreduce": {"ring": allreduce_ring, "tree": allreduce_tree,
+                        "hierarchical": allreduce_hierarchical}[algo],
+          "reduce_scatter": reduce_scatter_ring, "all_gather": all_gather_ring,
+          "broadcast": broadcast}[op]
+    return (yield from fn(env, net, ranks, nbytes, **kw))
+
+
+def _check_name(field: str, value: str, known: Sequence[str]) -> None:
+    if value not in known:
+        import difflib
+
+        close = difflib.get_close_matches(value, list(known), n=1)
+        hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+        raise ConfigError(f"{field}: unknown {field} {value!r}{hint}")
+
+
+# -- nccl-tests conventions ---------------------------------------------------------------------
+
+
+def bus_factor(op: str, n: int) -> float:
+    """nccl-tests busbw / algbw factor for ``op`` on ``n`` ranks."""
+    _check_name("op", op, OPS)
+    if n <= 1:
+        return 1.0 if op in ("broadcast", "sendrecv") else 0.0
+    if op == "allreduce":
+        return 2 * (n - 1) / n
+    if op in ("reduce_scatter", "all_gather"):
+        return (n - 1) / n
+    return 1.0
+
+
+def collective_bandwidth_table(cluster: ClusterSpec, op: str, sizes_bytes: Sequence[float],
+                               algo: str = "ring", ranks: Sequence[int] | None = None,
+                               chunks: int | None = None
+                               ) -> list[tuple[float, float, float, float]]:
+    """Simulate ``op`` once per size on an idle cluster, nccl-tests style.
+
+    Returns rows ``(size_bytes, time_s, algbw_Bps, busbw_Bps)`` with ``algbw = S/t`` and
+    ``busbw = algbw * bus_factor(op, n)``; ``ranks`` defaults to every GPU.
+    """
+    env = simpy.Environment()
+    net = Network(env, cluster)
+    ranks = list(range(cluster.num_gpus)) if ranks is None else list(ranks)
+    rows = []
+    for size in sizes_bytes:
+        if op == "sendrecv":
+            proc = env.process(sendrecv(env, net, ranks[0], ranks[-1], size))
+        else:
+            proc = env.process(collective(env, net, op, ranks, size, algo, chunks))
+        env.run(until=proc)
+        t = proc.value.duration_s
+        algbw = size / t if t > 0 else math.inf
+        rows.append((float(size), t, algbw, algbw * bus_factor(op, len(ranks))))
+    return rows
+
+
+# -- closed forms (uncontended, one bandwidth B and one latency alpha) ---------------------------
+
+
+def ring_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
+    """``2(p-1)/p * N/B + 2(p-1) alpha`` (s)."""
+    return 2 * (p - 1) / p * nbytes / bw_Bps + 2 * (p - 1) * alpha_s
+
+
+def reduce_scatter_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
+    """Ring reduce-scatter (and all-gather): ``(p-1)/p * N/B + (p-1) alpha`` (s)."""
+    return (p - 1) / p * nbytes / bw_Bps + (p - 1) * alpha_s
+
+
+all_gather_time = reduce_scatter_time
+
+
+def broadcast_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
+    """Pipelined chain broadcast in the fluid limit: ``N/B + (p-1) alpha`` (s)."""
+    return (nbytes / bw_Bps + (p - 1) * alpha_s) if p > 1 else 0.0
+
+
+def tree_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
+    """Double binary tree allreduce: ``w(p)/2 * N/B + 2 floor(log2 p) alpha`` (s).
+
+    Derivation: each tree carries ``N/2``; reduce (up) and broadcast (down) are pipelined,
+    so every tree edge carries ``N/2`` in each direction at once. An interior rank with a
+    parent and two children sends ``N/2`` up plus ``N/2`` to each child (3 x N/2) and,
+    being a leaf of the other tree, another ``N/2``: the busiest link carries
+    ``w(p) * N/2`` with ``w = 4`` for ``p >= 4`` (``w(3) = 3``, ``w(2) = 2``), i.e. the
+    ``2N/B`` of the bandwidth-optimal bound. Latency: up then down the tree height.
+    """
+    if p <= 1:
+        return 0.0
+    w = 2 if p == 2 else 3 if p == 3 else 4
+    return w / 2 * nbytes / bw_Bps + 2 * int(math.floor(math.log2(p))) * alpha_s
+
+
+def hierarchical_allreduce_time(nodes: int, gpus_per_node: int, nbytes: float,
+                                intra_bw_Bps: float, intra_alpha_s: float,
+                                rail_bw_Bps: float, inter_alpha_s: float) -> float:
+    """Hierarchical allreduce with one chunk (stages in sequence), in seconds:
+    ``2 [(g-1)/g N/B_intra + (g-1) a_intra] + 2(n-1)/n (N/g)/B_rail + 2(n-1) a_inter``.
+
+    ``rail_bw_Bps`` is the NIC bandwidth one rail gets (``nic_bw * nics_per_node / g``).
+    """
+    g, n = gpus_per_node, nodes
+    intra = ((g - 1) / g * nbytes / intra_bw_Bps + (g - 1) * intra_alpha_s) if g > 1 else 0.0
+    inter = (2 * (n - 1) / n * nbytes / g / rail_bw_Bps + 2 * (n - 1) * inter_alpha_s
+             if n > 1 else 0.0)
+    return 2 * intra + inter

@@ -1,0 +1,332 @@
+"""Flow-level (fluid) network model on top of SimPy.
+
+A :class:`Flow` moves ``nbytes`` over a set of links at one rate; every link it uses
+carries ``weight * nbytes`` bytes (a link used twice by the same flow, e.g. a ring that
+crosses one NIC twice, has weight 2). A *multi-link flow* moves in lock-step over all its
+links: one flow can stand for a whole ring step of ``p`` ranks.
+
+**Sharing: weighted max-min fairness** (progressive filling). Each link ``L`` has
+capacity ``c_L``; rates ``r_f`` satisfy ``sum_f w_fL r_f <= c_L``. All flows grow
+together; when a link saturates, the flows crossing it freeze at their current rate and
+the rest keep growing. So a flow bottlenecked elsewhere does not waste its share of a
+link: its leftover goes to the others. Rates are recomputed whenever a flow starts or
+ends (once per simulated instant, however many flows start in it), and the completion
+of the earliest-finishing flow is (re)scheduled; stale wake-ups are ignored.
+
+Cost: start/finish updates the per-link counters for the links the flow touches
+(vectorised NumPy). The max-min recomputation costs
+O(bottleneck rounds x links) NumPy work, rounds <= number of active flows; collectives
+keep the number of flows per collective constant (not growing with GPUs), so the
+simulator's cost grows linearly with links, i.e. with GPUs.
+
+Counters per link: ``bytes_carried`` (weight x bytes of finished flows plus progress of
+running ones) and ``busy_s`` (time during which at least one flow was active on it,
+whether or not it was the bottleneck). Latency: :meth:`Network.transfer` adds the path
+latency once, after the bandwidth phase (links are not held during it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from ddlsim.errors import ConfigError, SimulationError
+from ddlsim.sim.topology import ClusterSpec, link_table, route
+
+_REL_TOL = 1e-9  # a flow is done when remaining <= _REL_TOL * nbytes ...
+_TIME_TOL_S = 1e-10  # ... or when it would finish within this many seconds
+
+
+@dataclass(frozen=True)
+class Path:
+    """Links a flow uses: sorted unique link indices and the weight of each.
+
+    Build with :meth:`Network.path`; reusable across many flows (collectives cache them).
+    ``latency_s`` is a default latency for transfers over this path (s).
+    """
+
+    idx: np.ndarray  # int64, sorted, unique
+    weights: np.ndarray  # float64, >= 1, same length
+    latency_s: float = 0.0
+
+    @property
+    def num_links(self) -> int:
+        return int(self.idx.size)
+
+
+class Link:
+    """View of one directional link; counters are read live from its :class:`Network`."""
+
+    __slots__ = ("_net", "index", "id", "kind")
+
+    def __init__(self, net: Network, index: int, link_id: str, kind: str) -> None:
+        self._net = net
+        self.index = index
+        self.id = link_id
+        self.kind = kind
+
+    @property
+    def capacity_Bps(self) -> float:
+        return float(self._net._cap[self.index])
+
+    @property
+    def latency_s(self) -> float:
+        return float(self._net._lat[self.index])
+
+    @property
+    def bytes_carried(self) -> float:
+        return float(self._net.bytes_carried()[self.index])
+
+    @property
+    def busy_s(self) -> float:
+        return float(self._net.busy_time_s()[self.index])
+
+    def __repr__(self) -> str:
+        return f"Link({self.id}, {self.capacity_Bps:.3g} B/s)"
+
+
+class Flow:
+    """An active transfer. ``done`` is the event that fires when it (and its latency) ends."""
+
+    __slots__ = ("path", "nbytes", "remaining", "rate", "t_last", "done", "latency_s",
+                 "start_s")
+
+    def __init__(self, path: Path, nbytes: float, latency_s: float, done: simpy.Event,
+                 now: float) -> None:
+        self.path = path
+        self.nbytes = nbytes
+        self.remaining = nbytes
+        self.rate = 0.0
+        self.t_last = now
+        self.done = done
+        self.latency_s = latency_s
+        self.start_s = now
+
+
+class Network:
+    """The links of ``cluster`` as SimPy-side shared resources.
+
+    Args:
+        env: the simulation environment (shared with compute processes).
+        cluster: topology; one :class:`Link` per directional link.
+    """
+
+    def __init__(self, env: simpy.Environment, cluster: ClusterSpec) -> None:
+        self.env = env
+        self.cluster = cluster
+        table = link_table(cluster)
+        self.links = [Link(self, i, lid, kind) for i, (lid, kind, _, _) in enumerate(table)]
+        self._by_id = {link.id: link for link in self.links}
+        self._cap = np.array([row[2] for row in table], dtype=np.float64)
+        self._lat = np.array([row[3] for row in table], dtype=np.float64)
+        n = len(table)
+        self._load = np.zeros(n)  # sum of weights of active flows per link
+        self._carried = np.zeros(n)  # bytes of finished flows
+        self._busy = np.zeros(n)  # closed busy intervals, s
+        self._busy_since = np.zeros(n)
+        self._active: list[Flow] = []
+        self._gen = 0
+        self._dirty = False
+        self.flows_started = 0
+        self.cache: dict[object, object] = {}  # for collectives' reusable plans
+
+    # -- links ---------------------------------------------------------------------------
+    def link(self, link_id: str) -> Link:
+        """The link with this id (e.g. ``'nic3.tx'``)."""
+        try:
+            return self._by_id[link_id]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(link_id, list(self._by_id), n=1)
+            hint = f": did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"link: unknown link id {link_id!r}{hint}") from None
+
+    def set_capacity(self, link_id: str, bw_Bps: float) -> None:
+        """Change one link's capacity now (bytes/s); running flows adapt immediately."""
+        if not bw_Bps > 0:
+            raise ConfigError(f"bw_Bps: must be > 0, got {bw_Bps!r}")
+        self._settle()
+        self._cap[self.link(link_id).index] = float(bw_Bps)
+        self._mark_dirty()
+
+    def path(self, links: Sequence[int], latency_s: float = 0.0) -> Path:
+        """A :class:`Path` from link indices (repeats count as weight)."""
+        arr = np.asarray(links, dtype=np.int64)
+        if arr.size and (arr.min() < 0 or arr.max() >= len(self.links)):
+            raise ConfigError(f"links: indices must be in [0, {len(self.links)}), got {links!r}")
+        idx, counts = np.unique(arr, return_counts=True)
+        return Path(idx, counts.astype(np.float64), float(latency_s))
+
+    def route(self, src: int, dst: int, channel: int | None = None) -> Path:
+        """Path (with latency) from GPU ``src`` to GPU ``dst``; see :func:`topology.route`."""
+        links, lat = route(self.cluster, src, dst, channel)
+        return self.path(links, lat)
+
+    # -- transfers ---------------------------------------------------------------------------
+    def transfer(self, links: Path | Sequence[int], nbytes: float,
+                 latency_s: float | None = None) -> simpy.Event:
+        """Start moving ``nbytes`` (per unit weight) over ``links``; returns the done event.
+
+        Args:
+            links: a :class:`Path` or link indices.
+            nbytes: bytes each link carries per unit of weight (>= 0).
+            latency_s: added once after the bandwidth phase; default the path's latency
+                (for a raw index list, the sum of its links' latencies).
+        """
+        if not isinstance(links, Path):
+            links = self.path(links)
+            links = Path(links.idx, links.weights,
+                         float(self._lat[links.idx] @ links.weights) if links.num_links else 0.0)
+        if not nbytes >= 0:
+            raise ConfigError(f"nbytes: must be >= 0, got {nbytes!r}")
+        lat = links.latency_s if latency_s is None else float(latency_s)
+        done = self.env.event()
+        flow = Flow(links, float(nbytes), lat, done, self.env.now)
+        self.flows_started += 1
+        if flow.nbytes <= 0 or links.num_links == 0:
+            self._finish_later(flow)
+            return done
+        idx = links.idx
+        newly = idx[self._load[idx] == 0]
+        self._busy_since[newly] = self.env.now
+        self._settle()
+        self._load[idx] += links.weights
+        self._active.append(flow)
+        self._mark_dirty()
+        return done
+
+    def _finish_later(self, flow: Flow) -> None:
+        if flow.latency_s > 0:
+            ev = self.env.timeout(flow.latency_s)
+            ev.callbacks.append(lambda _e, f=flow: f.done.succeed(f))
+        else:
+            flow.done.succeed(flow)
+
+    # -- counters -----------------------------------------------------------------------------
+    def bytes_carried(self) -> np.ndarray:
+        """Bytes carried per link so far (finished flows plus progress of running ones)."""
+        out = self._carried.copy()
+        now = self.env.now
+        for f in self._active:
+            moved = f.nbytes - (f.remaining - f.rate * (now - f.t_last))
+            out[f.path.idx] += f.path.weights * moved
+        return out
+
+    def busy_time_s(self) -> np.ndarray:
+        """Seconds per link during which at least one flow was active on it."""
+        out = self._busy.copy()
+        on = self._load > 0
+        out[on] += self.env.now - self._busy_since[on]
+        return out
+
+    def link_stats(self) -> list[dict[str, float | str]]:
+        """One record per link: id, kind, capacity_Bps, bytes_carried, busy_s, utilization
+        (bytes carried / (capacity x now); 0 at time 0)."""
+        carried, busy, now = self.bytes_carried(), self.busy_time_s(), self.env.now
+        rows = []
+        for link in self.links:
+            i = link.index
+            util = carried[i] / (self._cap[i] * now) if now > 0 else 0.0
+            rows.append({"id": link.id, "kind": link.kind, "capacity_Bps": float(self._cap[i]),
+                         "bytes_carried": float(carried[i]), "busy_s": float(busy[i]),
+                         "utilization": float(util)})
+        return rows
+
+    @property
+    def active_flows(self) -> int:
+        return len(self._active)
+
+    # -- the fluid engine ---------------------------------------------------------------------
+    def _settle(self) -> None:
+        """Advance every active flow's remaining bytes to now."""
+        now = self.env.now
+        for f in self._active:
+            if f.rate > 0 and now > f.t_last:
+                f.remaining -= f.rate * (now - f.t_last)
+            f.t_last = now
+
+    def _mark_dirty(self) -> None:
+        """Recompute rates once at the end of this instant (batches simultaneous starts)."""
+        if not self._dirty:
+            self._dirty = True
+            ev = self.env.timeout(0)
+            ev.callbacks.append(self._recompute)
+
+    def _recompute(self, _event: object = None) -> None:
+        self._dirty = False
+        self._settle()
+        self._max_min_rates()
+        self._schedule_next()
+
+    def _max_min_rates(self) -> None:
+        """Weighted max-min fair rates by progressive filling."""
+        active = self._active
+        if not active:
+            return
+        if len(active) == 1:
+            f = active[0]
+            f.rate = float(np.min(self._cap[f.path.idx] / f.path.weights))
+            return
+        rem = self._cap.copy()
+        load = self._load.copy()
+        unfrozen = list(active)
+        share = np.empty_like(rem)
+        while unfrozen:
+            share.fill(np.inf)
+            np.divide(rem, load, out=share, where=load > 0)
+            bottleneck = int(np.argmin(share))
+            rate = max(float(share[bottleneck]), 0.0)
+            keep = []
+            for f in unfrozen:
+                idx = f.path.idx
+                pos = int(np.searchsorted(idx, bottleneck))
+                if pos < idx.size and idx[pos] == bottleneck:
+                    f.rate = rate
+                    rem[idx] -= f.path.weights * rate
+                    load[idx] -= f.path.weights
+                else:
+                    keep.append(f)
+            if len(keep) == len(unfrozen):  # pragma: no cover - numerical safety net
+                raise SimulationError("max-min filling made no progress")
+            unfrozen = keep
+
+    def _schedule_next(self) -> None:
+        self._gen += 1
+        if not self._active:
+            return
+        dt = min(f.remaining / f.rate if f.rate > 0 else np.inf for f in self._active)
+        if not np.isfinite(dt):
+            if self._dirty:  # a recomputation is already pending this instant
+                return
+            raise SimulationError("active flows with zero rate")  # pragma: no cover
+        gen = self._gen
+        ev = self.env.timeout(max(dt, 0.0))
+        ev.callbacks.append(lambda _e: self._on_wakeup(gen))
+
+    def _on_wakeup(self, gen: int) -> None:
+        if gen != self._gen:
+            return  # superseded by a later recomputation
+        self._settle()
+        now = self.env.now
+        still, finished = [], []
+        t_tol = _TIME_TOL_S + 1e-15 * now  # absorbs float rounding of env.now + dt
+        for f in self._active:
+            slack = max(_REL_TOL * f.nbytes, f.rate * t_tol)
+            (finished if f.remaining <= slack else still).append(f)
+        self._active = still
+        for f in finished:
+            idx, w = f.path.idx, f.path.weights
+            self._load[idx] -= w
+            self._carried[idx] += w * f.nbytes
+            freed = idx[self._load[idx] <= 0.5]  # weights are integers: 0 means idle
+            self._load[freed] = 0.0
+            self._busy[freed] += now - self._busy_since[freed]
+            f.remaining = 0.0
+            self._finish_later(f)
+        if finished:
+            self._max_min_rates()
+        self._schedule_next()
