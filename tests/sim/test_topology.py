@@ -27,6 +27,13 @@ def test_every_preset_builds_and_cites_every_field(preset):
         assert source.strip(), f"{preset}.{field} has no source"
 
 
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_devices_are_catalog_keys(preset):
+    from ddlsim.sim.hardware import CATALOG
+
+    assert PRESETS[preset]["device"][0] in CATALOG
+
+
 def test_preset_numbers_are_the_issue_numbers():
     a100 = make_cluster("dgx-a100", 1)
     h100 = make_cluster("dgx-h100", 1)
@@ -73,7 +80,7 @@ def test_bad_nodes_and_devices():
 
 
 def test_mixed_device_types_are_stored_per_gpu():
-    devices = ("h100-sxm",) * 4 + ("a100-sxm4-80gb",) * 4
+    devices = ("h100-sxm",) * 4 + ("a100-80gb",) * 4
     spec = make_cluster("dgx-h100", 1, gpus_per_node=8, devices=devices)
     assert spec.devices == devices
 

@@ -251,7 +251,8 @@ _EST = "estimate (order of magnitude; no single published source) - override if 
 #: Preset name -> field -> (value, source). Values in SI units.
 PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
     "dgx-a100": {
-        "device": ("a100-sxm4-80gb", "NVIDIA DGX A100 datasheet: 8x A100 80GB (640GB system)"),
+        "device": ("a100-80gb", "NVIDIA DGX A100 datasheet: 8x A100 SXM4 80GB (640GB system); "
+                               "hardware.CATALOG key"),
         "gpus_per_node": (8, "NVIDIA DGX A100 datasheet"),
         "intra_link": ("nvswitch", "NVIDIA DGX A100 datasheet: 6x NVSwitch"),
         "intra_bw_Bps": (300 * GBps, "NVIDIA A100 datasheet: NVLink3 600 GB/s bidirectional "
@@ -287,7 +288,8 @@ PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
                                         "(approximate)"),
     },
     "pcie-8gpu": {
-        "device": ("a100-pcie-40gb", "a typical 8-GPU PCIe 4.0 server (example device)"),
+        "device": ("l4", "example: an 8x NVIDIA L4 (PCIe 4.0 x16 card) server; "
+                        "hardware.CATALOG key"),
         "gpus_per_node": (8, "8 GPUs behind PCIe switches (typical 4U server)"),
         "intra_link": ("pcie", "PCIe 4.0 x16"),
         "intra_bw_Bps": (25 * GBps, "PCIe 4.0 x16: 16 GT/s x 16 lanes x 128/130 = 31.5 GB/s "
@@ -319,7 +321,7 @@ PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
         "switch_latency_s": (1.0 * US, _EST),
     },
     "cpu-cluster": {
-        "device": ("cpu", "CPU nodes, one device per node"),
+        "device": ("cpu-generic", "CPU nodes, one device per node; hardware.CATALOG key"),
         "gpus_per_node": (1, "one device (the CPU socket set) per node"),
         "intra_link": ("none", "single device per node"),
         "intra_bw_Bps": (10 * GBps, "unused with one device per node"),
