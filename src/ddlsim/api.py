@@ -123,3 +123,200 @@ def summarize_profile(df, top: int = 15):
 
 def default_out_dir(name: str) -> Path:
     return Path("out") / name
+
+
+# --------------------------------------------------------------------------- sync DP
+ALLREDUCE_ALGOS = ("auto", "ring", "tree", "hierarchical")
+
+
+@dataclass(frozen=True)
+class DPOptions:
+    """Options of a synchronous data-parallel prediction (``ddlsim dp``).
+
+    ``gpus``: total GPUs (fills nodes of the preset's size; fewer than one node's worth
+    uses a single partly filled node); ``bucket_MB``: DDP bucket size in MB (10^6 B);
+    ``profile``: measured kernel profile CSV (rows for the cluster's devices are used
+    first, then interpolation, then roofline); ``algo``: allreduce algorithm, ``auto`` =
+    hierarchical across nodes, ring within one; ``calibrated``: apply the global NCCL
+    efficiency constants of :mod:`ddlsim.sim.collectives`.
+    """
+
+    model: str = "resnet50"
+    batch_per_gpu: int = 32
+    cluster: str = "dgx-a100"
+    gpus: int = 8
+    dtype: str = "float32"
+    iterations: int = 20
+    algo: str = "auto"
+    bucket_MB: float = 25.0
+    overlap: bool = True
+    noise: str = "none"
+    noise_cv: float = 0.0
+    slow_gpus: tuple[tuple[int, float], ...] = ()
+    loader_samples_per_s: float | None = None
+    profile: str | None = None
+    calibrated: bool = True
+    seed: int = 0
+    trace_iterations: tuple[int, ...] = ()
+    trace_ranks: tuple[int, ...] = (0, 1)
+
+    def __post_init__(self) -> None:
+        if self.gpus < 1:
+            raise ConfigError(f"gpus: must be >= 1, got {self.gpus}")
+        if self.batch_per_gpu < 1:
+            raise ConfigError(f"batch_per_gpu: must be >= 1, got {self.batch_per_gpu}")
+        if self.algo not in ALLREDUCE_ALGOS:
+            raise ConfigError(f"algo: must be one of {', '.join(ALLREDUCE_ALGOS)}, "
+                              f"got {self.algo!r}")
+        if not self.bucket_MB > 0:
+            raise ConfigError(f"bucket_MB: must be > 0, got {self.bucket_MB!r}")
+
+
+@dataclass
+class DPPrediction:
+    """A sync-DP run and what it is compared with."""
+
+    options: DPOptions
+    cluster: object  # ClusterSpec
+    result: object  # SyncDPResult
+    single_gpu_samples_per_s: float
+    cost_paths: dict  # path -> number of distinct kernels priced that way
+    link_stats: list  # per link records from the network
+    algo: str
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.result.samples_per_s
+
+    @property
+    def scaling_efficiency(self) -> float:
+        return self.samples_per_s / (self.result.num_gpus * self.single_gpu_samples_per_s)
+
+    def summary(self) -> dict:
+        """One flat record of the headline numbers (SI units)."""
+        import numpy as np
+
+        it = self.result.iteration_times_s
+        return {
+            "model": self.options.model, "cluster": self.options.cluster,
+            "gpus": self.result.num_gpus, "nodes": self.cluster.nodes,
+            "batch_per_gpu": self.options.batch_per_gpu, "algo": self.algo,
+            "iteration_s": float(np.median(it)), "iteration_p10_s": float(np.percentile(it, 10)),
+            "iteration_p90_s": float(np.percentile(it, 90)),
+            "samples_per_s": self.samples_per_s,
+            "scaling_efficiency": self.scaling_efficiency,
+            "exposed_comm_s": float(np.median(self.result.exposed_comm_s)),
+            "gpu_busy_frac": float(np.mean(self.result.compute_busy_s) / self.result.makespan_s),
+        }
+
+
+def _cluster_for(preset: str, gpus: int, calibrated: bool):
+    from ddlsim.sim.collectives import nccl_calibrated
+    from ddlsim.sim.topology import PRESETS, make_cluster
+
+    if preset not in PRESETS:
+        make_cluster(preset, 1)  # raises the did-you-mean ConfigError
+    gpn = int(PRESETS[preset]["gpus_per_node"][0])
+    if gpus <= gpn:
+        cluster = make_cluster(preset, 1, gpus_per_node=gpus)
+    else:
+        if gpus % gpn:
+            raise ConfigError(f"gpus: must be a multiple of {preset}'s {gpn} GPUs per node "
+                              f"when above one node, got {gpus}")
+        cluster = make_cluster(preset, gpus // gpn)
+    return nccl_calibrated(cluster) if calibrated else cluster
+
+
+def _profile_rows(path: str | None):
+    """Profile CSV -> ProfileRow records; rows measured on this host's CPU are renamed to
+    the host spec's name so the cost model matches them to ``host-cpu``."""
+    if path is None:
+        return []
+    from ddlsim.kernels.host import detect_host
+    from ddlsim.kernels.profile import load_profile
+    from ddlsim.sim.costs import ProfileRow
+
+    df = load_profile(path)
+    host = detect_host().model
+    return [ProfileRow(op=r.op, shape_key=r.shape, dtype=r.dtype,
+                       device="host-cpu" if r.device == host else r.device,
+                       median_s=float(r.median_s), p10_s=float(r.p10_s),
+                       p90_s=float(r.p90_s), flops=float(r.flops), bytes=float(r.bytes))
+            for r in df.itertuples(index=False)]
+
+
+def cost_models(device_names, rows):
+    """One CostModel per distinct device name (``cpu-generic`` runs on this host's spec
+    when the profile holds host rows)."""
+    from ddlsim.sim.costs import CostModel
+    from ddlsim.sim.hardware import get_device
+
+    has_host_rows = any(r.device == "host-cpu" for r in rows)
+    models = {}
+    for name in dict.fromkeys(device_names):
+        use_host = name == "cpu-generic" and has_host_rows
+        spec = host_device_spec() if use_host else get_device(name)
+        models[name] = CostModel(spec, rows)
+    return models
+
+
+def predict_dp(opts: DPOptions) -> DPPrediction:
+    """Simulate synchronous data parallelism for ``opts`` and return the prediction."""
+    import simpy
+
+    from ddlsim.sim.collectives import collective
+    from ddlsim.sim.network import Network
+    from ddlsim.sim.sync_dp import NoiseSpec, SyncDPConfig, simulate_sync_dp, step_cost
+    from ddlsim.sim.workloads import get_workload
+
+    workload = get_workload(opts.model, opts.batch_per_gpu)
+    cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated)
+    models = cost_models(cluster.devices, _profile_rows(opts.profile))
+    paths: dict[str, int] = {}
+    costs_by_device = {}
+    for name, model in models.items():
+        def estimate(kc, dtype, model=model):
+            est = model.estimate(kc, dtype)
+            paths[est.path] = paths.get(est.path, 0) + 1
+            return est.seconds
+        costs_by_device[name] = step_cost(workload, estimate, opts.dtype)
+    costs = [costs_by_device[name] for name in cluster.devices]
+
+    import math
+
+    input_bytes = float(math.prod(workload.input_shape)) * 4.0  # float32 input samples
+    pcie = min(models[n].device.pcie_bw_bytes_per_s for n in models)
+    cfg = SyncDPConfig(
+        iterations=opts.iterations, batch_per_gpu=opts.batch_per_gpu,
+        bucket_bytes=opts.bucket_MB * 1e6, overlap=opts.overlap,
+        h2d_bytes_per_sample=input_bytes if pcie > 0 else 0.0,
+        h2d_bw_bytes_per_s=pcie if pcie > 0 else 1.0,
+        loader_samples_per_s=opts.loader_samples_per_s,
+        noise=NoiseSpec(opts.noise, opts.noise_cv), slow_gpus=dict(opts.slow_gpus),
+        trace_iterations=opts.trace_iterations, trace_ranks=opts.trace_ranks,
+    )
+    algo = opts.algo
+    if algo == "auto":
+        algo = "hierarchical" if cluster.nodes > 1 and cluster.gpus_per_node > 1 else "ring"
+    env = simpy.Environment()
+    net = Network(env, cluster)
+    ranks = list(range(cluster.num_gpus))
+
+    def allreduce(env, nbytes):
+        if len(ranks) > 1:
+            yield from collective(env, net, "allreduce", ranks, nbytes, algo)
+
+    result = simulate_sync_dp(costs, allreduce, cfg, seed=opts.seed, env=env)
+
+    def no_comm(env, nbytes):
+        return (yield env.timeout(0))
+
+    single_cfg = SyncDPConfig(
+        iterations=min(opts.iterations, 3), batch_per_gpu=opts.batch_per_gpu,
+        bucket_bytes=cfg.bucket_bytes, h2d_bytes_per_sample=cfg.h2d_bytes_per_sample,
+        h2d_bw_bytes_per_s=cfg.h2d_bw_bytes_per_s, loader_samples_per_s=opts.loader_samples_per_s)
+    fastest = min(costs_by_device.values(), key=lambda c: c.compute_s)
+    single = simulate_sync_dp([fastest], no_comm, single_cfg)
+    return DPPrediction(options=opts, cluster=cluster, result=result,
+                        single_gpu_samples_per_s=single.samples_per_s, cost_paths=paths,
+                        link_stats=net.link_stats(), algo=algo)

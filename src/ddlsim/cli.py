@@ -80,6 +80,207 @@ def _echo_profile_summary(df, top: int) -> None:
     click.echo(f"sum of kernel time per training step: {tables.FORMATTERS['seconds'](total)}")
 
 
+# --------------------------------------------------------------------------- catalog
+@cli.command("devices")
+@click.option("--sources", is_flag=True, help="Print the source of every number.")
+def devices(sources) -> None:
+    """List the device catalog (peak FLOP/s, memory, bandwidths)."""
+    import pandas as pd
+
+    from ddlsim.sim.hardware import CATALOG
+
+    rows = []
+    for key, d in CATALOG.items():
+        rows.append({"name": key, "device": d.display_name,
+                     "fp32": d.peak_flops_per_s.get("float32", float("nan")),
+                     "tf32": d.peak_flops_per_s.get("tf32", float("nan")),
+                     "fp16": d.peak_flops_per_s.get("float16", float("nan")),
+                     "bf16": d.peak_flops_per_s.get("bfloat16", float("nan")),
+                     "memory": d.memory_bytes, "mem_bw": d.memory_bw_bytes_per_s,
+                     "nvlink": d.nvlink_bw_bytes_per_s})
+    click.echo(tables.render(pd.DataFrame(rows), {
+        "fp32": "flops", "tf32": "flops", "fp16": "flops", "bf16": "flops",
+        "memory": "bytes", "mem_bw": "rate", "nvlink": "rate"}))
+    if sources:
+        for key, d in CATALOG.items():
+            click.echo(f"\n{key}:")
+            for field, src in d.sources.items():
+                click.echo(f"  {field}: {src}")
+
+
+@cli.command("models")
+def models() -> None:
+    """List the built-in workloads with parameters and forward FLOPs per sample."""
+    import pandas as pd
+
+    from ddlsim.sim.workloads import get_workload, list_workloads
+
+    rows = []
+    for name in list_workloads():
+        w = get_workload(name, 1)
+        rows.append({"model": name, "params": f"{w.param_count:,}", "layers": len(w.layers),
+                     "fwd FLOP/sample": f"{w.fwd_flops:.4g}",
+                     "input": "x".join(map(str, w.input_shape))})
+    click.echo(pd.DataFrame(rows).to_string(index=False))
+
+
+# --------------------------------------------------------------------------- network
+@cli.command("collectives")
+@click.option("--cluster", default="dgx-a100", show_default=True, help="Cluster preset.")
+@click.option("--nodes", default=1, show_default=True, type=int)
+@click.option("--gpus-per-node", type=int, help="Default: the preset's.")
+@click.option("--op", default="allreduce", show_default=True,
+              type=click.Choice(["allreduce", "reduce_scatter", "all_gather", "broadcast",
+                                 "sendrecv"]))
+@click.option("--algo", default="ring", show_default=True,
+              type=click.Choice(["ring", "tree", "hierarchical"]))
+@click.option("--min-bytes", default="8M", show_default=True, help="Smallest size (K/M/G).")
+@click.option("--max-bytes", default="8G", show_default=True, help="Largest size (K/M/G).")
+@click.option("--factor", default=4, show_default=True, type=int,
+              help="Size multiplier between rows (nccl-tests -f).")
+@click.option("--raw", is_flag=True, help="Line rates, without the NCCL efficiency constants.")
+def collectives_cmd(cluster, nodes, gpus_per_node, op, algo, min_bytes, max_bytes, factor,
+                    raw) -> None:
+    """Print simulated time, algbw and busbw per message size, in nccl-tests' conventions
+    (algbw = S/t; allreduce busbw = algbw x 2(n-1)/n), to compare with nccl-tests runs."""
+    import pandas as pd
+
+    from ddlsim.sim.collectives import collective_bandwidth_table, nccl_calibrated
+    from ddlsim.sim.topology import make_cluster
+
+    spec = make_cluster(cluster, nodes, gpus_per_node)
+    if not raw:
+        spec = nccl_calibrated(spec)
+    lo, hi = _parse_size("min-bytes", min_bytes), _parse_size("max-bytes", max_bytes)
+    if factor < 2:
+        raise click.BadParameter(f"must be >= 2, got {factor}", param_hint="--factor")
+    sizes = []
+    size = lo
+    while size <= hi:
+        sizes.append(size)
+        size *= factor
+    rows = collective_bandwidth_table(spec, op, sizes, algo=algo)
+    df = pd.DataFrame(rows, columns=["size", "time", "algbw", "busbw"])
+    click.echo(f"# {op} ({algo}) on {spec.num_gpus} GPUs: {cluster}, {nodes} node(s)"
+               f"{' (line rates)' if raw else ' (NCCL-calibrated)'}")
+    click.echo(tables.render(df, {"size": "bytes", "time": "seconds", "algbw": "rate",
+                                  "busbw": "rate"}))
+
+
+def _parse_size(name: str, text: str) -> float:
+    mult = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    t = text.strip().upper().removesuffix("B")
+    try:
+        if t and t[-1] in mult:
+            return float(t[:-1]) * mult[t[-1]]
+        return float(t)
+    except ValueError:
+        raise click.BadParameter(f"expected a size like 8M or 1G, got {text!r}",
+                                 param_hint=f"--{name}") from None
+
+
+# --------------------------------------------------------------------------- sync DP
+def _int_list(name: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected integers separated by commas, got {text!r}",
+                                 param_hint=f"--{name}") from None
+    if not values:
+        raise click.BadParameter("needs at least one value", param_hint=f"--{name}")
+    return values
+
+
+def _slow_gpus(items: tuple[str, ...]) -> tuple[tuple[int, float], ...]:
+    out = []
+    for item in items:
+        rank, _, factor = item.partition("=")
+        try:
+            out.append((int(rank), float(factor)))
+        except ValueError:
+            raise click.BadParameter(f"expected RANK=FACTOR like 3=1.5, got {item!r}",
+                                     param_hint="--slow-gpu") from None
+    return tuple(out)
+
+
+@cli.command("dp")
+@click.option("--model", default="resnet50", show_default=True)
+@click.option("--batch", default=32, show_default=True, type=int, help="Samples per GPU.")
+@click.option("--cluster", default="dgx-a100", show_default=True, help="Cluster preset.")
+@click.option("--gpus", default="8", show_default=True,
+              help="GPU counts, comma-separated (one run each): 8,64,512.")
+@click.option("--dtype", default="float32", show_default=True,
+              type=click.Choice(["float32", "tf32", "float16", "bfloat16"]))
+@click.option("--iterations", default=20, show_default=True, type=int)
+@click.option("--algo", default="auto", show_default=True,
+              type=click.Choice(["auto", "ring", "tree", "hierarchical"]))
+@click.option("--bucket-mb", default=25.0, show_default=True, type=float)
+@click.option("--no-overlap", is_flag=True, help="Allreduce only after the whole backward.")
+@click.option("--noise", default="none", show_default=True,
+              type=click.Choice(["none", "normal", "lognormal", "gamma"]))
+@click.option("--noise-cv", default=0.0, show_default=True, type=float,
+              help="Coefficient of variation of per-kernel time noise.")
+@click.option("--slow-gpu", multiple=True, help="RANK=FACTOR, e.g. 3=1.5 (repeatable).")
+@click.option("--loader-rate", type=float,
+              help="Data-loader samples/s per GPU (default: unlimited).")
+@click.option("--profile", type=click.Path(dir_okay=False),
+              help="Measured kernel profile CSV (from `ddlsim kernels bench`).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
+def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overlap, noise,
+       noise_cv, slow_gpu, loader_rate, profile, seed, out_dir) -> None:
+    """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
+    from ddlsim.reports.dp import summary_frame, write_dp_report
+
+    predictions = []
+    counts = _int_list("gpus", gpus)
+    for n in counts:
+        opts = api.DPOptions(model=model, batch_per_gpu=batch, cluster=cluster, gpus=n,
+                             dtype=dtype, iterations=iterations, algo=algo, bucket_MB=bucket_mb,
+                             overlap=not no_overlap, noise=noise, noise_cv=noise_cv,
+                             slow_gpus=_slow_gpus(slow_gpu), loader_samples_per_s=loader_rate,
+                             profile=profile, seed=seed, trace_iterations=(iterations - 1,))
+        predictions.append(api.predict_dp(opts))
+    summary = summary_frame(predictions)
+    click.echo(tables.render(summary.drop(columns=["model", "cluster"]), {
+        "iteration_s": "seconds", "iteration_p10_s": "seconds", "iteration_p90_s": "seconds",
+        "exposed_comm_s": "seconds", "scaling_efficiency": "pct", "gpu_busy_frac": "pct"}))
+    if out_dir:
+        path = write_dp_report(predictions, out_dir)
+        click.echo(f"report written to {path}/report.md")
+
+
+# --------------------------------------------------------------------------- demo
+@cli.command("demo")
+@click.option("--out", "out_dir", default="out/demo", show_default=True,
+              type=click.Path(file_okay=False))
+def demo(out_dir) -> None:
+    """The default job: time LeNet-5's kernels here, then predict ResNet-50 scaling."""
+    from ddlsim.kernels.profile import save_profile
+    from ddlsim.reports.dp import write_dp_report
+
+    out = Path(out_dir)
+    click.echo("1/2 timing LeNet-5's training kernels on this machine (batch 64)...")
+    df, backend = api.bench_kernels(api.KernelBenchOptions(model="lenet5", batch=64,
+                                                           progress=sys.stderr.isatty()))
+    click.echo(f"backend: {backend.name} ({backend.reason})")
+    _echo_profile_summary(df, 8)
+    click.echo("\n2/2 predicting ResNet-50 sync data parallelism on dgx-a100 "
+               "(8, 64, 512 GPUs)...")
+    predictions = [api.predict_dp(api.DPOptions(model="resnet50", gpus=n, iterations=20,
+                                                trace_iterations=(19,)))
+                   for n in (8, 64, 512)]
+    path = write_dp_report(predictions, out / "resnet50-dgx-a100")
+    save_profile(df, out / "lenet5-profile.csv")
+    from ddlsim.reports.dp import summary_frame
+
+    click.echo(tables.render(summary_frame(predictions).drop(columns=["model", "cluster"]), {
+        "iteration_s": "seconds", "iteration_p10_s": "seconds", "iteration_p90_s": "seconds",
+        "exposed_comm_s": "seconds", "scaling_efficiency": "pct", "gpu_busy_frac": "pct"}))
+    click.echo(f"\nreport: {path / 'report.md'} (plots: scaling.png, trace: trace.json)")
+    click.echo(f"kernel profile: {out / 'lenet5-profile.csv'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: expected errors become one line on stderr and exit 1."""
     try:

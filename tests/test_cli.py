@@ -1,0 +1,88 @@
+"""The command line: real runs through click's CliRunner, and one-line errors."""
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ddlsim.cli import cli, main
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_lists_the_commands():
+    out = run("--help").output
+    for cmd in ("kernels", "dp", "collectives", "devices", "models", "demo"):
+        assert cmd in out
+
+
+def test_kernels_bench_writes_a_profile_that_show_reads(tmp_path):
+    path = tmp_path / "p.csv"
+    res = run("kernels", "bench", "--model", "mlp", "--batch", "8", "--repeats", "3",
+              "--device", "cpu", "--out", str(path))
+    assert res.exit_code == 0, res.output
+    assert "backend: numpy" in res.output
+    df = pd.read_csv(path)
+    assert {"gemm", "sgd_update", "softmax_xent_fwd"} <= set(df["op"])
+    assert (df["median_s"] > 0).all() and (df["p10_s"] <= df["median_s"]).all()
+    shown = run("kernels", "show", str(path))
+    assert shown.exit_code == 0 and "kernels measured on" in shown.output
+
+
+def test_dp_prints_a_row_per_gpu_count_and_writes_a_report(tmp_path):
+    res = run("dp", "--model", "resnet50", "--gpus", "8,16", "--iterations", "3",
+              "--out", str(tmp_path / "r"))
+    assert res.exit_code == 0, res.output
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv")
+    assert summary["gpus"].tolist() == [8, 16]
+    assert (summary["scaling_efficiency"] <= 1.0 + 1e-9).all()
+    for name in ("report.md", "trace.json", "scaling.png", "buckets.csv", "update_log.csv"):
+        assert (tmp_path / "r" / name).stat().st_size > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_collectives_table_follows_nccl_tests_conventions():
+    res = run("collectives", "--cluster", "dgx-a100", "--nodes", "1", "--min-bytes", "1G",
+              "--max-bytes", "1G", "--raw")
+    assert res.exit_code == 0, res.output
+    line = res.output.strip().splitlines()[-1].split()
+    # 1 GiB ring allreduce on 8 GPUs at NVSwitch line rate: busbw = algbw * 2*7/8
+    algbw = float(line[4])
+    busbw = float(line[6])
+    assert busbw == pytest.approx(algbw * 2 * 7 / 8, rel=0.02)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dp", "--cluster", "dgx-a10"], "did you mean 'dgx-a100'"),
+    (["dp", "--gpus", "12", "--cluster", "dgx-a100"], "gpus: must be a multiple of"),
+    (["dp", "--model", "resnet5"], "did you mean 'resnet50'"),
+    (["kernels", "show", "/nonexistent/profile.csv"], "profile file not found"),
+    (["kernels", "bench", "--dtype", "bfloat16", "--device", "cpu"], "bfloat16"),
+])
+def test_expected_errors_are_one_line_and_exit_1(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_corrupt_profile_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("op,shape\ngemm,m=1\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["kernels", "show", str(bad)])
+    assert exc.value.code == 1
+    assert "missing column" in capsys.readouterr().err
+
+
+def test_gpu_request_without_gpu_is_a_one_line_error(monkeypatch, capsys):
+    from ddlsim.kernels import backend
+
+    monkeypatch.setattr(backend, "_detect_cupy", lambda: (None, "no CUDA device: test"))
+    with pytest.raises(SystemExit) as exc:
+        main(["kernels", "bench", "--device", "gpu"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "no CUDA device" in err and len(err.splitlines()) == 1
