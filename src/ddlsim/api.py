@@ -146,6 +146,7 @@ class DPOptions:
     cluster: str = "dgx-a100"
     gpus: int = 8
     dtype: str = "float32"
+    grad_dtype: str | None = None
     iterations: int = 20
     algo: str = "auto"
     bucket_MB: float = 25.0
@@ -279,7 +280,7 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
             est = model.estimate(kc, dtype)
             paths[est.path] = paths.get(est.path, 0) + 1
             return est.seconds
-        costs_by_device[name] = step_cost(workload, estimate, opts.dtype)
+        costs_by_device[name] = step_cost(workload, estimate, opts.dtype, opts.grad_dtype)
     costs = [costs_by_device[name] for name in cluster.devices]
 
     import math

@@ -73,13 +73,19 @@ class StepCost:
         return self.fwd_total_s + self.bwd_total_s + self.update_s
 
 
-def step_cost(workload, estimate: EstimateFn, dtype: str) -> StepCost:
-    """Price every kernel of ``workload``'s training step with ``estimate(call, dtype)``."""
+def step_cost(workload, estimate: EstimateFn, dtype: str,
+              grad_dtype: str | None = None) -> StepCost:
+    """Price every kernel of ``workload``'s training step with ``estimate(call, dtype)``.
+
+    ``grad_dtype``: element type of the gradients that are allreduced (default ``dtype``;
+    mixed precision keeps fp32 gradients, so pass ``"float32"`` there).
+    """
     layers = list(workload.layers)
     fwd = [[estimate(kc, dtype) for kc in layer.fwd] for layer in layers]
     bwd = [[estimate(kc, dtype) for kc in layer.bwd] for layer in reversed(layers)]
     update_s = float(sum(estimate(kc, dtype) for kc in workload.update))
-    grad = [layer.param_count * _dtype_size(dtype) for layer in reversed(layers)]
+    grad_size = _dtype_size(grad_dtype or dtype)
+    grad = [layer.param_count * grad_size for layer in reversed(layers)]
     return StepCost(
         layer_names=tuple(layer.name for layer in layers),
         fwd_s=np.array([t for ts in fwd for t in ts], dtype=float),
