@@ -154,6 +154,7 @@ class DPOptions:
     noise: str = "none"
     noise_cv: float = 0.0
     slow_gpus: tuple[tuple[int, float], ...] = ()
+    slow_links: tuple[tuple[str, float], ...] = ()
     loader_samples_per_s: float | None = None
     profile: str | None = None
     calibrated: bool = True
@@ -211,9 +212,10 @@ class DPPrediction:
         }
 
 
-def _cluster_for(preset: str, gpus: int, calibrated: bool):
+def _cluster_for(preset: str, gpus: int, calibrated: bool,
+                 slow_links: tuple[tuple[str, float], ...] = ()):
     from ddlsim.sim.collectives import nccl_calibrated
-    from ddlsim.sim.topology import PRESETS, make_cluster
+    from ddlsim.sim.topology import PRESETS, link_table, make_cluster, with_link_capacity
 
     if preset not in PRESETS:
         make_cluster(preset, 1)  # raises the did-you-mean ConfigError
@@ -225,7 +227,20 @@ def _cluster_for(preset: str, gpus: int, calibrated: bool):
             raise ConfigError(f"gpus: must be a multiple of {preset}'s {gpn} GPUs per node "
                               f"when above one node, got {gpus}")
         cluster = make_cluster(preset, gpus // gpn)
-    return nccl_calibrated(cluster) if calibrated else cluster
+    if calibrated:
+        cluster = nccl_calibrated(cluster)
+    capacity = {lid: cap for lid, _, cap, _ in link_table(cluster)}
+    for link_id, factor in slow_links:
+        if link_id not in capacity:
+            import difflib
+
+            close = difflib.get_close_matches(link_id, list(capacity), n=1)
+            hint = f": did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"slow_links: unknown link {link_id!r}{hint}")
+        if not factor > 0:
+            raise ConfigError(f"slow_links[{link_id}]: factor must be > 0, got {factor!r}")
+        cluster = with_link_capacity(cluster, link_id, capacity[link_id] / factor)
+    return cluster
 
 
 def _profile_rows(path: str | None):
@@ -271,7 +286,7 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
     from ddlsim.sim.workloads import get_workload
 
     workload = get_workload(opts.model, opts.batch_per_gpu)
-    cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated)
+    cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links)
     models = cost_models(cluster.devices, _profile_rows(opts.profile))
     paths: dict[str, int] = {}
     costs_by_device = {}

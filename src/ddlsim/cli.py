@@ -191,15 +191,16 @@ def _int_list(name: str, text: str) -> list[int]:
     return values
 
 
-def _slow_gpus(items: tuple[str, ...]) -> tuple[tuple[int, float], ...]:
+def _pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple:
+    """Parse repeated ``KEY=FACTOR`` options."""
     out = []
     for item in items:
-        rank, _, factor = item.partition("=")
+        key, _, factor = item.partition("=")
         try:
-            out.append((int(rank), float(factor)))
+            out.append((key_type(key), float(factor)))
         except ValueError:
-            raise click.BadParameter(f"expected RANK=FACTOR like 3=1.5, got {item!r}",
-                                     param_hint="--slow-gpu") from None
+            raise click.BadParameter(f"expected {example}, got {item!r}",
+                                     param_hint=option) from None
     return tuple(out)
 
 
@@ -221,6 +222,9 @@ def _slow_gpus(items: tuple[str, ...]) -> tuple[tuple[int, float], ...]:
 @click.option("--noise-cv", default=0.0, show_default=True, type=float,
               help="Coefficient of variation of per-kernel time noise.")
 @click.option("--slow-gpu", multiple=True, help="RANK=FACTOR, e.g. 3=1.5 (repeatable).")
+@click.option("--slow-link", multiple=True,
+              help="LINK=FACTOR, e.g. nic0.tx=4 divides that link's bandwidth by 4 "
+                   "(repeatable; ids in links.csv of a report).")
 @click.option("--loader-rate", type=float,
               help="Data-loader samples/s per GPU (default: unlimited).")
 @click.option("--profile", type=click.Path(dir_okay=False),
@@ -228,7 +232,7 @@ def _slow_gpus(items: tuple[str, ...]) -> tuple[tuple[int, float], ...]:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
 def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overlap, noise,
-       noise_cv, slow_gpu, loader_rate, profile, seed, out_dir) -> None:
+       noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, out_dir) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
 
@@ -238,7 +242,11 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
         opts = api.DPOptions(model=model, batch_per_gpu=batch, cluster=cluster, gpus=n,
                              dtype=dtype, iterations=iterations, algo=algo, bucket_MB=bucket_mb,
                              overlap=not no_overlap, noise=noise, noise_cv=noise_cv,
-                             slow_gpus=_slow_gpus(slow_gpu), loader_samples_per_s=loader_rate,
+                             slow_gpus=_pairs("--slow-gpu", slow_gpu, int,
+                                              "RANK=FACTOR like 3=1.5"),
+                             slow_links=_pairs("--slow-link", slow_link, str,
+                                               "LINK=FACTOR like nic0.tx=4"),
+                             loader_samples_per_s=loader_rate,
                              profile=profile, seed=seed, trace_iterations=(iterations - 1,))
         predictions.append(api.predict_dp(opts))
     summary = summary_frame(predictions)
