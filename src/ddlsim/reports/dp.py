@@ -40,9 +40,9 @@ def buckets_frame(predictions):
 def update_log_frame(predictions):
     import pandas as pd
 
-    cols = ["update", "time_s", "worker", "version_read", "version_written", "staleness",
-            "n_grads"]
-    frames = [pd.DataFrame(p.result.update_log, columns=cols).assign(gpus=p.result.num_gpus)
+    from ddlsim.sim.updates import UPDATE_LOG_COLUMNS
+
+    frames = [pd.DataFrame(p.result.update_log, columns=list(UPDATE_LOG_COLUMNS)).assign(gpus=p.result.num_gpus)
               for p in predictions]
     return pd.concat(frames, ignore_index=True)
 

@@ -32,6 +32,7 @@ import simpy
 
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
+from ddlsim.sim.updates import update_row
 
 EstimateFn = Callable[[KernelCall, str], float]
 AllreduceFn = Callable[[simpy.Environment, float], Generator]
@@ -206,8 +207,8 @@ class SyncDPConfig:
 @dataclass
 class SyncDPResult:
     """What a run produced. Times are absolute simulated seconds unless named ``*_s``
-    durations. ``update_log`` rows: (update, time_s, worker, version_read,
-    version_written, staleness, n_grads) with worker -1 meaning "all workers"."""
+    durations. ``update_log`` rows follow :data:`ddlsim.sim.updates.UPDATE_LOG_COLUMNS`
+    (worker -1: the update combines all workers' gradients)."""
 
     num_gpus: int
     batch_per_gpu: int
@@ -347,7 +348,7 @@ def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce
         iteration_end[it] = float(upd_end.max())
         exposed[it] = iteration_end[it] - float((bwd_end + upd).max())
         busy += h2d_s + fwd_l.sum(axis=1) + bwd_l.sum(axis=1) + upd
-        update_log.append((it, iteration_end[it], -1, it, it + 1, 0, num_gpus))
+        update_log.append(update_row(it, float(iteration_end[it]), -1, it, it + 1, num_gpus))
         if tracing:
             for r, row in trace_ranks:
                 spans.extend(_compute_spans(r, ref, t_fwd[row], fwd_l[row], fwd_end[row],
