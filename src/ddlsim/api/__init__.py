@@ -1,0 +1,22 @@
+"""Composition layer: what the CLI (and notebooks) call.
+
+Each function takes an options dataclass, does the work through the parts (``kernels``,
+``sim``, ``reports``) and returns data (DataFrames, result records); rendering is the
+caller's. One module per family of commands; the names below are the public API.
+"""
+
+from ddlsim.api.dp import ALLREDUCE_ALGOS, DPOptions, DPPrediction, cost_models, predict_dp
+from ddlsim.api.kernels import (
+    KernelBenchOptions,
+    bench_kernels,
+    host_device_spec,
+    peak_for_profile,
+    summarize_profile,
+    training_step_calls,
+)
+
+__all__ = [
+    "ALLREDUCE_ALGOS", "DPOptions", "DPPrediction", "KernelBenchOptions", "bench_kernels",
+    "cost_models", "host_device_spec", "peak_for_profile", "predict_dp", "summarize_profile",
+    "training_step_calls",
+]
