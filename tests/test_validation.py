@@ -1,0 +1,286 @@
+"""Tests of ddlsim.validation: parsing the reference table, predictions, fit and report."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ddlsim import api
+from ddlsim import validation as v
+from ddlsim.errors import ConfigError
+
+# ------------------------------------------------------------------ parsing (table-driven)
+# Every spelling of the data_parallel rows of the bundled table, with what it must map to.
+MODELS = {
+    "ResNet-50 (ImageNet)": "resnet50",
+    "ResNet-50 v1.5": "resnet50",
+    "VGG-16": "vgg16",
+    "Inception V3": None,
+    "ResNet-101": None,
+    "Transformer-XL base": None,
+    "Transformer-XL large": None,
+}
+PRECISIONS = {
+    "fp32": ("float32", "float32"),
+    "fp32 (TF default)": ("float32", "float32"),
+    "FP32": ("float32", "float32"),
+    "FP32+XLA": ("float32", "float32"),
+    "TF32": ("tf32", "tf32"),
+    "TF32+XLA": ("tf32", "tf32"),
+    "AMP (mixed fp16)": ("float16", "float32"),
+    "AMP (fp16)": ("float16", "float32"),
+    "AMP+XLA": ("float16", "float32"),
+}
+GPUS = {
+    "A100-SXM4-80GB": "a100-80gb",
+    "A100-SXM4-40GB": "a100-40gb",
+    "V100-SXM2-16GB": "v100-sxm2-16gb",
+    "V100-SXM2-32GB": "v100-sxm2-32gb",
+    "V100-SXM3-32GB": "v100-sxm3-32gb",
+    "V100-SXM3-32GB (DGX-2H)": "v100-sxm3-32gb",
+    "P100-SXM2-16GB": None,
+    "Pascal (P100 per Horovod paper)": None,
+    "Pascal": None,
+    "not stated": None,
+}
+
+
+def _dp_rows() -> list[dict]:
+    with open(v.DEFAULT_REFERENCE, newline="") as f:
+        return [r for r in csv.DictReader(f) if r["category"] == "data_parallel"]
+
+
+@pytest.mark.parametrize(("text", "key"), MODELS.items())
+def test_parse_model(text, key):
+    assert v.parse_model(text) == key
+
+
+@pytest.mark.parametrize(("text", "dtypes"), PRECISIONS.items())
+def test_parse_precision(text, dtypes):
+    assert v.parse_precision(text) == dtypes
+
+
+@pytest.mark.parametrize(("text", "key"), GPUS.items())
+def test_resolve_gpu(text, key):
+    device, why = v.resolve_gpu(text)
+    assert (device.name if device is not None else None) == key
+    assert why if device is None else True
+
+
+def test_tables_cover_every_spelling_in_the_reference():
+    rows = _dp_rows()
+    assert {r["model"] for r in rows} <= set(MODELS)
+    assert {r["precision"] for r in rows} <= set(PRECISIONS)
+    assert {r["gpu"] for r in rows} <= set(GPUS)
+
+
+def test_parse_batch_and_metric():
+    assert v.parse_batch_per_gpu("256", "2048", 8) == 256
+    assert v.parse_batch_per_gpu("", "2048", 8) == 256
+    assert v.parse_batch_per_gpu("", "100", 8) is None
+    assert v.parse_batch_per_gpu("", "", 8) is None
+    assert v.parse_metric("train_throughput", "images/s") == ("throughput", 1.0, None)
+    assert v.parse_metric("scaling_efficiency", "%") == ("scaling_efficiency", 100.0, 1)
+    assert v.parse_metric("scaling_efficiency_8_to_256_gpus", "% (approx)") == (
+        "scaling_efficiency", 100.0, 8)
+    assert v.parse_metric("backprop_time_single_gpu", "ms") == ("backprop_s", 1e3, None)
+    assert v.parse_metric("train_throughput", "tokens/s") is None
+    assert v.parse_metric("epoch_time", "s") is None
+
+
+@pytest.mark.parametrize(("text", "gpus", "link", "bw_GBps"), [
+    ("DGX A100 NVLink3/NVSwitch", 8, "nvswitch", 300.0),
+    ("DGX A100", 4, "nvswitch", 300.0),
+    ("DGX-1 NVLink2 hybrid cube-mesh", 8, "nvlink", 150.0),
+    ("DGX-1", 2, "nvlink", 150.0),
+    ("DGX-2 NVSwitch", 16, "nvswitch", 150.0),
+])
+def test_cluster_for_row(text, gpus, link, bw_GBps):
+    device, _ = v.resolve_gpu("V100-SXM2-16GB")
+    cluster, _ = v.cluster_for_row(text, device, gpus, 1)
+    assert cluster.num_gpus == gpus and cluster.nodes == 1
+    assert cluster.intra_link == link
+    assert cluster.intra_bw_Bps == pytest.approx(bw_GBps * 1e9)
+    assert set(cluster.devices) == {device.name}
+
+
+def test_cluster_for_row_refuses_unmapped_fabric():
+    device, _ = v.resolve_gpu("V100-SXM2-16GB")
+    assert v.cluster_for_row("25 Gbit/s Ethernet", device, 16, 4)[0] is None
+    assert v.cluster_for_row("DGX-2 NVSwitch", device, 32, 2)[0] is None
+
+
+# ------------------------------------------------------------------ bundled reference
+@pytest.fixture(scope="module")
+def bundled():
+    return v.validate(categories=("data_parallel",), calibration="fit")
+
+
+def test_counts_consistent_and_reasons_present(bundled):
+    df = bundled.rows
+    assert len(df) == len(_dp_rows())
+    assert list(df["id"]) == [r["id"] for r in _dp_rows()]  # nothing dropped, same order
+    expressed = df["status"] == "predicted"
+    assert set(df["status"]) <= {"predicted", "not expressible"}
+    assert expressed.sum() + (~expressed).sum() == len(df)
+    assert expressed.sum() > 0
+    bad = df[~expressed]
+    assert (bad["reason"].str.len() > 0).all()
+    assert bad["predicted"].isna().all()
+    assert df.loc[df["id"] == "DP-DLE-TXL-01", "reason"].item().endswith("not in the zoo")
+    assert "not in the device catalog" in df.loc[df["id"] == "DP-GOY-02", "reason"].item()
+    assert np.isfinite(df.loc[expressed, "predicted"]).all()
+    assert (df.loc[expressed, "predicted"] > 0).all()
+
+
+def test_fit_rows_declared_and_flagged(bundled):
+    df = bundled.rows
+    assert set(df.loc[df["used_for_fit"], "id"]) == set(v.FIT_ROW_IDS)
+    assert set(bundled.fit_ids) == set(v.FIT_ROW_IDS)
+    for eff in [*bundled.calibration.gemm_efficiency.values(),
+                bundled.calibration.memory_efficiency]:
+        assert 0 < eff <= 1.0 + 1e-12
+
+
+def test_report_summary_matches_rows(bundled):
+    text = v.render_markdown(bundled)
+    df = bundled.rows
+    n_pred = int((df["status"] == "predicted").sum())
+    assert f"**{n_pred} of {len(df)}**" in text
+    for row_id in df["id"]:
+        assert row_id in text
+    for row_id in v.FIT_ROW_IDS:
+        assert row_id in text.split("## Every row")[0]  # listed in the summary
+    summary = v.error_summary(bundled).set_index("group")
+    assert summary.loc["all", "rows"] == n_pred
+    assert (summary.loc["all: fit rows", "rows"] + summary.loc["all: held-out rows", "rows"]
+            == n_pred)
+    errs = df.loc[df["status"] == "predicted", "abs_pct_error"]
+    assert summary.loc["all", "median"] == pytest.approx(errs.median())
+    assert summary.loc["all", "max"] == pytest.approx(errs.max())
+
+
+# ------------------------------------------------------------------ synthetic reference
+FIELDS = list(v.REQUIRED_COLUMNS)
+
+
+def _row(**kw) -> dict:
+    base = dict(category="data_parallel", model="ResNet-50 v1.5", gpu="A100-SXM4-80GB",
+                num_gpus="1", nodes="1", interconnect="n/a", precision="TF32",
+                global_batch="", micro_batch="64", metric="train_throughput", value="1",
+                unit="images/s")
+    base.update(kw)
+    return base
+
+
+def _write(path, rows, fields=FIELDS):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_synthetic_reference_errors(tmp_path):
+    single = api.predict_dp(api.DPOptions(model="resnet50", batch_per_gpu=64,
+                                          cluster="dgx-a100", gpus=1, dtype="tf32",
+                                          iterations=3))
+    eight = api.predict_dp(api.DPOptions(model="resnet50", batch_per_gpu=64,
+                                         cluster="dgx-a100", gpus=8, dtype="tf32",
+                                         iterations=3))
+    rows = [
+        _row(id="T-1", value=str(2 * single.samples_per_s)),  # predicted = half -> 50 %
+        _row(id="T-2", metric="scaling_efficiency", unit="", value="0.8"),  # 1 GPU: 1.0
+        _row(id="T-3", num_gpus="8", interconnect="DGX A100", metric="scaling_efficiency",
+             unit="%", value="100"),
+        _row(id="T-4", model="Inception V3"),
+        _row(id="T-5", gpu="P100-SXM2-16GB"),
+        _row(id="T-6", micro_batch="", global_batch=""),
+        _row(id="T-7", category="other"),  # not in the chosen categories
+    ]
+    path = _write(tmp_path / "ref.csv", rows)
+    res = v.validate(path, calibration="default").rows.set_index("id")
+    assert list(res.index) == ["T-1", "T-2", "T-3", "T-4", "T-5", "T-6"]
+
+    # The default calibration reproduces api.predict_dp (the uncalibrated cost model).
+    assert res.loc["T-1", "predicted"] == pytest.approx(single.samples_per_s, rel=1e-9)
+    assert res.loc["T-1", "abs_pct_error"] == pytest.approx(50.0, rel=1e-9)
+    assert res.loc["T-2", "predicted"] == 1.0
+    assert res.loc["T-2", "abs_pct_error"] == pytest.approx(25.0)
+    assert res.loc["T-3", "predicted"] == pytest.approx(100 * eight.scaling_efficiency,
+                                                        rel=1e-9)
+    assert res.loc["T-3", "abs_pct_error"] == pytest.approx(100 - res.loc["T-3", "predicted"])
+    assert res.loc["T-3", "predicted"] < 100.0
+    for row_id, words in (("T-4", "not in the zoo"), ("T-5", "device catalog"),
+                          ("T-6", "batch per GPU")):
+        assert res.loc[row_id, "status"] == "not expressible"
+        assert words in res.loc[row_id, "reason"]
+    assert not res["used_for_fit"].any()  # no declared fit row in this file
+
+
+def test_fit_recovers_known_constants(tmp_path):
+    truth = v.Calibration({"tf32": 0.4, "half": 0.6, "fp32": 0.7}, memory_efficiency=0.55,
+                          iteration_overhead_s=0.004)
+    configs = [("A100-SXM4-80GB", "TF32", "64"), ("A100-SXM4-80GB", "AMP (fp16)", "64"),
+               ("V100-SXM2-16GB", "FP32", "32"), ("V100-SXM2-16GB", "AMP (fp16)", "64"),
+               ("V100-SXM2-16GB", "FP32", "8")]
+    specs, values = [], []
+    for gpu, prec, batch in configs:
+        spec, why = v.parse_row(_row(id="x", gpu=gpu, precision=prec, micro_batch=batch))
+        assert spec is not None, why
+        specs.append(spec)
+        values.append(v.predict_row(spec, truth))
+    fitted = v.fit_calibration(specs, values, fit_overhead=True)
+    for cls, eff in truth.gemm_efficiency.items():
+        assert fitted.gemm_efficiency[cls] == pytest.approx(eff, rel=1e-6)
+    assert fitted.memory_efficiency == pytest.approx(0.55, rel=1e-6)
+    assert fitted.iteration_overhead_s == pytest.approx(0.004, rel=1e-6)
+
+    # Through validate(): rows with declared ids are the fit rows, the rest held out.
+    rows = [_row(id=f"F{i}", gpu=g, precision=p, micro_batch=b, value=repr(val))
+            for i, ((g, p, b), val) in enumerate(zip(configs, values, strict=True))]
+    rows.append(_row(id="H", num_gpus="8", interconnect="DGX A100", value="1000"))
+    path = _write(tmp_path / "ref.csv", rows)
+    res = v.validate(path, fit_ids=[f"F{i}" for i in range(5)], fit_overhead=True)
+    assert res.rows["used_for_fit"].tolist() == [True] * 5 + [False]
+    assert res.rows["abs_pct_error"].iloc[:5].max() < 1e-6
+
+
+def test_bounded_lstsq_respects_bounds():
+    a = np.eye(2)
+    x = v._bounded_lstsq(a, np.array([3.0, 0.2]), np.array([1.0, 1.0]))
+    assert x.tolist() == pytest.approx([3.0, 1.0])
+    x = v._bounded_lstsq(np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0]]),
+                         np.array([2.0, 3.0, 4.0]), np.array([0.0, 0.0]))
+    assert x.tolist() == pytest.approx([1.0, 1.0])
+
+
+# ------------------------------------------------------------------ bad input
+def test_missing_column_names_it(tmp_path):
+    path = _write(tmp_path / "bad.csv", [_row(id="x")],
+                  fields=[c for c in FIELDS if c != "precision"])
+    with pytest.raises(ConfigError, match="precision"):
+        v.validate(path)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ConfigError, match="reference_path"):
+        v.validate(tmp_path / "nope.csv")
+    path = _write(tmp_path / "ref.csv", [_row(id="x")])
+    with pytest.raises(ConfigError, match="calibration"):
+        v.validate(path, calibration="magic")
+    with pytest.raises(ConfigError, match="memory_efficiency"):
+        v.Calibration(memory_efficiency=0.0)
+
+
+def test_non_numeric_published_value_is_not_expressible(tmp_path):
+    path = _write(tmp_path / "ref.csv", [_row(id="x", value="about 5")])
+    res = v.validate(path, calibration="default").rows
+    assert res["status"].item() == "not expressible"
+    assert "not a number" in res["reason"].item()
+    assert math.isnan(res["abs_pct_error"].item())
+    assert isinstance(res, pd.DataFrame)
