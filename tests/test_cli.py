@@ -86,3 +86,65 @@ def test_gpu_request_without_gpu_is_a_one_line_error(monkeypatch, capsys):
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip()
     assert "no CUDA device" in err and len(err.splitlines()) == 1
+
+
+def test_scenarios_list_and_show():
+    out = run("scenarios", "list").output
+    assert "resnet50-dp-scaling" in out and "vgg16-allreduce-ethernet" in out
+    shown = run("scenarios", "show", "resnet50-dp-scaling").output
+    assert "model: resnet50" in shown
+
+
+def test_run_writes_a_comparison_report(tmp_path):
+    import json
+
+    scen = tmp_path / "s.yaml"
+    scen.write_text(
+        "name: small\nworkload: {model: lenet5, batch_per_gpu: 16}\n"
+        "cluster: {preset: cloud-25gbe, gpus: 16}\niterations: 3\n"
+        "strategies:\n  - {kind: allreduce, name: ring, algo: ring}\n"
+        "  - {kind: allreduce, name: tree, algo: tree}\n")
+    res = run("run", str(scen), "--out", str(tmp_path / "r"), "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert [s["strategy"] for s in doc["strategies"]] == ["ring", "tree"]
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3  # comparison + one per strategy
+    assert (tmp_path / "r" / "ring" / "trace.json").exists()
+
+
+def test_run_is_byte_identical_for_the_same_seed(tmp_path):
+    for d in ("a", "b"):
+        assert run("run", "vgg16-allreduce-ethernet", "--quiet", "--out",
+                   str(tmp_path / d)).exit_code == 0
+    for name in ("summary.csv", "ring/iterations.csv", "ring/buckets.csv",
+                 "hierarchical/update_log.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_invalid_scenario_writes_nothing(tmp_path, capsys):
+    scen = tmp_path / "bad.yaml"
+    scen.write_text("name: bad\nworkload: {model: resnet50}\ncluster: {gpus: 12}\n"
+                    "strategies: [{kind: allreduce}]\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(scen), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml: strategies.0" in err and "gpus: must be a multiple of" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_python_dash_m_works():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "ddlsim", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert "ddlsim" in out.stdout
+
+
+def test_validate_writes_the_markdown(tmp_path):
+    out = tmp_path / "v.md"
+    res = run("validate", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "rows expressed" in res.output and out.read_text().startswith("#")

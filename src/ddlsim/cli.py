@@ -258,6 +258,98 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
         click.echo(f"report written to {path}/report.md")
 
 
+# --------------------------------------------------------------------------- scenarios
+@cli.group()
+def scenarios() -> None:
+    """Built-in scenario files (YAML): list them, print one to start your own."""
+
+
+@scenarios.command("list")
+def scenarios_list() -> None:
+    """List the built-in scenarios with their descriptions."""
+    from ddlsim.scenarios import builtin_names, load_scenario
+
+    for name in builtin_names():
+        sc, _ = load_scenario(name)
+        first = " ".join(sc.description.split())
+        click.echo(f"{name:28s} {first[:100]}")
+
+
+@scenarios.command("show")
+@click.argument("name")
+def scenarios_show(name) -> None:
+    """Print a built-in scenario's YAML (redirect it to a file to make your own)."""
+    from ddlsim.scenarios import scenario_text
+
+    click.echo(scenario_text(name), nl=False)
+
+
+@cli.command("run")
+@click.argument("scenario")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Report folder (default: out/<scenario name>).")
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--profile", type=click.Path(dir_okay=False),
+              help="Measured kernel profile CSV to use instead of the scenario's.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="Print only the report path.")
+def run_cmd(scenario, out_dir, seed, profile, as_json, quiet) -> None:
+    """Simulate every strategy of SCENARIO (a YAML file or a built-in name) and write a
+    comparison report (HTML, Markdown, CSV, plots, Perfetto traces)."""
+    from ddlsim.api.run import RunOptions, run_scenario
+    from ddlsim.reports.run import write_run_report
+    from ddlsim.scenarios import load_scenario
+
+    sc, label = load_scenario(scenario)
+    run = run_scenario(sc, label, RunOptions(seed=seed, profile=profile,
+                                             progress=sys.stderr.isatty() and not quiet))
+    path = write_run_report(run, out_dir or Path("out") / sc.name)
+    summary = run.summary()
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"scenario": sc.name, "report": str(path / "report.html"),
+                               "strategies": summary.to_dict(orient="records")}, indent=2))
+        return
+    if not quiet:
+        click.echo(tables.render(summary[["strategy", "gpus", "algo", "iteration_s",
+                                          "samples_per_s", "scaling_efficiency",
+                                          "exposed_comm_s"]],
+                                 {"iteration_s": "seconds", "exposed_comm_s": "seconds",
+                                  "scaling_efficiency": "pct"}))
+    click.echo(f"report: {path / 'report.html'}")
+
+
+# --------------------------------------------------------------------------- validation
+@cli.command("validate")
+@click.option("--reference", type=click.Path(dir_okay=False),
+              help="Reference CSV in published.csv's columns (default: the bundled table).")
+@click.option("--category", "categories", multiple=True, default=("data_parallel",),
+              show_default=True, help="Row categories to predict (repeatable).")
+@click.option("--calibration", default="fit", show_default=True,
+              type=click.Choice(["fit", "default"]),
+              help="fit: global constants fitted on the declared rows; default: first "
+                   "principles.")
+@click.option("--out", "out_path", default="docs/validation.md", show_default=True,
+              type=click.Path(dir_okay=False), help="Markdown report.")
+def validate_cmd(reference, categories, calibration, out_path) -> None:
+    """Predict published measurements and report predicted vs published errors."""
+    from ddlsim import validation
+    from ddlsim.reports.files import atomic_write_text
+
+    result = validation.validate(reference_path=reference, categories=tuple(categories),
+                                 calibration=calibration)
+    atomic_write_text(out_path, validation.render_markdown(result))
+    rows = result.rows
+    done = rows[rows["status"] == "predicted"]
+    click.echo(tables.render(done[["id", "metric", "published", "predicted",
+                                   "abs_pct_error"]], {}))
+    err = done["abs_pct_error"]
+    click.echo(f"{len(done)} of {len(rows)} rows expressed; abs % error median "
+               f"{err.median():.1f}, mean {err.mean():.1f}, max {err.max():.1f}")
+    click.echo(f"report written to {out_path}")
+
+
 # --------------------------------------------------------------------------- demo
 @cli.command("demo")
 @click.option("--out", "out_dir", default="out/demo", show_default=True,

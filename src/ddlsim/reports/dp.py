@@ -42,8 +42,8 @@ def update_log_frame(predictions):
 
     from ddlsim.sim.updates import UPDATE_LOG_COLUMNS
 
-    frames = [pd.DataFrame(p.result.update_log, columns=list(UPDATE_LOG_COLUMNS)).assign(gpus=p.result.num_gpus)
-              for p in predictions]
+    frames = [pd.DataFrame(p.result.update_log, columns=list(UPDATE_LOG_COLUMNS))
+              .assign(gpus=p.result.num_gpus) for p in predictions]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -112,31 +112,37 @@ def _markdown(predictions, summary) -> str:
     return "\n".join(lines)
 
 
-def write_dp_report(predictions, out_dir: str | Path) -> Path:
-    """Write the whole report for one or more predictions atomically; returns its folder."""
+def write_dp_files(predictions, folder: Path) -> None:
+    """Write the report files of one or more predictions into an existing ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    folder = Path(folder)
     summary = summary_frame(predictions)
+    summary.to_csv(folder / "summary.csv", index=False, float_format="%.6g")
+    iterations_frame(predictions).to_csv(folder / "iterations.csv", index=False,
+                                         float_format="%.9g")
+    buckets_frame(predictions).to_csv(folder / "buckets.csv", index=False, float_format="%.9g")
+    update_log_frame(predictions).to_csv(folder / "update_log.csv", index=False,
+                                         float_format="%.9g")
+    largest = max(predictions, key=lambda p: p.result.num_gpus)
+    links_frame(largest).to_csv(folder / "links.csv", index=False, float_format="%.6g")
+    spans = [s for p in predictions[-1:] for s in p.result.spans]
+    write_chrome_trace(spans, folder / "trace.json")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    plot_scaling(ax1, summary)
+    plot_iteration_breakdown(ax2, summary)
+    fig.suptitle(f"{predictions[0].options.model} on {predictions[0].options.cluster}")
+    fig.tight_layout()
+    fig.savefig(folder / "scaling.png", dpi=110)
+    plt.close(fig)
+    (folder / "report.md").write_text(_markdown(predictions, summary))
+
+
+def write_dp_report(predictions, out_dir: str | Path) -> Path:
+    """Write the whole report for one or more predictions atomically; returns its folder."""
     with atomic_dir(out_dir) as tmp:
-        summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
-        iterations_frame(predictions).to_csv(tmp / "iterations.csv", index=False,
-                                             float_format="%.9g")
-        buckets_frame(predictions).to_csv(tmp / "buckets.csv", index=False, float_format="%.9g")
-        update_log_frame(predictions).to_csv(tmp / "update_log.csv", index=False,
-                                             float_format="%.9g")
-        largest = max(predictions, key=lambda p: p.result.num_gpus)
-        links_frame(largest).to_csv(tmp / "links.csv", index=False, float_format="%.6g")
-        spans = [s for p in predictions[-1:] for s in p.result.spans]
-        write_chrome_trace(spans, tmp / "trace.json")
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-        plot_scaling(ax1, summary)
-        plot_iteration_breakdown(ax2, summary)
-        fig.suptitle(f"{predictions[0].options.model} on {predictions[0].options.cluster}")
-        fig.tight_layout()
-        fig.savefig(tmp / "scaling.png", dpi=110)
-        plt.close(fig)
-        (tmp / "report.md").write_text(_markdown(predictions, summary))
+        write_dp_files(predictions, tmp)
     return Path(out_dir)
