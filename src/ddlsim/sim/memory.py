@@ -1,0 +1,270 @@
+"""GPU memory model: bytes per layer and per pipeline stage (one GPU).
+
+What a GPU holds while training a slice of a model (SI bytes throughout):
+
+* **weights** ``P x bytes(dtype)``;
+* **gradients** ``P x bytes(grad_dtype)`` (``grad_dtype`` defaults to ``dtype``);
+* **optimizer state**: fp32 master weights when ``dtype`` is 16-bit (mixed precision,
+  Micikevicius et al. 2018 "Mixed Precision Training", arXiv 1710.03740) plus the
+  optimizer's fp32 tensors: SGD none, momentum one (velocity), Adam two (first and second
+  moments). Mixed-precision Adam is therefore ``2 + 2 + 4 + 4 + 4 = 16`` bytes per
+  parameter, the figure of Rajbhandari et al. 2020 "ZeRO" (arXiv 1910.02054) Sec. 3.1
+  (``2 Psi + 2 Psi + K Psi`` with ``K = 12``);
+* **activations** kept for the backward pass, per micro-batch, times the number of
+  micro-batches in flight on that GPU (the schedule decides: GPipe ``m``, 1F1B
+  ``min(p - stage, m)``, naive 1), from each layer's ``activation_elems`` (see
+  :mod:`ddlsim.sim.workloads`), with
+
+  - ``recompute="none"``: everything;
+  - ``"selective"`` (Korthikanti et al. 2022 "Reducing Activation Recomputation in Large
+    Transformer Models", arXiv 2205.05198, Sec. 5): the attention score/softmax tensors
+    (``a s^2 b`` terms) are dropped and recomputed; Q, K, V stay;
+  - ``"full"``: only the input of each checkpoint segment is kept (a transformer block
+    ``h.{i}.*`` is one segment, any other layer its own), and while one segment is
+    recomputed its full activations for one micro-batch are live (``recompute_bytes``);
+  - ``dropout=True`` adds what dropout keeps (the workloads do not model dropout): a 1-byte
+    mask per element after the attention softmax (and the dropped-out probabilities, which
+    the ``P V`` matmul then reads) and after each linear layer that feeds a residual add;
+    with it a GPT block stores exactly Korthikanti's ``s b h (34 + 5 a s / h)`` bytes in
+    fp16 (plus the two layernorms' per-row statistics, ``4 s b`` elements);
+
+* a **workspace** allowance (CUDA context, cuBLAS/cuDNN workspaces, allocator
+  fragmentation): :data:`DEFAULT_WORKSPACE_BYTES`.
+
+A configuration that does not fit is a result (:class:`StageMemory` with ``fits=False`` and
+``over_bytes``), never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ddlsim.errors import ConfigError
+from ddlsim.units import GiB, dtype_bytes
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+RECOMPUTE = ("none", "selective", "full")
+SCHEDULES = ("naive", "gpipe", "1f1b")
+
+#: fp32 tensors the optimizer keeps per parameter (besides master weights).
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2}
+
+#: Allowance for the CUDA context, library workspaces and allocator fragmentation. An
+#: order-of-magnitude estimate (a CUDA context alone takes a few hundred MiB on recent
+#: GPUs); not a measurement - override it (``workspace_bytes``) when known.
+DEFAULT_WORKSPACE_BYTES = 1.0 * GiB
+
+#: Bytes per element of a dropout mask (PyTorch keeps a uint8/bool mask; Korthikanti et
+#: al. 2022 Sec. 4.1 count masks at 1 byte per element).
+DROPOUT_MASK_BYTES = 1
+
+_HALF = ("float16", "bfloat16", "fp8")
+
+
+def _check_name(field: str, value: object, known: Sequence[str]) -> None:
+    if value not in known:
+        import difflib
+
+        close = difflib.get_close_matches(str(value), list(known), n=1)
+        hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
+        raise ConfigError(f"{field}: unknown value {value!r}{hint}")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """How a GPU stores one model slice.
+
+    ``dtype``: weights and activations; ``grad_dtype``: gradients (None: ``dtype``);
+    ``optimizer``: ``sgd`` | ``momentum`` | ``adam``; ``master_weights``: keep fp32 master
+    weights (None: yes for 16-bit ``dtype``); ``recompute``: ``none`` | ``selective`` |
+    ``full``; ``dropout``: count dropout masks; ``workspace_bytes``: fixed allowance (B).
+    """
+
+    dtype: str = "float32"
+    grad_dtype: str | None = None
+    optimizer: str = "adam"
+    master_weights: bool | None = None
+    recompute: str = "none"
+    dropout: bool = False
+    workspace_bytes: float = DEFAULT_WORKSPACE_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("dtype", "grad_dtype"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    dtype_bytes(value)
+                except ValueError as exc:
+                    raise ConfigError(f"{name}: {exc}") from None
+        _check_name("optimizer", self.optimizer, OPTIMIZERS)
+        _check_name("recompute", self.recompute, RECOMPUTE)
+        if not (np.isfinite(self.workspace_bytes) and self.workspace_bytes >= 0):
+            raise ConfigError(f"workspace_bytes: must be >= 0, got {self.workspace_bytes!r}")
+
+    @property
+    def uses_master_weights(self) -> bool:
+        return self.dtype in _HALF if self.master_weights is None else bool(self.master_weights)
+
+    def bytes_per_param(self) -> tuple[int, int, int]:
+        """``(weights, gradients, optimizer state incl. master weights)`` bytes/parameter."""
+        w = dtype_bytes(self.dtype)
+        g = dtype_bytes(self.grad_dtype or self.dtype)
+        opt = 4 * OPTIMIZER_STATES[self.optimizer] + (4 if self.uses_master_weights else 0)
+        return w, g, opt
+
+
+def in_flight(schedule: str, stage: int, stages: int, micro_batches: int) -> int:
+    """Micro-batches whose activations stage ``stage`` (0-based) of ``stages`` holds at
+    once: naive 1, GPipe ``m``, 1F1B ``min(stages - stage, m)``."""
+    _check_name("schedule", schedule, SCHEDULES)
+    if schedule == "naive":
+        return 1
+    if schedule == "gpipe":
+        return micro_batches
+    return min(stages - stage, micro_batches)
+
+
+def segment_ids(names: Sequence[str]) -> np.ndarray:
+    """Checkpoint segment of each layer: layers named ``h.{i}.*`` share segment ``h.{i}``;
+    every other layer is its own segment. Returns consecutive integer ids."""
+    ids = np.empty(len(names), dtype=np.int64)
+    current, last_key = -1, None
+    for i, name in enumerate(names):
+        parts = name.split(".")
+        key = ("h", parts[1]) if len(parts) > 2 and parts[0] == "h" else ("layer", i)
+        if key != last_key:
+            current += 1
+            last_key = key
+        ids[i] = current
+    return ids
+
+
+def _softmax_elems(layer) -> int:
+    return sum(kc.params["rows"] * kc.params["cols"] for kc in layer.fwd
+               if kc.op == "softmax_fwd")
+
+
+@dataclass(frozen=True)
+class LayerMemory:
+    """Per-layer bytes (NumPy arrays, forward order) under one :class:`MemoryConfig`.
+
+    ``weights``, ``grads``, ``optimizer``: static bytes; ``stored``: activation bytes kept
+    per micro-batch under the configured recomputation; ``full``: activation bytes of one
+    micro-batch without recomputation (what a segment holds while it is recomputed);
+    ``segment``: checkpoint segment id; ``input_bytes``: bytes of each layer's input.
+    """
+
+    names: tuple[str, ...]
+    weights: np.ndarray
+    grads: np.ndarray
+    optimizer: np.ndarray
+    stored: np.ndarray
+    full: np.ndarray
+    segment: np.ndarray
+    input_bytes: np.ndarray
+    config: MemoryConfig
+
+    @property
+    def static(self) -> np.ndarray:
+        """Weights + gradients + optimizer state per layer (B)."""
+        return self.weights + self.grads + self.optimizer
+
+    def recompute_peak(self, start: int, stop: int) -> float:
+        """Transient bytes of recomputing layers ``[start, stop)`` (full recompute only):
+        the largest segment's one-micro-batch activations."""
+        if self.config.recompute != "full" or stop <= start:
+            return 0.0
+        seg = self.segment[start:stop]
+        sums = np.bincount(seg - seg[0], weights=self.full[start:stop])
+        return float(sums.max())
+
+
+def layer_memory(layers: Sequence, cfg: MemoryConfig, input_elems: int) -> LayerMemory:
+    """Bytes of every layer in ``layers`` (``workloads.Layer`` objects, one micro-batch).
+
+    ``input_elems``: elements of the model input per micro-batch (the first layer's input).
+    """
+    n = len(layers)
+    act_b = dtype_bytes(cfg.dtype)
+    w_b, g_b, o_b = cfg.bytes_per_param()
+    params = np.array([lay.param_count for lay in layers], dtype=float)
+    names = tuple(lay.name for lay in layers)
+    full = np.array([lay.activation_elems for lay in layers], dtype=float) * act_b
+    softmax = np.array([_softmax_elems(lay) if lay.kind == "attention" else 0
+                        for lay in layers], dtype=float)
+    if cfg.dropout:
+        # attention dropout: a mask and the dropped-out probabilities (read by P V)
+        full = full + softmax * (DROPOUT_MASK_BYTES + act_b)
+        for i in range(n - 1):
+            if layers[i].kind == "linear" and layers[i + 1].kind == "add":
+                full[i] += layers[i].output_elems * DROPOUT_MASK_BYTES
+    inputs = np.array([input_elems] + [lay.output_elems for lay in layers[:-1]],
+                      dtype=float) * act_b
+    segment = segment_ids(names)
+    if cfg.recompute == "none":
+        stored = full.copy()
+    elif cfg.recompute == "selective":
+        s2 = softmax * act_b * (1 + (1 + DROPOUT_MASK_BYTES / act_b if cfg.dropout else 0))
+        stored = full - s2
+    else:
+        first = np.ones(n, dtype=bool)
+        first[1:] = segment[1:] != segment[:-1]
+        stored = np.where(first, inputs, 0.0)
+    return LayerMemory(names, params * w_b, params * g_b, params * o_b, stored, full,
+                       segment, inputs, cfg)
+
+
+@dataclass(frozen=True)
+class StageMemory:
+    """Memory of one GPU holding layers ``[start, stop)`` (bytes)."""
+
+    stage: int
+    start: int
+    stop: int
+    device: str
+    capacity_bytes: float
+    weights_bytes: float
+    grads_bytes: float
+    optimizer_bytes: float
+    activations_bytes: float
+    recompute_bytes: float
+    workspace_bytes: float
+    micro_batches_in_flight: int
+
+    @property
+    def total_bytes(self) -> float:
+        return (self.weights_bytes + self.grads_bytes + self.optimizer_bytes
+                + self.activations_bytes + self.recompute_bytes + self.workspace_bytes)
+
+    @property
+    def over_bytes(self) -> float:
+        """Bytes beyond capacity (0 when it fits)."""
+        return max(0.0, self.total_bytes - self.capacity_bytes)
+
+    @property
+    def fits(self) -> bool:
+        return self.total_bytes <= self.capacity_bytes
+
+    def breakdown(self) -> dict[str, float]:
+        return {"weights": self.weights_bytes, "grads": self.grads_bytes,
+                "optimizer": self.optimizer_bytes, "activations": self.activations_bytes,
+                "recompute": self.recompute_bytes, "workspace": self.workspace_bytes}
+
+
+def stage_memory(mem: LayerMemory, stage: int, start: int, stop: int, in_flight_mb: int,
+                 capacity_bytes: float, device: str = "") -> StageMemory:
+    """Memory of stage ``stage`` holding layers ``[start, stop)`` with ``in_flight_mb``
+    micro-batches of activations live, on a GPU of ``capacity_bytes``."""
+    sl = slice(start, stop)
+    return StageMemory(
+        stage=stage, start=start, stop=stop, device=device,
+        capacity_bytes=float(capacity_bytes),
+        weights_bytes=float(mem.weights[sl].sum()), grads_bytes=float(mem.grads[sl].sum()),
+        optimizer_bytes=float(mem.optimizer[sl].sum()),
+        activations_bytes=float(in_flight_mb * mem.stored[sl].sum()),
+        recompute_bytes=mem.recompute_peak(start, stop),
+        workspace_bytes=float(mem.config.workspace_bytes),
+        micro_batches_in_flight=int(in_flight_mb))
