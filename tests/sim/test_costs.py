@@ -12,8 +12,10 @@ from ddlsim.errors import ConfigError
 from ddlsim.opspec import call
 from ddlsim.sim.costs import (
     DEFAULT_EFFICIENCY,
+    DEFAULT_OVERHEAD_S,
     CostModel,
     ProfileRow,
+    fit_overhead_efficiency,
     leave_one_out_error,
     op_class,
 )
@@ -97,9 +99,11 @@ def test_no_rows_gemm_is_hand_computed_roofline():
     byte_time = 2.0 * (m * k + k * n + m * n) / 1555e9  # fp16, HW-A100-10b
     est = model.estimate(call("gemm", m=m, n=n, k=k), "float16")
     assert est.path == "roofline"
-    assert est.seconds == pytest.approx(max(flop_time, byte_time) / DEFAULT_EFFICIENCY,
+    launch = DEFAULT_OVERHEAD_S["gpu"]
+    assert est.seconds == pytest.approx(launch + max(flop_time, byte_time) / DEFAULT_EFFICIENCY,
                                         rel=1e-12)
     assert flop_time > byte_time  # this shape is compute-bound
+    assert "overhead 5e-06 s" in est.detail
 
 
 def test_no_rows_elementwise_is_hand_computed_roofline():
@@ -109,16 +113,31 @@ def test_no_rows_elementwise_is_hand_computed_roofline():
     byte_time = 2.0 * numel * 4 / 1555e9  # read + write float32
     est = model.estimate(call("relu_fwd", numel=numel), "float32")
     assert est.path == "roofline"
-    assert est.seconds == pytest.approx(max(flop_time, byte_time) / DEFAULT_EFFICIENCY,
+    assert est.seconds == pytest.approx(5e-6 + max(flop_time, byte_time) / DEFAULT_EFFICIENCY,
                                         rel=1e-12)
     assert byte_time > flop_time
-    custom = CostModel(A100, default_efficiency=0.25).estimate(call("relu_fwd", numel=numel),
-                                                              "float32")
-    assert custom.seconds == pytest.approx(byte_time / 0.25, rel=1e-12)
+    custom = CostModel(A100, default_efficiency=0.25, default_overhead_s=2e-6)
+    assert custom.seconds(call("relu_fwd", numel=numel), "float32") == pytest.approx(
+        2e-6 + byte_time / 0.25, rel=1e-12)
+    # the overhead-free model is the bare roofline / efficiency
+    plain = CostModel(A100, fit_overhead=False)
+    assert plain.seconds(call("relu_fwd", numel=numel), "float32") == pytest.approx(
+        byte_time / DEFAULT_EFFICIENCY, rel=1e-12)
 
 
-def _synthetic_rows(model: CostModel, shapes, dtype, eff, device="a100-40gb"):
-    return [row(kc, dtype, model.roofline_s(kc, dtype) / eff, device) for kc in shapes]
+def test_default_overhead_depends_on_device_kind():
+    cpu = cpu_spec("Test CPU 9000", cores=2, freq_hz=2e9, flops_per_cycle_per_core_fp32=16,
+                   memory_bytes=2**33, memory_bw_bytes_per_s=2e10, source="test")
+    numel = 1000  # 8 kB of traffic: the roofline term is 0.4 ns, the overhead dominates
+    est = CostModel(cpu).estimate(call("relu_fwd", numel=numel), "float32")
+    assert est.seconds == pytest.approx(1e-6 + 2.0 * numel * 4 / 2e10 / DEFAULT_EFFICIENCY,
+                                        rel=1e-12)
+    assert DEFAULT_OVERHEAD_S == {"gpu": 5e-6, "cpu": 1e-6}
+
+
+def _synthetic_rows(model: CostModel, shapes, dtype, eff, device="a100-40gb", overhead=0.0):
+    return [row(kc, dtype, overhead + model.roofline_s(kc, dtype) / eff, device)
+            for kc in shapes]
 
 
 GEMMS = [call("gemm", m=m, n=n, k=k) for m, n, k in
@@ -143,6 +162,99 @@ def test_fitted_efficiency_recovers_a_known_efficiency():
     est = model.estimate(big, "float16")
     assert est.path == "roofline"
     assert est.seconds == pytest.approx(bare.roofline_s(big, "float16") / 0.6, rel=1e-9)
+
+
+def _log_loss(roof, times, overhead, eff):
+    return float(np.sum((np.log(overhead + roof / eff) - np.log(times)) ** 2))
+
+
+def test_fit_recovers_overhead_and_efficiency_from_exact_rows():
+    bare = CostModel(A100)
+    # at most two rows per op, so every fit is the class fit
+    memory = [call("relu_fwd", numel=2**10), call("relu_fwd", numel=2**22),
+              call("sgd_update", numel=3 * 10**6), call("softmax_fwd", rows=512, cols=1000),
+              call("add", numel=2**14)]
+    rows = (_synthetic_rows(bare, GEMMS[:2] + [call("bmm", b=8, m=256, n=256, k=64),
+                                               call("conv2d_fwd", n=8, c=64, h=56, w=56, k=64,
+                                                    r=3, s=3, stride=1, pad=1)],
+                            "float16", 0.7, overhead=4e-6)
+            + _synthetic_rows(bare, memory, "float32", 0.9, overhead=2.5e-6))
+    model = CostModel(A100, rows)
+    gemm_fit = model.roofline_fit("gemm", "float16")
+    assert gemm_fit.overhead_s == pytest.approx(4e-6, rel=1e-6)
+    assert gemm_fit.efficiency == pytest.approx(0.7, rel=1e-6)
+    assert "4 gemm-like float16" in gemm_fit.detail
+    assert model.overhead_s("relu_fwd", "float32")[0] == pytest.approx(2.5e-6, rel=1e-6)
+    assert model.efficiency("relu_fwd", "float32")[0] == pytest.approx(0.9, rel=1e-6)
+    # a far-away shape is predicted as overhead + roofline / efficiency
+    big = call("gemm", m=16384, n=16384, k=16384)
+    assert model.seconds(big, "float16") == pytest.approx(
+        4e-6 + bare.roofline_s(big, "float16") / 0.7, rel=1e-6)
+    tiny = call("relu_fwd", numel=16)  # below every measured row: the overhead dominates
+    est = model.estimate(tiny, "float32")
+    assert est.path == "roofline"
+    assert est.seconds == pytest.approx(2.5e-6 + bare.roofline_s(tiny, "float32") / 0.9,
+                                        rel=1e-6)
+
+
+def test_op_with_enough_rows_gets_its_own_efficiency():
+    bare = CostModel(A100)
+    relus = [call("relu_fwd", numel=2**p) for p in (24, 25, 26)]
+    gelus = [call("gelu_fwd", numel=2**p) for p in (24, 25, 26)]
+    small = [call("add", numel=2**8), call("add", numel=2**12)]  # pin the overhead
+    rows = (_synthetic_rows(bare, relus, "float32", 0.9, overhead=2e-6)
+            + _synthetic_rows(bare, gelus, "float32", 0.3, overhead=2e-6)
+            + _synthetic_rows(bare, small, "float32", 0.9, overhead=2e-6))
+    model = CostModel(A100, rows)
+    # relu/gelu rows last >= 140 us, so the 2 us overhead barely matters: their own
+    # efficiencies come back to 0.1% whatever overhead the mixed class fit settled on
+    assert model.efficiency("relu_fwd", "float32")[0] == pytest.approx(0.9, rel=1e-3)
+    assert model.efficiency("gelu_fwd", "float32")[0] == pytest.approx(0.3, rel=1e-3)
+    class_fit = model.roofline_fit("softmax_fwd", "float32")  # no softmax rows: the class
+    assert 0.3 < class_fit.efficiency < 0.9
+    assert model.overhead_s("gelu_fwd", "float32")[0] == class_fit.overhead_s
+    assert "3 gelu_fwd float32 row(s)" in model.efficiency("gelu_fwd", "float32")[1]
+    big = call("gelu_fwd", numel=2**28)
+    assert model.estimate(big, "float32").path == "roofline"
+    assert model.seconds(big, "float32") == pytest.approx(
+        2e-6 + bare.roofline_s(big, "float32") / 0.3, rel=1e-3)
+    # the overhead-free model keeps one efficiency per class
+    plain = CostModel(A100, rows, fit_overhead=False)
+    assert (plain.efficiency("gelu_fwd", "float32")[0]
+            == plain.efficiency("relu_fwd", "float32")[0])
+
+
+def test_fit_on_noisy_rows_is_close_and_beats_a_grid():
+    rng = np.random.default_rng(3)
+    roof = np.geomspace(1e-7, 1e-2, 40)
+    times = (3e-6 + roof / 0.6) * rng.uniform(0.97, 1.03, roof.size)
+    overhead, eff = fit_overhead_efficiency(roof, times)
+    assert overhead == pytest.approx(3e-6, rel=0.05)
+    assert eff == pytest.approx(0.6, rel=0.05)
+    # brute-force oracle: no point of a fine grid around the truth has a lower log loss
+    best = _log_loss(roof, times, overhead, eff)
+    grid = min(_log_loss(roof, times, o, e) for o in np.linspace(0, 6e-6, 121)
+               for e in np.linspace(0.4, 0.8, 161))
+    assert best <= grid + 1e-12
+
+
+def test_fit_constraints_fall_back_to_zero_overhead():
+    # t = r^1.2 grows faster than linearly: any fixed overhead makes the small end worse,
+    # so the fit is o = 0 with the geometric-mean efficiency exp(mean(log(r/t)))
+    roof = np.geomspace(1e-6, 1e-3, 8)
+    times = roof**1.2
+    overhead, eff = fit_overhead_efficiency(roof, times)
+    assert overhead == 0.0
+    assert eff == pytest.approx(math.exp(np.mean(np.log(roof / times))), rel=1e-12)
+    # one row: efficiency is exactly roofline / measured, no overhead
+    assert fit_overhead_efficiency([2e-6], [8e-6]) == (0.0, pytest.approx(0.25, rel=1e-12))
+    # equal roofline times cannot separate the two parameters: geometric mean
+    assert fit_overhead_efficiency([1e-6, 1e-6], [2e-6, 8e-6]) == (
+        0.0, pytest.approx(0.25, rel=1e-12))
+    with pytest.raises(ConfigError, match=r"roofline_s, measured_s: must be finite"):
+        fit_overhead_efficiency([1e-6, 0.0], [1e-6, 1e-6])
+    with pytest.raises(ConfigError, match=r"equal-length"):
+        fit_overhead_efficiency([1e-6], [1e-6, 2e-6])
 
 
 def test_rows_of_other_devices_are_ignored_and_free_text_names_match():
@@ -199,12 +311,20 @@ def test_leave_one_out_on_power_law_data():
     interior = [abs(err) for _, _, err in results[1:-1]]
     assert max(interior) < 1e-9
     bare = CostModel(A100)
-    for end in (0, len(sizes) - 1):  # roofline / geometric-mean efficiency of the others
+    for end in (0, len(sizes) - 1):
         others = [r for i, r in enumerate(rows[:len(sizes)]) if i != end]
-        log_eff = np.mean([math.log(bare.roofline_s(r.kernel_call, "float16") / r.median_s)
-                           for r in others])
-        expected = bare.roofline_s(square(sizes[end]), "float16") / math.exp(log_eff)
-        assert results[end][1] == pytest.approx(expected, rel=1e-12)
+        roof = np.array([bare.roofline_s(r.kernel_call, "float16") for r in others])
+        t = np.array([r.median_s for r in others])
+        target = bare.roofline_s(square(sizes[end]), "float16")
+        # with overhead: the two-parameter fit of the other six rows (t ~ F^0.9 bends down,
+        # so a positive overhead)
+        o, eff = fit_overhead_efficiency(roof, t)
+        assert o > 0
+        assert results[end][1] == pytest.approx(o + target / eff, rel=1e-9)
+        # without overhead: roofline / geometric-mean efficiency of the others
+        log_eff = np.mean(np.log(roof / t))
+        plain = leave_one_out_error(rows, A100, fit_overhead=False)
+        assert plain[end][1] == pytest.approx(target / math.exp(log_eff), rel=1e-12)
     for r, predicted, err in results:
         assert err == pytest.approx((predicted - r.median_s) / r.median_s, rel=1e-12)
 

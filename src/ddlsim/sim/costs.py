@@ -10,12 +10,18 @@
    ``max(F/P, B/BW)`` is proportional to FLOPs for compute-bound shapes and to bytes for
    memory-bound ones (``flops == 0`` or low arithmetic intensity), so one axis serves every
    op. Rows sharing an x are averaged in log space. No extrapolation.
-3. ``"roofline"``: otherwise ``max(F / peak_flops[dtype], B / memory_bw) / efficiency``,
-   where the efficiency is fitted on this device's rows for the op class (``"gemm-like"``:
-   gemm, bmm, conv2d_*; ``"memory"``: every other op) as the geometric mean of
-   roofline/measured (the least-squares fit of ``log t = log roofline - log eff``). The fit
-   uses the rows of the same dtype when there are any, else all dtypes of the class, else
-   the global default :data:`DEFAULT_EFFICIENCY`.
+3. ``"roofline"``: otherwise ``overhead_s + max(F / peak_flops[dtype], B / memory_bw) /
+   efficiency``. The two parameters are fitted on this device's rows of the op class
+   (``"gemm-like"``: gemm, bmm, conv2d_*; ``"memory"``: every other op) by
+   :func:`fit_overhead_efficiency`: least squares on *relative* error with
+   ``overhead_s >= 0`` and ``efficiency > 0``. The fixed ``overhead_s`` is the per-call
+   cost no roofline sees (CUDA launch, NumPy dispatch); without it tiny kernels are
+   predicted far too fast. The fit uses the rows of the same dtype when there are any, else
+   all dtypes of the class, else the defaults :data:`DEFAULT_EFFICIENCY` and
+   :data:`DEFAULT_OVERHEAD_S` (per device kind). ``CostModel(..., fit_overhead=False)``
+   restores the earlier overhead-free model (efficiency = geometric mean of
+   roofline/measured, no fixed term) for comparison. A call with no work at all (zero FLOPs
+   and zero bytes) costs 0 s: nothing is launched.
 
 FLOPs and bytes always come from :func:`ddlsim.opspec.flops` and
 :func:`ddlsim.opspec.bytes_moved` (the ``flops``/``bytes`` fields of a :class:`ProfileRow`
@@ -36,6 +42,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ddlsim import opspec
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
@@ -53,6 +61,22 @@ OP_CLASSES = ("gemm-like", "memory")
 #: conservative figure for both op classes. It is global, not fitted per row.
 DEFAULT_EFFICIENCY = 0.5
 
+#: Fixed seconds per kernel call, by device kind, when a device has no measured rows for
+#: an op class.
+#: gpu: 5 us. A CUDA kernel launch costs a few microseconds before the first instruction
+#:   runs: NVIDIA's "Getting Started with CUDA Graphs" (A. Gray, NVIDIA Technical Blog, 2019,
+#:   https://developer.nvidia.com/blog/cuda-graphs/) times a ~3 us kernel at several us per
+#:   launch when launched back to back, and commonly quoted figures are 5-50 us per launch
+#:   with synchronisation (exact blog figures not re-verified here). 5 us is the low end:
+#:   frameworks issue launches asynchronously, so part of the cost overlaps.
+#: cpu: 1 us, the order of one NumPy ufunc/BLAS dispatch from Python on a tiny array; the
+#:   overhead fitted on the committed CPU profiles (src/ddlsim/data/profiles/) is reported
+#:   in bench/RESULTS.md ("Cost model" section) by bench/bench_costs.py.
+DEFAULT_OVERHEAD_S = {"gpu": 5e-6, "cpu": 1e-6}
+
+#: Rows of one op and dtype needed before the roofline path fits that op on its own.
+MIN_OP_FIT_ROWS = 3
+
 PATHS = ("measured", "interpolated", "roofline")
 
 
@@ -67,6 +91,95 @@ def _check_time(what: str, value: object, *, positive: bool) -> float:
         rule = "> 0" if positive else ">= 0"
         raise ConfigError(f"{what}: must be a finite number {rule}, got {value!r}")
     return float(value)
+
+
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def _best_log_slope(overhead: float, r: np.ndarray, log_t: np.ndarray) -> tuple[float, float]:
+    """For a fixed ``overhead``, the ``b = log(1/efficiency)`` minimising
+    ``sum((log(overhead + e^b r_i) - log t_i)^2)`` (Gauss-Newton), and that loss."""
+    b = float(np.mean(log_t - np.log(r)))  # exact when overhead == 0
+    for _ in range(100):
+        y = np.exp(b) * r
+        z = overhead + y
+        res, w = np.log(z) - log_t, y / z
+        step = -float(res @ w) / float(w @ w)
+        b += step
+        if abs(step) < 1e-12:
+            break
+    res = np.log(overhead + np.exp(b) * r) - log_t
+    return b, float(res @ res)
+
+
+def fit_overhead_efficiency(roofline_s: Sequence[float],
+                            measured_s: Sequence[float]) -> tuple[float, float]:
+    """Fit ``t = overhead_s + roofline_s / efficiency`` to measured times in log space.
+
+    Args:
+        roofline_s: ideal seconds ``max(F/P, B/BW)`` per row (> 0).
+        measured_s: measured seconds per row (> 0), same length.
+
+    Returns ``(overhead_s, efficiency)`` minimising ``sum((log(o + r_i/e) - log t_i)^2)``
+    over ``0 <= o < min(t)`` and ``e > 0``: squared *log* errors, so kernels from 1 us to
+    1 s weigh alike and over- and under-prediction by the same factor cost the same. For a
+    fixed ``o`` the best ``e`` is found by Gauss-Newton; ``o`` by golden-section search on
+    ``[0, min t)`` (the profiled loss is assumed unimodal there), and ``o = 0`` is always
+    tried too. With ``o = 0`` the fit is the geometric mean ``e = exp(mean(log(r/t)))``;
+    that is the answer when there are fewer than two rows or all roofline times are equal
+    (the two parameters cannot be separated).
+    """
+    r = np.asarray(roofline_s, dtype=float)
+    t = np.asarray(measured_s, dtype=float)
+    if r.shape != t.shape or r.ndim != 1 or r.size == 0:
+        raise ConfigError(f"roofline_s, measured_s: must be equal-length non-empty sequences, "
+                          f"got {r.shape} and {t.shape}")
+    if not (np.all(np.isfinite(r)) and np.all(r > 0) and np.all(np.isfinite(t))
+            and np.all(t > 0)):
+        raise ConfigError("roofline_s, measured_s: must be finite numbers > 0")
+    log_t = np.log(t)
+    b0, loss0 = _best_log_slope(0.0, r, log_t)
+    best = (loss0, 0.0, b0)
+    if r.size >= 2 and np.ptp(r) > 1e-9 * r.max():
+        lo, hi = 0.0, float(t.min()) * (1.0 - 1e-9)
+        x1, x2 = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
+        f1, f2 = _best_log_slope(x1, r, log_t)[1], _best_log_slope(x2, r, log_t)[1]
+        for _ in range(60):
+            if f1 <= f2:
+                hi, x2, f2 = x2, x1, f1
+                x1 = hi - _GOLDEN * (hi - lo)
+                f1 = _best_log_slope(x1, r, log_t)[1]
+            else:
+                lo, x1, f1 = x1, x2, f2
+                x2 = lo + _GOLDEN * (hi - lo)
+                f2 = _best_log_slope(x2, r, log_t)[1]
+        o = 0.5 * (lo + hi)
+        b, loss = _best_log_slope(o, r, log_t)
+        if loss < best[0]:
+            best = (loss, o, b)
+    _, overhead, b = best
+    return float(overhead), float(math.exp(-b))
+
+
+def _geometric_efficiency(roofline_s: Sequence[float], measured_s: Sequence[float]) -> float:
+    """``exp(mean(log(roofline/measured)))``: the overhead-free fit of the efficiency."""
+    logs = [math.log(r) - math.log(t) for r, t in zip(roofline_s, measured_s, strict=True)]
+    return math.exp(sum(logs) / len(logs))
+
+
+@dataclass(frozen=True)
+class RooflineFit:
+    """Parameters of the roofline path for one op class on one device.
+
+    Args:
+        overhead_s: fixed seconds per call.
+        efficiency: achieved fraction of the roofline (> 0).
+        detail: where the numbers come from.
+    """
+
+    overhead_s: float
+    efficiency: float
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -158,10 +271,16 @@ class CostModel:
         rows: measured profile rows (any device; only this device's are used).
         default_efficiency: fraction of the roofline (0 < e) used for an op class with no
             measured rows on this device; see :data:`DEFAULT_EFFICIENCY`.
+        default_overhead_s: fixed seconds per call (>= 0) for an op class with no measured
+            rows; ``None`` takes :data:`DEFAULT_OVERHEAD_S` for the device's kind.
+        fit_overhead: ``True`` fits overhead and efficiency per op class
+            (:func:`fit_overhead_efficiency`); ``False`` is the overhead-free model
+            (efficiency = geometric mean of roofline/measured, overhead 0 everywhere).
     """
 
     def __init__(self, device: DeviceSpec, rows: Sequence[ProfileRow] = (),
-                 default_efficiency: float = DEFAULT_EFFICIENCY) -> None:
+                 default_efficiency: float = DEFAULT_EFFICIENCY,
+                 default_overhead_s: float | None = None, fit_overhead: bool = True) -> None:
         if not isinstance(device, DeviceSpec):
             raise ConfigError(f"device: must be a DeviceSpec, got {type(device).__name__}")
         eff_ok = (isinstance(default_efficiency, int | float)
@@ -170,13 +289,22 @@ class CostModel:
         if not eff_ok:
             raise ConfigError(f"default_efficiency: must be a finite number > 0, "
                               f"got {default_efficiency!r}")
+        if default_overhead_s is None:
+            default_overhead_s = DEFAULT_OVERHEAD_S[device.kind] if fit_overhead else 0.0
+        _check_time("default_overhead_s", default_overhead_s, positive=False)
         self.device = device
         self.default_efficiency = float(default_efficiency)
+        self.default_overhead_s = float(default_overhead_s)
+        self.fit_overhead = bool(fit_overhead)
         self.rows: tuple[ProfileRow, ...] = ()
         self.ignored_rows = 0
         self._measured: dict[tuple[KernelCall, str], ProfileRow] = {}
         self._curves: dict[tuple[str, str], _Curve] = {}
-        self._efficiency: dict[tuple[str, str | None], tuple[float, int]] = {}
+        # (class, dtype | None) and (op, dtype) -> (roofline_s, measured_s) points; the fits
+        # are computed on first use and cached (a leave-one-out run builds many models).
+        self._class_points: dict[tuple[str, str | None], list[tuple[float, float]]] = {}
+        self._op_points: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        self._fit_cache: dict[tuple[str, str, str | None], RooflineFit | None] = {}
         self._cache: dict[tuple[KernelCall, str], Estimate] = {}
         self._load(rows)
 
@@ -217,16 +345,53 @@ class CostModel:
             self._curves[key] = _Curve([math.log(x) for x in xs], log_t, labels)
 
     def _fit_efficiencies(self) -> None:
-        logs: dict[tuple[str, str | None], list[float]] = defaultdict(list)
+        class_points: dict[tuple[str, str | None], list[tuple[float, float]]] = defaultdict(list)
+        op_points: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
         for row in self.rows:
             roof = self.roofline_s(row.kernel_call, row.dtype)
             if roof > 0:
-                log_ratio = math.log(roof) - math.log(row.median_s)
                 cls = op_class(row.op)
-                logs[(cls, row.dtype)].append(log_ratio)
-                logs[(cls, None)].append(log_ratio)
-        for key, values in logs.items():
-            self._efficiency[key] = (math.exp(sum(values) / len(values)), len(values))
+                class_points[(cls, row.dtype)].append((roof, row.median_s))
+                class_points[(cls, None)].append((roof, row.median_s))
+                op_points[(row.op, row.dtype)].append((roof, row.median_s))
+        self._class_points = dict(class_points)
+        self._op_points = dict(op_points)
+
+    def _class_fit(self, cls: str, dtype: str | None) -> RooflineFit | None:
+        """Overhead and efficiency fitted on the class's rows (``dtype`` None: all dtypes)."""
+        key = ("class", cls, dtype)
+        if key not in self._fit_cache:
+            pts = self._class_points.get((cls, dtype))
+            fit = None
+            if pts:
+                roofs, times = [p[0] for p in pts], [p[1] for p in pts]
+                if self.fit_overhead:
+                    overhead, eff = fit_overhead_efficiency(roofs, times)
+                else:
+                    overhead, eff = 0.0, _geometric_efficiency(roofs, times)
+                scope = f"{cls} {dtype}" if dtype else f"{cls} all dtypes"
+                fit = RooflineFit(overhead, eff,
+                                  f"fitted on {len(pts)} {scope} row(s) of {self.device.name}")
+            self._fit_cache[key] = fit
+        return self._fit_cache[key]
+
+    def _op_fit(self, op: str, dtype: str, class_fit: RooflineFit) -> RooflineFit | None:
+        """Efficiency fitted on the op's own rows with the class's overhead held fixed
+        (clipped to half the op's fastest row); None with too few rows."""
+        key = ("op", op, dtype)
+        if key not in self._fit_cache:
+            pts = self._op_points.get((op, dtype), [])
+            fit = None
+            if self.fit_overhead and len(pts) >= MIN_OP_FIT_ROWS:
+                r = np.array([p[0] for p in pts])
+                t = np.array([p[1] for p in pts])
+                overhead = min(class_fit.overhead_s, 0.5 * float(t.min()))
+                b, _ = _best_log_slope(overhead, r, np.log(t))
+                fit = RooflineFit(overhead, math.exp(-b),
+                                  f"efficiency fitted on {len(pts)} {op} {dtype} row(s), "
+                                  f"overhead from the {class_fit.detail}")
+            self._fit_cache[key] = fit
+        return self._fit_cache[key]
 
     # -- queries --------------------------------------------------------------------
 
@@ -236,15 +401,24 @@ class CostModel:
         return max(opspec.flops(kc) / peak,
                    opspec.bytes_moved(kc, dtype) / self.device.memory_bw_bytes_per_s)
 
+    def roofline_fit(self, op: str, dtype: str) -> RooflineFit:
+        """Overhead and efficiency of the roofline path for ``op`` in ``dtype``."""
+        cls = op_class(op)
+        class_fit = self._class_fit(cls, dtype) or self._class_fit(cls, None)
+        if class_fit is None:
+            return RooflineFit(self.default_overhead_s, self.default_efficiency,
+                               f"global default; no measured {cls} rows on {self.device.name}")
+        return self._op_fit(op, dtype, class_fit) or class_fit
+
     def efficiency(self, op: str, dtype: str) -> tuple[float, str]:
         """Fraction of the roofline used for ``op`` in ``dtype``, and where it comes from."""
-        cls = op_class(op)
-        for key, scope in (((cls, dtype), f"{cls} {dtype}"), ((cls, None), f"{cls} all dtypes")):
-            if key in self._efficiency:
-                eff, n = self._efficiency[key]
-                return eff, f"fitted on {n} {scope} row(s) of {self.device.name}"
-        return self.default_efficiency, (f"global default; no measured {cls} rows on "
-                                         f"{self.device.name}")
+        fit = self.roofline_fit(op, dtype)
+        return fit.efficiency, fit.detail
+
+    def overhead_s(self, op: str, dtype: str) -> tuple[float, str]:
+        """Fixed seconds per call for ``op`` in ``dtype``, and where it comes from."""
+        fit = self.roofline_fit(op, dtype)
+        return fit.overhead_s, fit.detail
 
     def estimate(self, kc: KernelCall, dtype: str) -> Estimate:
         """Predicted seconds of one call of ``kc`` with ``dtype`` elements on this device.
@@ -274,9 +448,12 @@ class CostModel:
         interpolated = self._interpolate(kc, dtype, roof)
         if interpolated is not None:
             return interpolated
-        eff, why = self.efficiency(kc.op, dtype)
-        return Estimate(roof / eff, "roofline",
-                        f"roofline {roof:.6g} s / efficiency {eff:.4g} ({why})")
+        if roof == 0:
+            return Estimate(0.0, "roofline", "no FLOPs and no bytes: nothing to run")
+        fit = self.roofline_fit(kc.op, dtype)
+        return Estimate(fit.overhead_s + roof / fit.efficiency, "roofline",
+                        f"overhead {fit.overhead_s:.4g} s + roofline {roof:.6g} s / "
+                        f"efficiency {fit.efficiency:.4g} ({fit.detail})")
 
     def _interpolate(self, kc: KernelCall, dtype: str, roof: float) -> Estimate | None:
         curve = self._curves.get((kc.op, dtype))
@@ -298,19 +475,20 @@ class CostModel:
                         f"{kc.op}({curve.labels[hi]}) {dtype}, fraction {frac:.3g}")
 
 
-def leave_one_out_error(rows: Sequence[ProfileRow],
-                        device: DeviceSpec) -> list[tuple[ProfileRow, float, float]]:
+def leave_one_out_error(rows: Sequence[ProfileRow], device: DeviceSpec, *,
+                        fit_overhead: bool = True) -> list[tuple[ProfileRow, float, float]]:
     """Predict each of ``device``'s rows from the others.
 
     Returns ``(row, predicted_s, rel_error)`` per row of this device, with the signed
     relative error ``(predicted_s - row.median_s) / row.median_s``. Each prediction goes
     through interpolation or the roofline (the row itself is held out), so this measures
-    how well the model fills gaps between measurements.
+    how well the model fills gaps between measurements. ``fit_overhead`` is passed to
+    :class:`CostModel`.
     """
     own = CostModel(device, rows).rows
     results = []
     for i, row in enumerate(own):
-        model = CostModel(device, own[:i] + own[i + 1:])
+        model = CostModel(device, own[:i] + own[i + 1:], fit_overhead=fit_overhead)
         predicted = model.seconds(row.kernel_call, row.dtype)
         results.append((row, predicted, (predicted - row.median_s) / row.median_s))
     return results
