@@ -1,0 +1,219 @@
+"""Pipeline schedules as SimPy processes: naive model parallelism, GPipe and 1F1B.
+
+One process per stage runs that stage's ordered list of operations, ``F j`` (forward of
+micro-batch ``j``) and ``B j`` (backward). A forward waits for micro-batch ``j``'s
+activations from the previous stage, a backward for its gradient from the next stage;
+when an operation ends its output is sent to the neighbour on a separate communication
+stream (``send(env, src_stage, dst_stage, nbytes)``, injected: a fixed cost in tests, a
+flow over the topology's links in :mod:`ddlsim.api.pipeline`). After its last backward a
+stage allreduces its gradients across data-parallel replicas (``allreduce(env, stage,
+nbytes)``, injected) and runs its optimizer step; the next iteration starts when every
+stage has stepped (global gradient-norm clipping synchronises them in Megatron-LM).
+
+Orders per stage ``k`` of ``p`` with ``m`` micro-batches:
+
+* ``naive``: ``F0 B0 F1 B1 ...``: one micro-batch in the pipeline at a time (with
+  ``m = 1`` this is plain model parallelism; utilisation ``1/p`` for uniform stages).
+* ``gpipe``: ``F0 .. F(m-1)`` then ``B0 .. B(m-1)`` (flush at the end): ``m``
+  micro-batches of activations in flight (Huang et al. 2019, arXiv 1811.06965).
+* ``1f1b`` (PipeDream-Flush, Narayanan et al. 2021, arXiv 2006.09503): ``w = min(p-k-1,
+  m)`` warm-up forwards, then alternating ``F``/``B``, then the remaining backwards: at
+  most ``p - k`` micro-batches in flight.
+
+Identical data-parallel replicas and the GPUs of a tensor-parallel group are folded: one
+representative pipeline is simulated (see :mod:`ddlsim.sim.tensor`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+
+import simpy
+
+from ddlsim.errors import ConfigError
+from ddlsim.sim.memory import SCHEDULES, _check_name
+from ddlsim.sim.updates import update_row
+
+SendFn = Callable[[simpy.Environment, int, int, float], Generator]
+AllreduceFn = Callable[[simpy.Environment, int, float], Generator]
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """What one stage costs per micro-batch (s) and what it sends (B).
+
+    ``fwd_s`` / ``bwd_s``: forward and backward of one micro-batch (backward includes any
+    recomputation and tensor-parallel collectives); ``act_bytes``: activations sent to
+    the next stage per micro-batch; ``grad_bytes``: gradient sent to the previous stage
+    per micro-batch (the size of this stage's input); ``update_s``: optimizer step;
+    ``dp_bytes``: gradient bytes this stage's GPU allreduces across replicas.
+    """
+
+    fwd_s: float
+    bwd_s: float
+    act_bytes: float = 0.0
+    grad_bytes: float = 0.0
+    update_s: float = 0.0
+    dp_bytes: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("fwd_s", "bwd_s", "act_bytes", "grad_bytes", "update_s", "dp_bytes"):
+            value = getattr(self, name)
+            if not (value >= 0 and value < float("inf")):
+                raise ConfigError(f"{name}: must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """``schedule``: naive | gpipe | 1f1b; ``micro_batches``: m per iteration and
+    replica; ``iterations``; ``dp``: data-parallel replicas (for the update log)."""
+
+    schedule: str = "1f1b"
+    micro_batches: int = 4
+    iterations: int = 1
+    dp: int = 1
+
+    def __post_init__(self) -> None:
+        _check_name("schedule", self.schedule, SCHEDULES)
+        for name in ("micro_batches", "iterations", "dp"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+
+
+def stage_order(schedule: str, stage: int, stages: int, m: int) -> list[tuple[str, int]]:
+    """The ``('F'|'B', micro_batch)`` operations stage ``stage`` runs, in order."""
+    _check_name("schedule", schedule, SCHEDULES)
+    if schedule == "naive":
+        return [op for j in range(m) for op in (("F", j), ("B", j))]
+    if schedule == "gpipe":
+        return [("F", j) for j in range(m)] + [("B", j) for j in range(m)]
+    warm = min(stages - stage - 1, m)
+    ops = [("F", j) for j in range(warm)]
+    for i in range(m - warm):
+        ops += [("F", warm + i), ("B", i)]
+    ops += [("B", j) for j in range(m - warm, m)]
+    return ops
+
+
+@dataclass
+class PipelineResult:
+    """What a pipeline run did. Times are absolute simulated seconds.
+
+    ``ops``: ``(iteration, stage, kind, micro_batch, start, end)`` for every compute
+    operation (kind ``F``/``B``); ``sends``: ``(iteration, src, dst, kind, micro_batch,
+    start, end)``; ``allreduces``: ``(iteration, stage, nbytes, start, end)``;
+    ``updates``: ``(iteration, stage, start, end)``; ``peak_in_flight``: per stage, the
+    most micro-batches whose activations were held at once; ``update_log``: one row per
+    iteration (:mod:`ddlsim.sim.updates`).
+    """
+
+    stages: int
+    micro_batches: int
+    schedule: str
+    iteration_end: list[float]
+    ops: list[tuple] = field(default_factory=list)
+    sends: list[tuple] = field(default_factory=list)
+    allreduces: list[tuple] = field(default_factory=list)
+    updates: list[tuple] = field(default_factory=list)
+    peak_in_flight: list[int] = field(default_factory=list)
+    update_log: list[tuple] = field(default_factory=list)
+
+    @property
+    def iteration_times_s(self) -> list[float]:
+        ends = [0.0, *self.iteration_end]
+        return [b - a for a, b in zip(ends[:-1], ends[1:], strict=True)]
+
+    @property
+    def makespan_s(self) -> float:
+        return self.iteration_end[-1]
+
+    def busy_s(self) -> list[float]:
+        """Compute seconds (forward + backward) per stage over the run."""
+        busy = [0.0] * self.stages
+        for _, k, _, _, start, end in self.ops:
+            busy[k] += end - start
+        return busy
+
+    @property
+    def bubble_fraction(self) -> float:
+        """Share of stage-time not spent computing F/B over the makespan (mean over
+        stages)."""
+        busy = self.busy_s()
+        return 1.0 - sum(busy) / (self.stages * self.makespan_s)
+
+
+def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: PipelineConfig,
+                     send: SendFn | None, allreduce: AllreduceFn | None,
+                     result: PipelineResult) -> Generator:
+    """SimPy process: run ``cfg.iterations`` iterations of the pipeline ``costs``."""
+    p, m = len(costs), cfg.micro_batches
+    orders = [stage_order(cfg.schedule, k, p, m) for k in range(p)]
+    in_flight = [0] * p
+    peak = [0] * p
+
+    def transfer(it, src, dst, kind, j, nbytes, done):
+        start = env.now
+        if send is not None and nbytes > 0:
+            yield from send(env, src, dst, nbytes)
+        result.sends.append((it, src, dst, kind, j, start, env.now))
+        done.succeed()
+
+    def stage(it, k, act_ready, grad_ready, finished):
+        cost = costs[k]
+        for kind, j in orders[k]:
+            if kind == "F":
+                if k > 0:
+                    yield act_ready[k][j]
+                in_flight[k] += 1
+                peak[k] = max(peak[k], in_flight[k])
+                start = env.now
+                yield env.timeout(cost.fwd_s)
+                result.ops.append((it, k, "F", j, start, env.now))
+                if k < p - 1:
+                    env.process(transfer(it, k, k + 1, "act", j, cost.act_bytes,
+                                         act_ready[k + 1][j]))
+            else:
+                if k < p - 1:
+                    yield grad_ready[k][j]
+                start = env.now
+                yield env.timeout(cost.bwd_s)
+                in_flight[k] -= 1
+                result.ops.append((it, k, "B", j, start, env.now))
+                if k > 0:
+                    env.process(transfer(it, k, k - 1, "grad", j, cost.grad_bytes,
+                                         grad_ready[k - 1][j]))
+        if allreduce is not None and cost.dp_bytes > 0:
+            start = env.now
+            yield from allreduce(env, k, cost.dp_bytes)
+            result.allreduces.append((it, k, cost.dp_bytes, start, env.now))
+        start = env.now
+        yield env.timeout(cost.update_s)
+        result.updates.append((it, k, start, env.now))
+        finished.succeed()
+
+    for it in range(cfg.iterations):
+        act_ready = [[env.event() for _ in range(m)] for _ in range(p)]
+        grad_ready = [[env.event() for _ in range(m)] for _ in range(p)]
+        finished = [env.event() for _ in range(p)]
+        for k in range(p):
+            env.process(stage(it, k, act_ready, grad_ready, finished[k]))
+        yield env.all_of(finished)
+        result.iteration_end.append(env.now)
+        result.update_log.append(update_row(it, env.now, -1, it, it + 1, cfg.dp))
+    result.peak_in_flight = peak
+
+
+def simulate_pipeline(costs: Sequence[StageCost], cfg: PipelineConfig,
+                      send: SendFn | None = None, allreduce: AllreduceFn | None = None,
+                      env: simpy.Environment | None = None) -> PipelineResult:
+    """Run the pipeline to completion. ``send`` / ``allreduce`` None: free communication."""
+    if not costs:
+        raise ConfigError("costs: need at least one stage, got 0")
+    env = env or simpy.Environment()
+    result = PipelineResult(stages=len(costs), micro_batches=cfg.micro_batches,
+                            schedule=cfg.schedule, iteration_end=[])
+    env.process(pipeline_process(env, costs, cfg, send, allreduce, result))
+    env.run()
+    return result
