@@ -1,0 +1,380 @@
+"""Parameter-server data parallelism (ASP, SSP, BSP, backup workers): what ``ddlsim ps``
+calls, the side-by-side comparison with allreduce, and the ``async_vs_sync`` validation.
+
+Network note: PS traffic (ps-lite / gRPC over TCP) is not NCCL, so the PS clusters use the
+presets' line rates, not :func:`ddlsim.sim.collectives.nccl_calibrated`; the allreduce row
+of :func:`compare_strategies` comes from :func:`ddlsim.api.dp.predict_dp` (calibrated).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ddlsim.errors import ConfigError
+
+PLACEMENTS = ("colocated", "hosts")
+
+
+@dataclass(frozen=True)
+class PSOptions:
+    """Options of a parameter-server prediction (``ddlsim ps``).
+
+    ``workers``: worker GPUs (filled into nodes as for ``ddlsim dp``); ``mode``: ``asp``,
+    ``ssp``, ``bsp`` or ``backup``; ``updates``: model-level updates simulated (async: one
+    per gradient; sync: one per iteration); ``shards``: server shards (parameters split by
+    bytes into contiguous layer ranges); ``placement``: ``colocated`` (shards on worker
+    GPUs, spread over nodes, updates on the GPU) or ``hosts`` (``server_hosts`` extra nodes,
+    default one per shard, updates on ``server_device``); ``server_nic_Gbps``: NIC line rate
+    of a server host (default: the preset's); ``server_concurrency``: transfers a shard
+    serves at once per direction (0: no limit, max-min fair sharing as TCP; 1: FIFO, fastest
+    to simulate, see :mod:`ddlsim.sim.async_ps`); ``slow_workers``: (worker, time factor) pairs.
+    """
+
+    model: str = "resnet50"
+    batch_per_worker: int = 32
+    cluster: str = "dgx-a100"
+    workers: int = 8
+    dtype: str = "float32"
+    grad_dtype: str | None = None
+    mode: str = "asp"
+    updates: int = 200
+    staleness_bound: int = 3
+    backup_workers: int = 1
+    shards: int = 1
+    placement: str = "colocated"
+    server_hosts: int | None = None
+    server_device: str = "cpu-generic"
+    server_nic_Gbps: float | None = None
+    server_concurrency: int = 0
+    noise: str = "none"
+    noise_cv: float = 0.0
+    slow_workers: tuple[tuple[int, float], ...] = ()
+    profile: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "batch_per_worker", "updates", "shards"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"placement: must be one of {', '.join(PLACEMENTS)}, "
+                              f"got {self.placement!r}")
+        if self.server_hosts is not None and self.server_hosts < 1:
+            raise ConfigError(f"server_hosts: must be >= 1, got {self.server_hosts!r}")
+        if self.server_nic_Gbps is not None and not self.server_nic_Gbps > 0:
+            raise ConfigError(f"server_nic_Gbps: must be > 0, got {self.server_nic_Gbps!r}")
+        self.ps_config()  # validates mode, bounds and factors
+
+    def ps_config(self, updates: int | None = None):
+        """The simulator's :class:`~ddlsim.sim.async_ps.PSConfig` for these options."""
+        from ddlsim.sim.async_ps import PSConfig
+        from ddlsim.sim.sync_dp import NoiseSpec
+
+        return PSConfig(mode=self.mode, updates=updates or self.updates,
+                        batch_per_worker=self.batch_per_worker,
+                        staleness_bound=self.staleness_bound,
+                        backup_workers=self.backup_workers if self.mode == "backup" else 0,
+                        noise=NoiseSpec(self.noise, self.noise_cv),
+                        slow_workers=dict(self.slow_workers),
+                        server_concurrency=self.server_concurrency)
+
+
+@dataclass
+class PSPrediction:
+    """A parameter-server run and what it is compared with."""
+
+    options: PSOptions
+    cluster: object  # ClusterSpec
+    result: object  # PSResult
+    shards: list  # sim.async_ps.Shard
+    compute_only_samples_per_s: float  # one worker, fwd + bwd only, no communication
+    cost_paths: dict
+
+    def summary(self) -> dict:
+        """One flat record of the headline numbers (SI units)."""
+        import numpy as np
+
+        r = self.result
+        st = r.staleness_stats()
+        util = [rec["utilization"] for rec in r.server_links if rec["kind"].startswith("nic")]
+        util = util or [rec["utilization"] for rec in r.server_links]
+        return {
+            "strategy": f"ps-{r.mode}", "model": self.options.model,
+            "cluster": self.options.cluster, "workers": r.num_workers, "shards": r.num_shards,
+            "placement": self.options.placement, "updates": r.num_updates,
+            "makespan_s": r.makespan_s, "samples_per_s": r.samples_per_s,
+            "updates_per_s": r.updates_per_s,
+            "ideal_samples_per_s": r.num_workers * self.compute_only_samples_per_s,
+            "staleness_mean": st["mean"], "staleness_p50": st["p50"],
+            "staleness_p99": st["p99"], "staleness_max": st["max"],
+            "dropped_grads": int(r.grads_dropped.sum()),
+            "worker_util_mean": float(np.mean(r.worker_utilization)),
+            "worker_util_min": float(np.min(r.worker_utilization)),
+            "server_link_util_max": float(max(util)) if util else 0.0,
+        }
+
+
+# --------------------------------------------------------------------------- building
+def _worker_cluster(opts: PSOptions):
+    from ddlsim.api.dp import _cluster_for
+
+    return _cluster_for(opts.cluster, opts.workers, calibrated=False)
+
+
+def _build_cluster(opts: PSOptions):
+    """Cluster, worker GPU indices and shard endpoints for ``opts``."""
+    from ddlsim.sim.topology import make_cluster
+
+    base = _worker_cluster(opts)
+    gpn, nodes = base.gpus_per_node, base.nodes
+    workers = list(range(opts.workers))
+    if opts.placement == "colocated":
+        endpoints = [(j % nodes) * gpn + (j // nodes) % gpn for j in range(opts.shards)]
+        return base, workers, endpoints
+    hosts = opts.server_hosts or opts.shards
+    devices = tuple(base.devices) + (opts.server_device,) * (hosts * gpn)
+    overrides = {}
+    probe = make_cluster(opts.cluster, nodes + hosts, gpus_per_node=gpn, devices=devices)
+    endpoints_h = [(nodes + h) * gpn for h in range(hosts)]
+    if opts.server_nic_Gbps is not None:
+        bw = opts.server_nic_Gbps * 1e9 / 8.0
+        for ep in endpoints_h:
+            nic = probe.nic_of(ep)
+            overrides.update({f"nic{nic}.tx": bw, f"nic{nic}.rx": bw})
+    cluster = make_cluster(opts.cluster, nodes + hosts, gpus_per_node=gpn, devices=devices,
+                           link_overrides=overrides)
+    return cluster, workers, [endpoints_h[j % hosts] for j in range(opts.shards)]
+
+
+def _costs(opts: PSOptions, cluster, endpoints):
+    from ddlsim.api.dp import _profile_rows, cost_models
+    from ddlsim.sim.async_ps import plan_shards, shard_costs
+    from ddlsim.sim.sync_dp import step_cost
+    from ddlsim.sim.workloads import get_workload
+    from ddlsim.units import dtype_bytes
+
+    workload = get_workload(opts.model, opts.batch_per_worker)
+    worker_devs = [cluster.devices[g] for g in range(opts.workers)]
+    server_devs = [cluster.devices[e] for e in endpoints]
+    models = cost_models(worker_devs + server_devs, _profile_rows(opts.profile))
+    paths: dict[str, int] = {}
+
+    def estimator(model):
+        def estimate(kc, dtype):
+            est = model.estimate(kc, dtype)
+            paths[est.path] = paths.get(est.path, 0) + 1
+            return est.seconds
+        return estimate
+
+    by_dev = {d: step_cost(workload, estimator(models[d]), opts.dtype, opts.grad_dtype)
+              for d in dict.fromkeys(worker_devs)}
+    ref = by_dev[worker_devs[0]]
+    grad_dtype = opts.grad_dtype or opts.dtype
+    shards = plan_shards(ref.bwd_grad_bytes[::-1], opts.shards, dtype_bytes(grad_dtype),
+                         endpoints)
+    priced = []
+    for s in shards:
+        dev = cluster.devices[s.endpoint]
+        upd_dtype = grad_dtype if grad_dtype in models[dev].device.peak_flops_per_s else "float32"
+        priced.append(shard_costs([s], estimator(models[dev]), upd_dtype)[0])
+    return [by_dev[d] for d in worker_devs], priced, paths
+
+
+def predict_ps(opts: PSOptions) -> PSPrediction:
+    """Simulate a parameter-server job for ``opts`` and return the prediction."""
+    import simpy
+
+    from ddlsim.sim.async_ps import simulate_ps
+    from ddlsim.sim.network import Network
+
+    cluster, workers, endpoints = _build_cluster(opts)
+    costs, shards, paths = _costs(opts, cluster, endpoints)
+    if opts.mode == "backup" and not opts.backup_workers < opts.workers:
+        raise ConfigError(f"backup_workers: must be < workers ({opts.workers}), "
+                          f"got {opts.backup_workers}")
+    net = Network(simpy.Environment(), cluster)
+    result = simulate_ps(net, costs, workers, shards, opts.ps_config(), seed=opts.seed)
+    fastest = min(c.fwd_total_s + c.bwd_total_s for c in costs)
+    return PSPrediction(options=opts, cluster=cluster, result=result, shards=shards,
+                        compute_only_samples_per_s=opts.batch_per_worker / fastest,
+                        cost_paths=paths)
+
+
+# --------------------------------------------------------------------------- comparison
+COMPARE_STRATEGIES = ("allreduce", "bsp", "asp", "ssp", "backup")
+
+
+def compare_strategies(opts: PSOptions, straggler: tuple[int, float] | None = (-1, 2.0),
+                       strategies=COMPARE_STRATEGIES):
+    """Side-by-side throughput and staleness of allreduce sync vs PS BSP, ASP, SSP and
+    backup workers, for ``opts``'s workload and cluster, without and with a straggler.
+
+    ``straggler``: (worker, compute time factor) added to ``opts.slow_workers`` for the
+    second half of the table (``None``: only the plain runs; worker -1 = the last one,
+    which by default hosts no shard: colocated shard ``j`` sits on node ``j``'s first GPU,
+    and that worker's own pulls and pushes to it are free). Every strategy processes
+    about ``opts.updates`` gradients: synchronous strategies run ``updates / (gradients
+    per iteration)`` iterations (at least 3). Returns a DataFrame with one row per
+    (strategy, straggler) and ``slowdown`` = plain samples/s / straggler samples/s.
+    """
+    import pandas as pd
+
+    from ddlsim.api.dp import DPOptions, predict_dp
+
+    unknown = [s for s in strategies if s not in COMPARE_STRATEGIES]
+    if unknown:
+        raise ConfigError(f"strategies: must be among {', '.join(COMPARE_STRATEGIES)}, "
+                          f"got {unknown}")
+    cases = [("none", opts.slow_workers)]
+    if straggler is not None:
+        w, f = straggler
+        w = int(w) % opts.workers
+        cases.append((f"worker {w} x{f:g}", tuple(opts.slow_workers) + ((int(w), float(f)),)))
+    rows = []
+    for label, slow in cases:
+        for strat in strategies:
+            if strat == "allreduce":
+                iters = max(3, math.ceil(opts.updates / opts.workers))
+                dp = predict_dp(DPOptions(
+                    model=opts.model, batch_per_gpu=opts.batch_per_worker, cluster=opts.cluster,
+                    gpus=opts.workers, dtype=opts.dtype, grad_dtype=opts.grad_dtype,
+                    iterations=iters, noise=opts.noise, noise_cv=opts.noise_cv,
+                    slow_gpus=slow, profile=opts.profile, seed=opts.seed))
+                row = {"strategy": "allreduce", "samples_per_s": dp.samples_per_s,
+                       "updates_per_s": iters / dp.result.makespan_s,
+                       "staleness_mean": 0.0, "staleness_p99": 0.0, "dropped_grads": 0,
+                       "worker_util_mean": dp.summary()["gpu_busy_frac"],
+                       "server_link_util_max": float("nan")}
+            else:
+                per_update = {"asp": 1, "ssp": 1, "bsp": opts.workers,
+                              "backup": opts.workers - opts.backup_workers}[strat]
+                updates = opts.updates if per_update == 1 else max(
+                    3, math.ceil(opts.updates / per_update))
+                p = predict_ps(replace(opts, mode=strat, slow_workers=slow, updates=updates))
+                s = p.summary()
+                row = {"strategy": f"ps-{strat}", "samples_per_s": s["samples_per_s"],
+                       "updates_per_s": s["updates_per_s"],
+                       "staleness_mean": s["staleness_mean"],
+                       "staleness_p99": s["staleness_p99"], "dropped_grads": s["dropped_grads"],
+                       "worker_util_mean": s["worker_util_mean"],
+                       "server_link_util_max": s["server_link_util_max"]}
+            rows.append({"straggler": label, **row})
+    df = pd.DataFrame(rows)
+    plain = df[df["straggler"] == "none"].set_index("strategy")["samples_per_s"]
+    df["slowdown"] = [plain[s] / v for s, v in zip(df["strategy"], df["samples_per_s"],
+                                                    strict=True)]
+    return df
+
+
+# --------------------------------------------------------------------------- validation
+#: ILSVRC-2012 training images: 1,281,167 (Russakovsky et al., "ImageNet Large Scale Visual
+#: Recognition Challenge", IJCV 2015, Table 2, CLS-LOC train).
+ILSVRC12_TRAIN_IMAGES = 1_281_167
+#: Inception-BN (BN-Inception, Ioffe & Szegedy 2015) parameters: about 11.3 million.
+#: ESTIMATE - commonly quoted figure, not counted from MXNet's symbol; gradient bytes are
+#: 4 x this (fp32).
+INCEPTION_BN_PARAMS = 11.3e6
+
+
+def _xeon_e5_2680v2_pair():
+    """The MXNet GTX 980 cluster's host CPUs (published row: dual Xeon E5-2680v2)."""
+    from ddlsim.sim.hardware import cpu_spec
+
+    # Intel ARK, Xeon E5-2680 v2: 10 cores, 2.8 GHz base, 4 channels DDR3-1866
+    # (4 x 14.9 GB/s = 59.7 GB/s per socket). Ivy Bridge AVX without FMA: one 8-lane add +
+    # one 8-lane multiply per cycle = 16 FP32 FLOP/cycle (Intel optimization manual).
+    return cpu_spec("xeon-e5-2680v2-x2", cores=20, freq_hz=2.8e9,
+                    flops_per_cycle_per_core_fp32=16, memory_bytes=128 * 2**30,
+                    memory_bw_bytes_per_s=2 * 59.7e9,
+                    source="Intel ARK Xeon E5-2680 v2 (2 sockets); RAM size assumed")
+
+
+def _mxnet_gtx980_prediction(mode: str, per_sample_s: float, seed: int = 0):
+    """Predicted seconds per ILSVRC-12 epoch of the MXNet README's 5-machine job.
+
+    Setup (published rows ASY-MX-02..05): 5 machines x 2 GTX 980, 1 Gbit Ethernet; one
+    MXNet worker per machine driving both GPUs (``launch.py -n 5 ... --gpus 0,1``), batch
+    96 per worker = 48 per GPU (the single-GPU row's batch); ``launch.py`` starts one
+    server per machine by default, so 5 shards colocated with the workers. The worker's
+    compute per iteration is 48 x ``per_sample_s`` (from the single-GPU row); the local
+    2-GPU gradient sum over PCIe is not modelled.
+    """
+    import numpy as np
+    import simpy
+
+    from ddlsim.sim.async_ps import PSConfig, plan_shards, shard_costs, simulate_ps
+    from ddlsim.sim.costs import CostModel
+    from ddlsim.sim.network import Network
+    from ddlsim.sim.sync_dp import StepCost
+    from ddlsim.sim.topology import make_cluster
+
+    machines, shards = 5, 5
+    step_s = 48 * per_sample_s
+    layers = 10
+    grad = np.full(layers, 4.0 * INCEPTION_BN_PARAMS / layers)
+    cost = StepCost(layer_names=tuple(f"block{i}" for i in range(layers)),
+                    fwd_s=np.array([step_s / 3]), fwd_bounds=np.array([0, 1]),
+                    bwd_s=np.array([2 * step_s / 3]), bwd_bounds=np.array([0, 1]),
+                    bwd_grad_bytes=grad, update_s=0.0)
+    # 1 Gbit Ethernet (published row); TCP latency from the cpu-cluster preset.
+    cluster = make_cluster("cpu-cluster", machines, nic_bw_Bps=1e9 / 8.0)
+    server = CostModel(_xeon_e5_2680v2_pair())
+    planned = plan_shards(grad, shards, 4, endpoints=list(range(shards)))
+    priced = shard_costs(planned, lambda kc, dt: server.estimate(kc, dt).seconds, "float32")
+    cfg = PSConfig(mode=mode, updates=60 if mode == "bsp" else 300, batch_per_worker=96,
+                   server_concurrency=0)
+    net = Network(simpy.Environment(), cluster)
+    result = simulate_ps(net, [cost] * machines, list(range(machines)), priced, cfg, seed)
+    return ILSVRC12_TRAIN_IMAGES / result.samples_per_s
+
+
+def validate_async_rows(reference_df):
+    """Predict the ``async_vs_sync`` rows of the reference table that this model expresses.
+
+    Returns a DataFrame (id, metric, published, predicted, abs_pct_error, status, reason);
+    ``status`` is ``predicted``, ``input`` (the row is used as a model input, not judged)
+    or ``not_expressible``.
+    """
+    import pandas as pd
+
+    rows = reference_df[reference_df["category"] == "async_vs_sync"]
+    by_id = {r["id"]: r for _, r in rows.iterrows()}
+    out = []
+    per_sample_s = None
+    if "ASY-MX-01" in by_id:
+        per_sample_s = float(by_id["ASY-MX-01"]["value"]) / ILSVRC12_TRAIN_IMAGES
+    cache: dict[str, float] = {}
+    for rid, r in by_id.items():
+        rec = {"id": rid, "metric": r["metric"], "published": float(r["value"]),
+               "predicted": float("nan"), "abs_pct_error": float("nan")}
+        par = str(r.get("parallelism", ""))
+        model = str(r.get("model", ""))
+        if rid == "ASY-MX-01":
+            rec.update(status="input", reason="single-GPU epoch time: the per-sample compute "
+                       "time of the 5-machine predictions (GTX 980 and Inception-BN are not "
+                       "in the catalog/zoo)")
+        elif (r["metric"] == "epoch_time" and "ILSVRC12" in model and per_sample_s
+              and ("BSP" in par or "ASYNC" in par)):
+            mode = "bsp" if "BSP" in par else "asp"
+            if mode not in cache:
+                cache[mode] = _mxnet_gtx980_prediction(mode, per_sample_s)
+            pred = cache[mode]
+            rec.update(predicted=pred, abs_pct_error=abs(pred - rec["published"])
+                       / rec["published"] * 100, status="predicted",
+                       reason=f"PS {mode.upper()}, 5 workers x 2 GPUs, 5 colocated shards, "
+                       "1 GbE; Inception-BN params estimated at 11.3M")
+        elif r["metric"].startswith("valid_accuracy"):
+            rec.update(status="not_expressible", reason="accuracy: needs the convergence "
+                       "replay of Inception-BN on ILSVRC12, not a throughput simulation")
+        elif "CIFAR" in model:
+            rec.update(status="not_expressible", reason="CIFAR-10 Inception-BN variant: its "
+                       "parameter count and whether batch is per worker are not in the "
+                       "reference")
+        else:
+            rec.update(status="not_expressible", reason="time-to-accuracy ratio: needs "
+                       "statistical efficiency (convergence replay), not throughput")
+        out.append(rec)
+    cols = ["id", "metric", "published", "predicted", "abs_pct_error", "status", "reason"]
+    return pd.DataFrame(out, columns=cols)
