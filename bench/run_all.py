@@ -41,7 +41,7 @@ def main() -> int:
         cmd = [sys.executable, str(path)]
         if args.quick and "--quick" in path.read_text():
             cmd.append("--quick")
-        print(f"\n===== {path.name} ({' '.join(cmd[1:])})", flush=True)
+        print(f"\n===== {path.name} {' '.join(cmd[2:])}", flush=True)
         t0 = time.perf_counter()
         rc = subprocess.call(cmd, env=env)
         print(f"===== {path.name}: exit {rc}, {time.perf_counter() - t0:.1f} s", flush=True)
