@@ -1,0 +1,154 @@
+"""Convergence replay: what ``ddlsim converge`` calls.
+
+Takes an update log (from a sync or async simulation, or built by hand), trains the model
+on the 8x8 digits (or user data) applying exactly those updates, and reports loss and
+test accuracy against simulated time, time-to-accuracy over seeds, and learning-rate
+sweeps. A log shorter than the training budget is tiled (its timing pattern repeated),
+so a short simulation can drive a full training run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ddlsim.convergence.data import Dataset, load_digits
+from ddlsim.convergence.replay import (
+    ReplayConfig,
+    ReplayResult,
+    TimeToAccuracy,
+    lr_sweep,
+    replay,
+    tile_update_log,
+    time_to_accuracy,
+)
+from ddlsim.convergence.train import LRSchedule
+from ddlsim.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Options of a convergence replay (``ddlsim converge``).
+
+    ``epochs``: training budget in passes over the training set (the log is tiled or cut
+    to fit); ``lr``: base learning rate; ``lr_policy``: ``constant``, ``linear-warmup``
+    (needs ``reference_batch``), ``step``, ``cosine``; ``target_accuracy``: 0..1;
+    ``seeds``: seeds for the time-to-accuracy spread (empty: skip it).
+    """
+
+    model: str = "lenet-digits"
+    batch_per_worker: int = 32
+    workers: int | None = None
+    epochs: float = 10.0
+    lr: float = 0.02
+    lr_policy: str = "constant"
+    reference_batch: int | None = None
+    warmup_updates: int = 0
+    step_every: int = 0
+    step_gamma: float = 0.1
+    staleness_aware: bool = False
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    target_accuracy: float = 0.97
+    seed: int = 0
+    seeds: tuple[int, ...] = field(default=())
+    eval_every: int | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not self.epochs > 0:
+            raise ConfigError(f"epochs: must be > 0, got {self.epochs!r}")
+        self.config()  # validates the rest
+
+    def schedule(self) -> LRSchedule:
+        """The learning-rate schedule these options describe."""
+        return LRSchedule(self.lr, self.lr_policy, self.reference_batch, self.warmup_updates,
+                          self.step_every, self.step_gamma, self.staleness_aware)
+
+    def config(self) -> ReplayConfig:
+        """The :class:`ReplayConfig` these options describe."""
+        return ReplayConfig(model=self.model, batch_per_worker=self.batch_per_worker,
+                            workers=self.workers, schedule=self.schedule(),
+                            momentum=self.momentum, weight_decay=self.weight_decay,
+                            seed=self.seed, eval_every=self.eval_every,
+                            target_accuracy=self.target_accuracy, device=self.device)
+
+
+@dataclass
+class ConvergencePrediction:
+    """A replay and, when seeds were given, the time-to-accuracy spread."""
+
+    options: ReplayOptions
+    result: ReplayResult
+    simulated_rows: int
+    replayed_rows: int
+    tta: TimeToAccuracy | None = None
+
+    def summary(self) -> dict:
+        """One flat record (SI units, accuracies 0..1)."""
+        out = dict(self.result.summary())
+        out.update(simulated_log_rows=self.simulated_rows, replayed_log_rows=self.replayed_rows)
+        if self.tta is not None:
+            out.update({f"tta_{k}": v for k, v in self.tta.summary().items()})
+        return out
+
+
+def budget_log(update_log: Sequence[Sequence], opts: ReplayOptions,
+               n_train: int) -> list[tuple]:
+    """The log tiled (or cut) to ``opts.epochs`` passes over ``n_train`` samples, counting
+    ``workers x batch`` samples per combined row and ``n_grads x batch`` per worker row."""
+    rows = [tuple(r) for r in update_log]
+    if not rows:
+        raise ConfigError("update_log: must hold at least one row, got 0")
+    workers = opts.workers or max(int(r[6]) for r in rows)
+    per_row = [(workers if r[2] < 0 else int(r[6])) * opts.batch_per_worker for r in rows]
+    mean_samples = sum(per_row) / len(per_row)
+    updates = max(1, math.ceil(opts.epochs * n_train / mean_samples))
+    return tile_update_log(rows, updates)
+
+
+def _data(opts: ReplayOptions, data: Dataset | None) -> Dataset:
+    return data if data is not None else load_digits()
+
+
+def replay_prediction(update_log: Sequence[Sequence], opts: ReplayOptions | None = None,
+                      data: Dataset | None = None) -> ConvergencePrediction:
+    """Replay ``update_log`` for ``opts.epochs`` epochs (plus time-to-accuracy over
+    ``opts.seeds`` when given)."""
+    opts = opts or ReplayOptions()
+    data = _data(opts, data)
+    log = budget_log(update_log, opts, data.n_train)
+    result = replay(log, opts.config(), data)
+    tta = (time_to_accuracy(log, opts.config(), opts.target_accuracy, opts.seeds, data)
+           if opts.seeds else None)
+    return ConvergencePrediction(opts, result, len(list(update_log)), len(log), tta)
+
+
+def lr_sweep_prediction(update_log: Sequence[Sequence], opts: ReplayOptions,
+                        lrs: Sequence[float], data: Dataset | None = None) -> list[ReplayResult]:
+    """One replay per learning rate (same budget and seed); divergence is an outcome."""
+    if not lrs:
+        raise ConfigError("lrs: must list at least one learning rate, got none")
+    data = _data(opts, data)
+    log = budget_log(update_log, opts, data.n_train)
+    return lr_sweep(log, opts.config(), lrs, data)
+
+
+def converge_dp(dp_options, opts: ReplayOptions | None = None,
+                data: Dataset | None = None) -> tuple[object, ConvergencePrediction]:
+    """Simulate sync DP (``dp_options``: :class:`ddlsim.api.dp.DPOptions`, whose model and
+    per-GPU batch must match ``opts``), then replay its update log. Returns
+    ``(dp_prediction, convergence_prediction)``."""
+    from dataclasses import replace
+
+    from ddlsim.api.dp import predict_dp
+
+    opts = opts or ReplayOptions()
+    if dp_options.model.replace("_", "-") != opts.model:
+        raise ConfigError(f"model: the simulation's {dp_options.model!r} must equal the "
+                          f"replay's {opts.model!r}")
+    if dp_options.batch_per_gpu != opts.batch_per_worker:
+        opts = replace(opts, batch_per_worker=dp_options.batch_per_gpu)
+    dp = predict_dp(dp_options)
+    return dp, replay_prediction(dp.result.update_log, opts, data)
