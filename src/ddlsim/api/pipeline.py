@@ -1,0 +1,553 @@
+"""Model parallelism: pipeline (``ddlsim pipeline``), placement (``ddlsim place``) and
+tensor x pipeline x data parallelism (``ddlsim 3d``), plus validation against published
+rows.
+
+One core (:func:`_predict`) serves all three: build the per-GPU layer list (a GPT sharded
+over ``tp`` GPUs, or any workload's layers), price every layer with the cost model, model
+memory, place layers on stages (Megatron's even block split, the memory-aware partitioner,
+or the user's ranges), simulate one representative pipeline (SimPy, sends as flows over the
+cluster's links) with the data-parallel allreduce of each stage, and report.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+
+from ddlsim.errors import ConfigError
+
+PLACEMENTS = ("auto", "blocks", "manual")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Options of a model-parallel prediction (SI units except where the name says).
+
+    ``model``: workload name; ``micro_batch``: samples per micro-batch; ``micro_batches``:
+    per iteration and replica (naive: use 1 and the whole batch as ``micro_batch``);
+    ``schedule``: naive | gpipe | 1f1b; ``stages`` (pp), ``tp``, ``dp``: parallel degrees
+    (``tp > 1`` needs a GPT model); ``cluster``: topology preset; ``devices``: one device
+    name per stage for heterogeneous pipelines (empty: the preset's); ``placement``: auto
+    (memory-aware partitioner) | blocks (Megatron's even split of transformer blocks) |
+    manual (``balance`` = layer counts per stage); ``dtype`` / ``gemm_dtype`` /
+    ``grad_dtype``: activations, GEMM inputs (e.g. fp8), gradients allreduced;
+    ``optimizer``: sgd | momentum | adam; ``recompute``: none | selective | full;
+    ``sequence_parallel``; ``dropout``: count dropout masks in memory; ``workspace_GiB``;
+    ``p2p``: ``network`` (flows sharing links) or ``links`` (each stage pair a FIFO channel
+    at its route's bottleneck bandwidth; faster for very long pipelines); ``auto`` uses
+    links above 20,000 sends.
+    """
+
+    model: str = "gpt-small"
+    micro_batch: int = 4
+    micro_batches: int = 8
+    schedule: str = "1f1b"
+    stages: int = 4
+    tp: int = 1
+    dp: int = 1
+    cluster: str = "dgx-a100"
+    devices: tuple[str, ...] = ()
+    placement: str = "auto"
+    balance: tuple[int, ...] = ()
+    dtype: str = "float32"
+    gemm_dtype: str | None = None
+    grad_dtype: str | None = None
+    optimizer: str = "adam"
+    recompute: str = "none"
+    sequence_parallel: bool = False
+    dropout: bool = False
+    workspace_GiB: float = 1.0
+    iterations: int = 1
+    p2p: str = "auto"
+    profile: str | None = None
+    calibrated: bool = True
+    model_overrides: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(f"placement: must be one of {', '.join(PLACEMENTS)}, "
+                              f"got {self.placement!r}")
+        if self.placement == "manual" and len(self.balance) != self.stages:
+            raise ConfigError(f"balance: manual placement needs {self.stages} layer counts, "
+                              f"got {list(self.balance)}")
+        if self.devices and len(self.devices) != self.stages:
+            raise ConfigError(f"devices: needs one device per stage ({self.stages}), "
+                              f"got {len(self.devices)}")
+        if self.p2p not in ("auto", "network", "links"):
+            raise ConfigError(f"p2p: must be auto, network or links, got {self.p2p!r}")
+        if not self.workspace_GiB >= 0:
+            raise ConfigError(f"workspace_GiB: must be >= 0, got {self.workspace_GiB!r}")
+
+    @property
+    def num_gpus(self) -> int:
+        return self.tp * self.stages * self.dp
+
+    @property
+    def global_batch(self) -> int:
+        return self.micro_batch * self.micro_batches * self.dp
+
+
+def ThreeDOptions(model: str = "gpt3-175b", tp: int = 8, pp: int = 16, dp: int = 8,  # noqa: N802
+                  micro_batch: int = 1, global_batch: int = 512, **kw) -> PipelineOptions:
+    """Options for TP x PP x DP of a GPT: ``global_batch`` sequences per iteration, split
+    into ``global_batch / (dp * micro_batch)`` micro-batches per replica. Defaults follow
+    Megatron-LM practice: 1F1B, even block split, mixed precision (bf16), Adam, fp32
+    gradient allreduce, full recomputation off."""
+    if global_batch % (dp * micro_batch):
+        raise ConfigError(f"global_batch: must be a multiple of dp x micro_batch = "
+                          f"{dp * micro_batch}, got {global_batch}")
+    kw.setdefault("placement", "blocks")
+    kw.setdefault("dtype", "bfloat16")
+    kw.setdefault("grad_dtype", "float32")
+    return PipelineOptions(model=model, micro_batch=micro_batch,
+                           micro_batches=global_batch // (dp * micro_batch), stages=pp, tp=tp,
+                           dp=dp, **kw)
+
+
+@dataclass
+class PipelinePrediction:
+    """A model-parallel prediction: placement, memory per stage, the simulated pipeline."""
+
+    options: PipelineOptions
+    cluster: object
+    layer_names: tuple[str, ...]
+    bounds: tuple[int, ...]
+    stage_devices: tuple[str, ...]
+    stage_costs: list  # StageCost per stage
+    memory: list  # StageMemory per stage
+    result: object  # PipelineResult
+    model_flops: float  # per iteration, whole job (no recompute)
+    hardware_flops: float  # per iteration, whole job, counting recomputation
+    tokens_per_sample: int
+    suggestions: list[str] = field(default_factory=list)
+    cost_paths: dict = field(default_factory=dict)
+    placement_note: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return all(m.fits for m in self.memory)
+
+    @property
+    def iteration_s(self) -> float:
+        return float(self.result.iteration_times_s[-1])
+
+    def summary(self) -> dict:
+        """One flat record of the headline numbers (SI units)."""
+        o, t = self.options, self.iteration_s
+        samples = o.global_batch / t
+        gpus = o.num_gpus
+        worst = max(self.memory, key=lambda m: m.total_bytes / m.capacity_bytes)
+        return {
+            "model": o.model, "cluster": o.cluster, "gpus": gpus, "tp": o.tp, "pp": o.stages,
+            "dp": o.dp, "schedule": o.schedule, "micro_batch": o.micro_batch,
+            "micro_batches": o.micro_batches, "global_batch": o.global_batch,
+            "recompute": o.recompute, "iteration_s": t, "samples_per_s": samples,
+            "tokens_per_s": samples * self.tokens_per_sample,
+            "model_tflops_per_gpu": self.model_flops / t / gpus / 1e12,
+            "hardware_tflops_per_gpu": self.hardware_flops / t / gpus / 1e12,
+            "bubble_fraction": self.result.bubble_fraction,
+            "max_memory_bytes": max(m.total_bytes for m in self.memory),
+            "fits": self.fits, "tightest_stage": worst.stage,
+        }
+
+    def stages_frame_rows(self) -> list[dict]:
+        """Per-stage records: layers, time, memory breakdown, in-flight micro-batches."""
+        rows = []
+        busy = self.result.busy_s()
+        for k, (cost, mem) in enumerate(zip(self.stage_costs, self.memory, strict=True)):
+            a, b = self.bounds[k], self.bounds[k + 1]
+            rows.append({
+                "stage": k, "device": self.stage_devices[k], "first_layer": self.layer_names[a],
+                "last_layer": self.layer_names[b - 1], "layers": b - a,
+                "fwd_s": cost.fwd_s, "bwd_s": cost.bwd_s, "update_s": cost.update_s,
+                "busy_frac": busy[k] / self.result.makespan_s,
+                "in_flight": mem.micro_batches_in_flight,
+                **{f"{k2}_bytes": v for k2, v in mem.breakdown().items()},
+                "total_bytes": mem.total_bytes, "capacity_bytes": mem.capacity_bytes,
+                "over_bytes": mem.over_bytes, "fits": mem.fits})
+        return rows
+
+
+# --------------------------------------------------------------------------- core
+def _workload(opts: PipelineOptions):
+    from ddlsim.sim.workloads import get_workload
+
+    return get_workload(opts.model, opts.micro_batch, dtype=opts.dtype,
+                        **dict(opts.model_overrides))
+
+
+def _cluster(opts: PipelineOptions):
+    from ddlsim.api.dp import _cluster_for
+
+    cluster = _cluster_for(opts.cluster, opts.num_gpus, opts.calibrated)
+    if opts.devices:
+        from ddlsim.sim.hardware import get_device
+        from ddlsim.sim.tensor import Layout
+
+        lay = Layout(opts.tp, opts.stages, opts.dp)
+        devs = list(cluster.devices)
+        for k, name in enumerate(opts.devices):
+            key = get_device(name).name
+            for d in range(opts.dp):
+                for r in lay.tp_group(k, d):
+                    devs[r] = key
+        cluster = replace(cluster, devices=tuple(devs))
+    return cluster
+
+
+def _tp_time_fn(cluster, tp: int):
+    from ddlsim.sim import collectives as col
+
+    if tp == 1:
+        return None
+    same_node = tp <= cluster.gpus_per_node
+    bw = cluster.intra_bw_Bps if same_node else cluster.nic_bw_Bps
+    alpha = cluster.intra_latency_s if same_node else cluster.nic_latency_s
+    fns = {"allreduce": col.ring_allreduce_time, "reduce_scatter": col.reduce_scatter_time,
+           "all_gather": col.all_gather_time}
+    return lambda op, nbytes: fns[op](tp, nbytes, bw, alpha)
+
+
+def _memory_parts(layers, opts, input_elems, recompute=None):
+    from ddlsim.sim.memory import MemoryConfig, layer_memory
+    from ddlsim.units import GiB
+
+    cfg = MemoryConfig(dtype=opts.dtype, grad_dtype=opts.grad_dtype, optimizer=opts.optimizer,
+                       recompute=recompute or opts.recompute, dropout=opts.dropout,
+                       workspace_bytes=opts.workspace_GiB * GiB)
+    return layer_memory(layers, cfg, input_elems)
+
+
+def _place(opts, names, mem, times, in_flight, caps):
+    """(bounds, note): the split for ``opts.placement``."""
+    from ddlsim.sim.placement import manual_bounds, partition
+    from ddlsim.sim.tensor import block_bounds
+
+    if opts.placement == "manual":
+        return manual_bounds(opts.balance, len(names)), ""
+    if opts.placement == "blocks":
+        return block_bounds(names, opts.stages), ""
+    fixed = mem.config.workspace_bytes + mem.recompute_peak(0, len(names))
+    part = partition(times, mem.static, mem.stored, in_flight, caps, fixed)
+    return part.bounds, part.note
+
+
+def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
+    """What would fit: more stages, a smaller micro-batch, recomputation (memory only)."""
+    from ddlsim.sim.memory import in_flight
+    from ddlsim.sim.placement import partition
+
+    n = len(layers)
+    out = []
+
+    def fits(memo, p, scale=1.0):
+        infl = [in_flight(opts.schedule, k, p, opts.micro_batches) for k in range(p)]
+        fixed = memo.config.workspace_bytes + scale * memo.recompute_peak(0, n)
+        cap = caps[0] if len(set(caps)) == 1 else min(caps)
+        if p > n:
+            return False
+        part = partition(times[0], memo.static, memo.stored * scale, infl, cap, fixed,
+                         stages=p)
+        return part.fits
+
+    for p in range(opts.stages + 1, min(n, 4 * opts.stages) + 1):
+        if fits(mem, p):
+            out.append(f"{p} pipeline stages (auto placement) fit")
+            break
+    else:
+        out.append(f"no stage count up to {min(n, 4 * opts.stages)} fits at micro-batch "
+                   f"{opts.micro_batch}")
+    mb = opts.micro_batch // 2
+    while mb >= 1:
+        if fits(mem, opts.stages, mb / opts.micro_batch):
+            out.append(f"micro-batch {mb} fits on {opts.stages} stages")
+            break
+        mb //= 2
+    for rc in ("selective", "full"):
+        if rc != opts.recompute and fits(_memory_parts(layers, opts, input_elems, rc),
+                                         opts.stages):
+            out.append(f"recompute={rc} fits on {opts.stages} stages")
+            break
+    return out
+
+
+def _predict(opts: PipelineOptions, simulate: bool = True) -> PipelinePrediction:
+    import numpy as np
+    import simpy
+
+    from ddlsim.api.dp import _profile_rows, cost_models
+    from ddlsim.sim.collectives import collective
+    from ddlsim.sim.memory import in_flight, stage_memory
+    from ddlsim.sim.network import Network
+    from ddlsim.sim.pipeline import PipelineConfig, PipelineResult, simulate_pipeline
+    from ddlsim.sim.tensor import (
+        Layout,
+        layer_times,
+        megatron_model_flops,
+        recompute_times,
+        shard_gpt,
+        stage_costs,
+    )
+
+    wl = _workload(opts)
+    layout = Layout(opts.tp, opts.stages, opts.dp)
+    if opts.tp > 1 or opts.sequence_parallel:
+        sharded = shard_gpt(wl, opts.tp, opts.sequence_parallel)
+        layers, tp_comm = sharded.layers, sharded.tp_comm
+    else:
+        layers, tp_comm = wl.layers, ()
+    names = tuple(lay.name for lay in layers)
+    if opts.stages > len(layers):
+        raise ConfigError(f"stages: {opts.stages} stages need at least {opts.stages} layers, "
+                          f"{opts.model} has {len(layers)}")
+    cluster = _cluster(opts)
+    stage_dev = tuple(cluster.devices[layout.rank(k)] for k in range(opts.stages))
+    models = cost_models(stage_dev, _profile_rows(opts.profile))
+    paths: dict[str, int] = {}
+    tp_time = _tp_time_fn(cluster, opts.tp)
+    per_dev = {}
+    for name, model in models.items():
+        def estimate(kc, dtype, model=model):
+            est = model.estimate(kc, dtype)
+            paths[est.path] = paths.get(est.path, 0) + 1
+            return est.seconds
+        fwd, bwd, _ = layer_times(layers, tp_comm, estimate, opts.dtype, tp_time,
+                                  opts.gemm_dtype)
+        per_dev[name] = (fwd, bwd + recompute_times(layers, fwd, opts.recompute), estimate)
+    times = np.stack([per_dev[d][0] + per_dev[d][1] for d in stage_dev])
+    input_elems = opts.micro_batch * math.prod(wl.input_shape)
+    mem = _memory_parts(layers, opts, input_elems)
+    infl = [in_flight(opts.schedule, k, opts.stages, opts.micro_batches)
+            for k in range(opts.stages)]
+    caps = [models[d].device.memory_bytes for d in stage_dev]
+    bounds, note = _place(opts, names, mem, times, infl, caps)
+    memory = [stage_memory(mem, k, bounds[k], bounds[k + 1], infl[k], caps[k], stage_dev[k])
+              for k in range(opts.stages)]
+    send_div = opts.tp if (opts.tp > 1 and not opts.sequence_parallel) else 1
+    costs = []
+    for k in range(opts.stages):
+        fwd, bwd, est = per_dev[stage_dev[k]]
+        costs.append(stage_costs(layers, bounds, fwd, bwd, opts.dtype, est, opts.optimizer,
+                                 opts.grad_dtype, send_div, input_elems)[k])
+    suggestions = [] if all(m.fits for m in memory) else _suggest(
+        opts, layers, mem, times, caps, input_elems)
+
+    hp = wl.hyperparams
+    if {"hidden", "layers", "seq", "vocab"} <= set(hp):
+        args = (opts.global_batch, hp["seq"], hp["layers"], hp["hidden"], hp["vocab"])
+        model_flops = megatron_model_flops(*args)
+        hw_flops = megatron_model_flops(*args, recompute=opts.recompute == "full")
+    else:
+        model_flops = wl.train_flops / opts.micro_batch * opts.global_batch
+        hw_flops = model_flops + (wl.fwd_flops / opts.micro_batch * opts.global_batch
+                                  if opts.recompute == "full" else 0.0)
+
+    env = simpy.Environment()
+    net = Network(env, cluster)
+    cfg = PipelineConfig(opts.schedule, opts.micro_batches, opts.iterations, opts.dp)
+    p2p = opts.p2p
+    if p2p == "auto":
+        p2p = "links" if 2 * opts.micro_batches * (opts.stages - 1) > 20000 else "network"
+    send = _sender(env, net, layout, p2p)
+    shared_nics = cluster.nics_per_node < cluster.gpus_per_node
+    groups_per_stage = opts.tp if shared_nics else 1
+
+    def allreduce(env, stage, nbytes):
+        procs = []
+        for r in range(groups_per_stage):
+            ranks = layout.dp_group(stage, r)
+            algo = ("hierarchical" if len({x // cluster.gpus_per_node for x in ranks}) > 1
+                    and cluster.gpus_per_node > 1 else "ring")
+            procs.append(env.process(collective(env, net, "allreduce", ranks, nbytes, algo)))
+        yield env.all_of(procs)
+
+    if simulate:
+        result = simulate_pipeline(costs, cfg, send, allreduce if opts.dp > 1 else None, env)
+    else:
+        result = PipelineResult(opts.stages, opts.micro_batches, opts.schedule, [])
+    return PipelinePrediction(
+        options=opts, cluster=cluster, layer_names=names, bounds=tuple(bounds),
+        stage_devices=stage_dev, stage_costs=costs, memory=memory, result=result,
+        model_flops=model_flops, hardware_flops=hw_flops, tokens_per_sample=wl.tokens_per_sample,
+        suggestions=suggestions, cost_paths=paths, placement_note=note)
+
+
+def _sender(env, net, layout, p2p: str):
+    """``send(env, src_stage, dst_stage, nbytes)`` between the representative pipeline's
+    GPUs: a flow over the route's links (``network``), or a FIFO channel per stage pair at
+    the route's bottleneck bandwidth plus its latency (``links``)."""
+    import simpy
+
+    paths: dict[tuple[int, int], object] = {}
+    channels: dict[tuple[int, int], simpy.Resource] = {}
+
+    def path(src, dst):
+        key = (src, dst)
+        if key not in paths:
+            paths[key] = net.route(layout.rank(src), layout.rank(dst))
+        return paths[key]
+
+    def send_network(env, src, dst, nbytes):
+        yield net.transfer(path(src, dst), nbytes)
+
+    def send_links(env, src, dst, nbytes):
+        pth = path(src, dst)
+        key = (src, dst)
+        if key not in channels:
+            channels[key] = simpy.Resource(env, capacity=1)
+        bw = float(min(net.links[i].capacity_Bps for i in pth.idx)) if pth.num_links else None
+        with channels[key].request() as req:
+            yield req
+            yield env.timeout((nbytes / bw if bw else 0.0) + pth.latency_s)
+
+    return send_network if p2p == "network" else send_links
+
+
+def predict_pipeline(opts: PipelineOptions) -> PipelinePrediction:
+    """Place, check memory and simulate a pipeline (optionally with TP and DP)."""
+    return _predict(opts)
+
+
+def predict_3d(opts: PipelineOptions) -> PipelinePrediction:
+    """TP x PP x DP of a GPT (build ``opts`` with :func:`ThreeDOptions`)."""
+    return _predict(opts)
+
+
+def place(opts: PipelineOptions) -> PipelinePrediction:
+    """Placement and memory only (no simulation): the split, per-stage time and memory,
+    and what would fit when it does not. ``result`` is empty."""
+    return _predict(opts, simulate=False)
+
+
+def placement_rows(pred: PipelinePrediction) -> list[dict]:
+    """Per-stage rows of a :func:`place` result (time from the cost model, memory)."""
+    rows = []
+    for r in pred.stages_frame_rows() if pred.result.iteration_end else _static_rows(pred):
+        rows.append(r)
+    return rows
+
+
+def _static_rows(pred: PipelinePrediction) -> list[dict]:
+    rows = []
+    for k, (cost, mem) in enumerate(zip(pred.stage_costs, pred.memory, strict=True)):
+        a, b = pred.bounds[k], pred.bounds[k + 1]
+        rows.append({"stage": k, "device": pred.stage_devices[k],
+                     "first_layer": pred.layer_names[a], "last_layer": pred.layer_names[b - 1],
+                     "layers": b - a, "stage_s": cost.fwd_s + cost.bwd_s,
+                     "in_flight": mem.micro_batches_in_flight,
+                     **{f"{k2}_bytes": v for k2, v in mem.breakdown().items()},
+                     "total_bytes": mem.total_bytes, "capacity_bytes": mem.capacity_bytes,
+                     "over_bytes": mem.over_bytes, "fits": mem.fits})
+    return rows
+
+
+# --------------------------------------------------------------------------- validation
+#: Global rules for the published rows (not fitted to any row):
+#: Narayanan et al. SC'21 Table 1 gives no micro-batch size; we use 1 for every row.
+SC21_MICRO_BATCH = 1
+_SC21_MODELS = {"GPT 1.7B": "megatron-1.7b", "GPT 3.6B": "megatron-3.6b",
+                "GPT 7.5B": "megatron-7.5b", "GPT 18.4B": "megatron-18.4b",
+                "GPT 39.1B": "megatron-39.1b", "GPT 76.1B": "megatron-76.1b",
+                "GPT 145.6B": "megatron-145.6b", "GPT 310.1B": "megatron-310.1b",
+                "GPT 529.6B": "megatron-529.6b", "GPT 1008.0B": "megatron-1t"}
+_NEMO_MODELS = {"GPT3-175B": "gpt3-175b"}
+
+
+def _kv(text: str, key: str) -> int | None:
+    """Last ``key=N`` in ``text`` (SC'21 rows say "mp=tp*pp=16; ... split tp=8,pp=2")."""
+    found = re.findall(rf"(?<![\w*]){key}=(\d+)", text)
+    return int(found[-1]) if found else None
+
+
+def _row_options(row) -> tuple[PipelineOptions | None, str]:
+    """Options reproducing a published row, or None and the reason it is not expressible."""
+    rid, model, par = str(row["id"]), str(row["model"]), str(row["parallelism"])
+    if rid.startswith("MEG-SC21"):
+        tp, pp, dp = _kv(par, "tp"), _kv(par, "pp"), _kv(par, "dp")
+        return ThreeDOptions(model=_SC21_MODELS[model], tp=tp, pp=pp, dp=dp,
+                             micro_batch=SC21_MICRO_BATCH, global_batch=int(row["global_batch"]),
+                             cluster="dgx-a100", dtype="float16", recompute="full",
+                             workspace_GiB=1.0), (
+            "micro-batch not in the row: 1 assumed (global rule); full recomputation "
+            "(the row's FLOPs count it); plain 1F1B")
+    if rid.startswith("MEG-NEMO"):
+        if model not in _NEMO_MODELS:
+            return None, ("architecture not in the workload catalog (LLaMA/Nemotron: "
+                          "SwiGLU/GQA/other widths) or its sizes are not in published.csv")
+        tp, pp, dp = _kv(par, "tp"), _kv(par, "pp"), _kv(par, "dp")
+        vp = _kv(par, "vp") or 1
+        return ThreeDOptions(model=_NEMO_MODELS[model], tp=tp, pp=pp, dp=dp,
+                             micro_batch=int(row["micro_batch"]),
+                             global_batch=int(row["global_batch"]), cluster="dgx-h100",
+                             dtype="bfloat16", gemm_dtype="fp8"), (
+            f"interleaved schedule (vp={vp}) run as plain 1F1B; distributed optimizer not "
+            "modelled (memory not checked); fp8 GEMMs, bf16 elsewhere")
+    if rid.startswith("MEG-S19"):
+        return None, "V100-SXM3 (DGX-2H) not in the device catalog; no batch size given"
+    if rid.startswith("PP-TG"):
+        return None, ("Tesla P40 not in the device catalog; AmoebaNet-D / ResNet-101 / U-Net "
+                      "not in the workload catalog")
+    if rid.startswith("PP-PD"):
+        return None, ("PipeDream's replicated stages / async weight stashing (or BSP DP) on "
+                      "Titan X / Ethernet clusters: not this model")
+    return None, "no rule for this row"
+
+
+def _predicted_metric(pred: PipelinePrediction, metric: str, unit: str = "") -> float | None:
+    s = pred.summary()
+    gpus = s["gpus"]
+    m = re.search(r"of ([\d.]+) TFLOP", unit)  # the row's unit names its peak ("% of 312 ...")
+    peak_tf = float(m.group(1)) if m else float("nan")
+    return {
+        "achieved_tflops_per_gpu": s["hardware_tflops_per_gpu"],
+        "pct_of_peak": 100 * s["hardware_tflops_per_gpu"] / peak_tf,
+        "aggregate_pflops": s["hardware_tflops_per_gpu"] * gpus / 1e3,
+        "iteration_time_derived": s["iteration_s"],
+        "tokens_per_sec_per_gpu": s["tokens_per_s"] / gpus,
+        "model_tflops_per_gpu": s["model_tflops_per_gpu"],
+    }.get(metric)
+
+
+def validate_pipeline_rows(reference_df, categories=("pipeline_parallel", "llm_3d_parallel"),
+                           max_gpus: int | None = None):
+    """Predicted vs published for the ``pipeline_parallel`` and ``llm_3d_parallel`` rows.
+
+    Columns: id, metric, unit, published, predicted, abs_pct_error, status (``ok`` |
+    ``not expressible`` | ``skipped``), reason. One simulation per distinct configuration;
+    ``max_gpus`` skips larger ones (for quick runs).
+    """
+    import pandas as pd
+
+    rows, cache = [], {}
+    df = reference_df[reference_df["category"].isin(categories)]
+    for _, row in df.iterrows():
+        base = {"id": row["id"], "metric": row["metric"], "unit": row["unit"],
+                "published": float(row["value"])}
+        opts, reason = _row_options(row)
+        if opts is None:
+            rows.append({**base, "predicted": None, "abs_pct_error": None,
+                         "status": "not expressible", "reason": reason})
+            continue
+        if max_gpus is not None and opts.num_gpus > max_gpus:
+            rows.append({**base, "predicted": None, "abs_pct_error": None,
+                         "status": "skipped", "reason": f"more than {max_gpus} GPUs"})
+            continue
+        if opts not in cache:
+            cache[opts] = _predict(opts)
+        pred = cache[opts]
+        value = _predicted_metric(pred, str(row["metric"]), str(row["unit"]))
+        if value is None:
+            rows.append({**base, "predicted": None, "abs_pct_error": None,
+                         "status": "not expressible", "reason": f"metric {row['metric']}"})
+            continue
+        fit = "" if pred.fits else "; predicted memory exceeds the GPU"
+        rows.append({**base, "predicted": value,
+                     "abs_pct_error": 100 * abs(value - base["published"]) / base["published"],
+                     "status": "ok", "reason": reason + fit})
+    return pd.DataFrame(rows, columns=["id", "metric", "unit", "published", "predicted",
+                                       "abs_pct_error", "status", "reason"])

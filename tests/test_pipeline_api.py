@@ -1,0 +1,117 @@
+"""api.pipeline end to end: predictions, memory results that do not fit, heterogeneous
+placement, validation rows, and the report folder."""
+
+import pandas as pd
+import pytest
+
+from ddlsim.api.pipeline import (
+    PipelineOptions,
+    ThreeDOptions,
+    place,
+    predict_3d,
+    predict_pipeline,
+    validate_pipeline_rows,
+)
+from ddlsim.errors import ConfigError
+from ddlsim.sim.tensor import megatron_model_flops
+
+SMALL = (("layers", 4),)
+
+
+def test_pipeline_prediction_consistent_numbers():
+    opts = PipelineOptions(model="gpt-small", micro_batch=2, micro_batches=6, stages=2,
+                           model_overrides=SMALL)
+    pred = predict_pipeline(opts)
+    s = pred.summary()
+    assert s["fits"] and len(pred.memory) == 2
+    assert s["samples_per_s"] == pytest.approx(12 / s["iteration_s"])
+    assert s["tokens_per_s"] == pytest.approx(1024 * s["samples_per_s"])
+    flops = megatron_model_flops(12, 1024, 4, 768, 50257)
+    assert s["model_tflops_per_gpu"] == pytest.approx(flops / s["iteration_s"] / 2 / 1e12)
+    # 1F1B: stage 0 holds min(p, m) = 2 micro-batches, the last stage 1
+    assert [m.micro_batches_in_flight for m in pred.memory] == [2, 1]
+    assert pred.result.peak_in_flight == [2, 1]
+    # bubble close to (p-1)/(m+p-1) when stages are balanced (communication is small)
+    assert s["bubble_fraction"] == pytest.approx(1 / 7, abs=0.08)
+
+
+def test_gpipe_holds_more_activation_memory_than_1f1b():
+    base = dict(model="gpt-small", micro_batch=2, micro_batches=8, stages=2,
+                model_overrides=SMALL)
+    gp = place(PipelineOptions(schedule="gpipe", placement="blocks", **base))
+    fb = place(PipelineOptions(schedule="1f1b", placement="blocks", **base))
+    assert gp.memory[0].activations_bytes == pytest.approx(4 * fb.memory[0].activations_bytes)
+
+
+def test_not_fitting_is_a_result_with_suggestions():
+    opts = PipelineOptions(model="gpt3-1.3b", micro_batch=8, micro_batches=8, stages=2,
+                           schedule="gpipe", cluster="pcie-8gpu", dtype="float16")
+    pred = place(opts)
+    assert not pred.fits
+    worst = max(pred.memory, key=lambda m: m.over_bytes)
+    assert worst.over_bytes > 0 and worst.device == "l4"
+    assert pred.suggestions and any("fit" in s for s in pred.suggestions)
+
+
+def test_heterogeneous_auto_placement_gives_more_layers_to_the_faster_gpu():
+    opts = PipelineOptions(model="gpt-small", micro_batch=2, micro_batches=4, stages=2,
+                           devices=("a100-80gb", "l4"), cluster="dgx-a100",
+                           model_overrides=SMALL)
+    pred = place(opts)
+    a, b, c = pred.bounds
+    assert pred.stage_devices == ("a100-80gb", "l4")
+    assert (b - a) > (c - b)
+
+
+def test_manual_placement_and_bad_input():
+    opts = PipelineOptions(model="lenet5", micro_batch=8, micro_batches=2, stages=2,
+                           placement="manual", balance=(5, 7), cluster="dgx-a100")
+    pred = predict_pipeline(opts)
+    assert pred.bounds == (0, 5, 12)
+    with pytest.raises(ConfigError, match="balance: manual placement needs 2"):
+        PipelineOptions(stages=2, placement="manual", balance=(5,))
+    with pytest.raises(ConfigError, match="global_batch: must be a multiple"):
+        ThreeDOptions(dp=3, global_batch=16)
+
+
+def test_tensor_parallel_3d_runs_and_splits_compute():
+    kw = dict(model="gpt-small", pp=2, dp=2, micro_batch=1, global_batch=8,
+              model_overrides=SMALL, cluster="dgx-a100")
+    one = predict_3d(ThreeDOptions(tp=1, **kw))
+    two = predict_3d(ThreeDOptions(tp=2, **kw))
+    assert two.options.num_gpus == 8
+    # per-GPU forward compute roughly halves (replicated layernorms and TP collectives
+    # keep it above half)
+    assert 0.5 * one.stage_costs[0].fwd_s < two.stage_costs[0].fwd_s < one.stage_costs[0].fwd_s
+    assert len(two.result.allreduces) == 2  # one DP allreduce per stage
+
+
+def test_validation_rows():
+    df = pd.read_csv("src/ddlsim/data/published.csv")
+    keep = df["id"].str.startswith(("MEG-SC21-01", "PP-TGP-01", "MEG-NEMO-05"))
+    out = validate_pipeline_rows(df[keep])
+    assert set(out["id"]) == set(df[keep]["id"])
+    ok = out[out["status"] == "ok"]
+    assert set(ok["id"]) == {"MEG-SC21-01a", "MEG-SC21-01b", "MEG-SC21-01c", "MEG-SC21-01d"}
+    assert (ok["predicted"] > 0).all()
+    row = ok.set_index("id")
+    # the same prediction expressed four ways
+    assert row.loc["MEG-SC21-01c", "predicted"] == pytest.approx(
+        row.loc["MEG-SC21-01a", "predicted"] * 32 / 1e3)
+    assert row.loc["MEG-SC21-01b", "predicted"] == pytest.approx(
+        100 * row.loc["MEG-SC21-01a", "predicted"] / 312)
+    assert (out[out["status"] != "ok"]["reason"].str.len() > 0).all()
+
+
+def test_report_folder(tmp_path):
+    from ddlsim.reports.pipeline import write_pipeline_report
+
+    pred = predict_pipeline(PipelineOptions(model="gpt-small", micro_batch=1, micro_batches=3,
+                                            stages=2, model_overrides=SMALL))
+    out = write_pipeline_report(pred, tmp_path / "rep")
+    for name in ("summary.csv", "stages.csv", "ops.csv", "sends.csv", "trace.json",
+                 "timeline.png", "memory.png", "report.md"):
+        assert (out / name).exists(), name
+    ops = pd.read_csv(out / "ops.csv")
+    assert len(ops) == 2 * 2 * 3
+    assert "| stage |" in (out / "report.md").read_text()
