@@ -156,16 +156,18 @@ class PipelinePrediction:
         }
 
     def stages_frame_rows(self) -> list[dict]:
-        """Per-stage records: layers, time, memory breakdown, in-flight micro-batches."""
+        """Per-stage records: layers, time, memory breakdown, in-flight micro-batches
+        (``busy_frac`` only when the pipeline was simulated)."""
         rows = []
-        busy = self.result.busy_s()
+        simulated = bool(self.result.iteration_end)
+        busy = self.result.busy_s() if simulated else [0.0] * len(self.memory)
         for k, (cost, mem) in enumerate(zip(self.stage_costs, self.memory, strict=True)):
             a, b = self.bounds[k], self.bounds[k + 1]
             rows.append({
                 "stage": k, "device": self.stage_devices[k], "first_layer": self.layer_names[a],
                 "last_layer": self.layer_names[b - 1], "layers": b - a,
                 "fwd_s": cost.fwd_s, "bwd_s": cost.bwd_s, "update_s": cost.update_s,
-                "busy_frac": busy[k] / self.result.makespan_s,
+                "busy_frac": busy[k] / self.result.makespan_s if simulated else float("nan"),
                 "in_flight": mem.micro_batches_in_flight,
                 **{f"{k2}_bytes": v for k2, v in mem.breakdown().items()},
                 "total_bytes": mem.total_bytes, "capacity_bytes": mem.capacity_bytes,
@@ -422,28 +424,6 @@ def place(opts: PipelineOptions) -> PipelinePrediction:
     """Placement and memory only (no simulation): the split, per-stage time and memory,
     and what would fit when it does not. ``result`` is empty."""
     return _predict(opts, simulate=False)
-
-
-def placement_rows(pred: PipelinePrediction) -> list[dict]:
-    """Per-stage rows of a :func:`place` result (time from the cost model, memory)."""
-    rows = []
-    for r in pred.stages_frame_rows() if pred.result.iteration_end else _static_rows(pred):
-        rows.append(r)
-    return rows
-
-
-def _static_rows(pred: PipelinePrediction) -> list[dict]:
-    rows = []
-    for k, (cost, mem) in enumerate(zip(pred.stage_costs, pred.memory, strict=True)):
-        a, b = pred.bounds[k], pred.bounds[k + 1]
-        rows.append({"stage": k, "device": pred.stage_devices[k],
-                     "first_layer": pred.layer_names[a], "last_layer": pred.layer_names[b - 1],
-                     "layers": b - a, "stage_s": cost.fwd_s + cost.bwd_s,
-                     "in_flight": mem.micro_batches_in_flight,
-                     **{f"{k2}_bytes": v for k2, v in mem.breakdown().items()},
-                     "total_bytes": mem.total_bytes, "capacity_bytes": mem.capacity_bytes,
-                     "over_bytes": mem.over_bytes, "fits": mem.fits})
-    return rows
 
 
 # --------------------------------------------------------------------------- validation

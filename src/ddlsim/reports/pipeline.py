@@ -30,9 +30,7 @@ def stages_frame(pred):
     """Per-stage placement, time and memory breakdown."""
     import pandas as pd
 
-    from ddlsim.api.pipeline import placement_rows
-
-    return pd.DataFrame(placement_rows(pred))
+    return pd.DataFrame(pred.stages_frame_rows())
 
 
 def summary_frame(predictions):
