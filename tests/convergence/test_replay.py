@@ -164,3 +164,13 @@ def test_lr_sweep_slow_at_tiny_rate_and_diverges_at_huge_rate(digits):
     assert huge.updates_applied < 120
     assert small.outcome != "diverged" and good.outcome != "diverged"
     assert small.final_accuracy < 0.5 < 0.9 < good.final_accuracy
+
+
+@pytest.mark.gpu
+def test_replay_on_cupy_matches_numpy(digits):
+    cfg = ReplayConfig(batch_per_worker=16, schedule=LRSchedule(0.05), seed=1, eval_every=10)
+    cpu = replay(sync_log(20, workers=2), cfg, digits)
+    gpu = replay(sync_log(20, workers=2), ReplayConfig(**{**cfg.__dict__, "device": "gpu"}),
+                 digits)
+    assert gpu.backend == "cupy"
+    np.testing.assert_allclose(gpu.final_weights, cpu.final_weights, rtol=1e-3, atol=1e-5)
