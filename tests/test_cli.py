@@ -148,3 +148,29 @@ def test_validate_writes_the_markdown(tmp_path):
     res = run("validate", "--out", str(out))
     assert res.exit_code == 0, res.output
     assert "rows expressed" in res.output and out.read_text().startswith("#")
+
+
+def test_ps_compare_shows_every_strategy(tmp_path):
+    res = run("ps", "--model", "lenet5", "--workers", "4", "--updates", "40", "--compare",
+              "--out", str(tmp_path / "ps"))
+    assert res.exit_code == 0, res.output
+    for name in ("allreduce", "ps-bsp", "ps-asp", "ps-ssp", "ps-backup"):
+        assert name in res.output
+    assert (tmp_path / "ps" / "update_log.csv").exists()
+
+
+def test_pipeline_and_3d_commands(tmp_path):
+    res = run("pipeline", "--model", "gpt-small", "--stages", "2", "--micro-batches", "4",
+              "--schedule", "gpipe", "--out", str(tmp_path / "p"))
+    assert res.exit_code == 0, res.output
+    assert "gpipe" in res.output and (tmp_path / "p" / "report.md").exists()
+    res = run("3d", "--model", "gpt3-1.3b", "--tp", "2", "--pp", "2", "--dp", "2",
+              "--global-batch", "16")
+    assert res.exit_code == 0, res.output
+    assert "tokens_per_s" in res.output
+
+
+def test_place_reports_what_would_fit_instead_of_failing():
+    res = run("place", "--model", "gpt3-175b", "--stages", "2")
+    assert res.exit_code == 0, res.output
+    assert "does not fit" in res.output

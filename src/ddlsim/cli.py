@@ -258,6 +258,197 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
         click.echo(f"report written to {path}/report.md")
 
 
+# --------------------------------------------------------------------------- async PS
+NOISE_CHOICE = click.Choice(["none", "normal", "lognormal", "gamma"])
+
+
+def _summary_table(records: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(records).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+@cli.command("ps")
+@click.option("--model", default="resnet50", show_default=True)
+@click.option("--batch", "batch_per_worker", default=32, show_default=True, type=int,
+              help="Samples per worker per update.")
+@click.option("--cluster", default="dgx-a100", show_default=True, help="Cluster preset.")
+@click.option("--workers", default=8, show_default=True, type=int)
+@click.option("--mode", default="asp", show_default=True,
+              type=click.Choice(["asp", "ssp", "bsp", "backup"]),
+              help="asp: fully asynchronous; ssp: bounded staleness; bsp: synchronous PS; "
+                   "backup: sync with backup workers.")
+@click.option("--updates", default=200, show_default=True, type=int,
+              help="Applied worker gradients to simulate.")
+@click.option("--staleness-bound", default=3, show_default=True, type=int, help="SSP bound s.")
+@click.option("--backup-workers", default=1, show_default=True, type=int, help="Backup b.")
+@click.option("--shards", default=1, show_default=True, type=int, help="Server shards S.")
+@click.option("--placement", default="colocated", show_default=True,
+              type=click.Choice(["colocated", "hosts"]),
+              help="Shards on the workers' nodes or on separate CPU server hosts.")
+@click.option("--server-nic-gbps", type=float, help="Server host NIC (Gb/s) for --placement hosts.")
+@click.option("--dtype", default="float32", show_default=True,
+              type=click.Choice(["float32", "tf32", "float16", "bfloat16"]))
+@click.option("--noise", default="none", show_default=True, type=NOISE_CHOICE)
+@click.option("--noise-cv", default=0.0, show_default=True, type=float)
+@click.option("--slow-worker", multiple=True, help="WORKER=FACTOR (repeatable).")
+@click.option("--compare", is_flag=True,
+              help="Also compare allreduce vs PS BSP/ASP/SSP/backup, with and without a "
+                   "straggler (last worker 2x slower).")
+@click.option("--profile", type=click.Path(dir_okay=False), help="Measured kernel profile CSV.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
+def ps_cmd(model, batch_per_worker, cluster, workers, mode, updates, staleness_bound,
+           backup_workers, shards, placement, server_nic_gbps, dtype, noise, noise_cv,
+           slow_worker, compare, profile, seed, out_dir) -> None:
+    """Predict asynchronous / parameter-server data parallelism: throughput, staleness."""
+    from ddlsim.api.async_ps import PSOptions, compare_strategies, predict_ps
+    from ddlsim.reports.async_ps import comparison_markdown, write_ps_report
+
+    opts = PSOptions(model=model, batch_per_worker=batch_per_worker, cluster=cluster,
+                     workers=workers, dtype=dtype, mode=mode, updates=updates,
+                     staleness_bound=staleness_bound, backup_workers=backup_workers,
+                     shards=shards, placement=placement, server_nic_Gbps=server_nic_gbps,
+                     noise=noise, noise_cv=noise_cv,
+                     slow_workers=_pairs("--slow-worker", slow_worker, int,
+                                         "WORKER=FACTOR like 3=2"),
+                     profile=profile, seed=seed)
+    pred = predict_ps(opts)
+    click.echo(_summary_table([pred.summary()]))
+    comparison = None
+    if compare:
+        comparison = compare_strategies(opts)
+        click.echo(comparison_markdown(comparison))
+    if out_dir:
+        path = write_ps_report([pred], out_dir, comparison=comparison)
+        click.echo(f"report written to {path}/report.md")
+
+
+# --------------------------------------------------------------------------- model parallel
+def _pipeline_options(f):
+    """The options shared by ``pipeline``, ``place`` and ``3d``."""
+    opts = [
+        click.option("--model", default="gpt-small", show_default=True),
+        click.option("--micro-batch", default=4, show_default=True, type=int,
+                     help="Samples per micro-batch."),
+        click.option("--cluster", default="dgx-a100", show_default=True),
+        click.option("--devices", default="", help="Comma-separated device per stage "
+                     "(heterogeneous GPUs), e.g. a100-80gb,l4."),
+        click.option("--placement", default="auto", show_default=True,
+                     type=click.Choice(["auto", "blocks", "manual"])),
+        click.option("--balance", default="", help="Layers per stage for --placement manual, "
+                     "e.g. 5,7,7,5."),
+        click.option("--dtype", default="float32", show_default=True,
+                     type=click.Choice(["float32", "tf32", "float16", "bfloat16"])),
+        click.option("--optimizer", default="adam", show_default=True,
+                     type=click.Choice(["sgd", "momentum", "adam"])),
+        click.option("--recompute", default="none", show_default=True,
+                     type=click.Choice(["none", "selective", "full"])),
+        click.option("--sequence-parallel", is_flag=True),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                     help="Write the report here."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, optimizer,
+                     recompute, sequence_parallel) -> dict:
+    return dict(micro_batch=micro_batch, cluster=cluster,
+                devices=tuple(d for d in devices.split(",") if d), placement=placement,
+                balance=tuple(_int_list("balance", balance)) if balance else (),
+                dtype=dtype, optimizer=optimizer, recompute=recompute,
+                sequence_parallel=sequence_parallel)
+
+
+def _echo_pipeline(pred, out_dir) -> None:
+    import pandas as pd
+
+    from ddlsim.reports.pipeline import write_pipeline_report
+
+    click.echo(_summary_table([pred.summary()]))
+    stages = pd.DataFrame(pred.stages_frame_rows())
+    fmt = {c: "bytes" for c in stages.columns if c.endswith("_bytes")}
+    fmt.update({c: "seconds" for c in stages.columns if c.endswith("_s")})
+    click.echo(tables.render(stages, fmt))
+    if not pred.fits:
+        click.echo("does not fit: " + "; ".join(pred.suggestions))
+    if out_dir:
+        path = write_pipeline_report(pred, out_dir)
+        click.echo(f"report written to {path}/report.md")
+
+
+@cli.command("pipeline")
+@_pipeline_options
+@click.option("--stages", default=4, show_default=True, type=int, help="Pipeline stages p.")
+@click.option("--micro-batches", default=8, show_default=True, type=int, help="m per iteration.")
+@click.option("--schedule", default="1f1b", show_default=True,
+              type=click.Choice(["naive", "gpipe", "1f1b"]))
+@click.option("--tp", default=1, show_default=True, type=int, help="Tensor-parallel degree.")
+@click.option("--dp", default=1, show_default=True, type=int, help="Pipeline replicas (DP).")
+def pipeline_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
+                 recompute, sequence_parallel, out_dir, stages, micro_batches, schedule, tp,
+                 dp) -> None:
+    """Model parallelism: place layers on GPUs under memory limits and simulate the
+    naive, GPipe or 1F1B pipeline schedule (optionally with TP and DP)."""
+    from ddlsim.api.pipeline import PipelineOptions, predict_pipeline
+
+    opts = PipelineOptions(model=model, stages=stages, micro_batches=micro_batches,
+                           schedule=schedule, tp=tp, dp=dp,
+                           **_pipeline_kwargs(micro_batch, cluster, devices, placement, balance,
+                                              dtype, optimizer, recompute, sequence_parallel))
+    _echo_pipeline(predict_pipeline(opts), out_dir)
+
+
+@cli.command("place")
+@_pipeline_options
+@click.option("--stages", default=4, show_default=True, type=int, help="Pipeline stages p.")
+@click.option("--micro-batches", default=8, show_default=True, type=int)
+@click.option("--schedule", default="1f1b", show_default=True,
+              type=click.Choice(["naive", "gpipe", "1f1b"]))
+def place_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
+              recompute, sequence_parallel, out_dir, stages, micro_batches, schedule) -> None:
+    """Memory-aware layer placement only: the split, per-stage time and memory, and what
+    would fit when it does not (exit status 0 either way)."""
+    from ddlsim.api.pipeline import PipelineOptions, place
+
+    opts = PipelineOptions(model=model, stages=stages, micro_batches=micro_batches,
+                           schedule=schedule,
+                           **_pipeline_kwargs(micro_batch, cluster, devices, placement, balance,
+                                              dtype, optimizer, recompute, sequence_parallel))
+    pred = place(opts)
+    import pandas as pd
+
+    stages_df = pd.DataFrame(pred.stages_frame_rows())
+    fmt = {c: "bytes" for c in stages_df.columns if c.endswith("_bytes")}
+    fmt.update({c: "seconds" for c in stages_df.columns if c.endswith("_s")})
+    click.echo(tables.render(stages_df, fmt))
+    click.echo(f"placement: {pred.placement_note}")
+    if not pred.fits:
+        click.echo("does not fit: " + "; ".join(pred.suggestions))
+
+
+@cli.command("3d")
+@_pipeline_options
+@click.option("--tp", default=8, show_default=True, type=int)
+@click.option("--pp", default=16, show_default=True, type=int)
+@click.option("--dp", default=8, show_default=True, type=int)
+@click.option("--global-batch", default=512, show_default=True, type=int,
+              help="Sequences per iteration.")
+def three_d_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
+                recompute, sequence_parallel, out_dir, tp, pp, dp, global_batch) -> None:
+    """TP x PP x DP of a GPT (Megatron style): iteration time, tokens/s, TFLOP/s per GPU."""
+    from ddlsim.api.pipeline import ThreeDOptions, predict_3d
+
+    kw = _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, optimizer,
+                          recompute, sequence_parallel)
+    kw.pop("micro_batch")
+    opts = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch,
+                         global_batch=global_batch, **kw)
+    _echo_pipeline(predict_3d(opts), out_dir)
+
+
 # --------------------------------------------------------------------------- scenarios
 @cli.group()
 def scenarios() -> None:

@@ -5,6 +5,14 @@ Each function takes an options dataclass, does the work through the parts (``ker
 caller's. One module per family of commands; the names below are the public API.
 """
 
+from ddlsim.api.async_ps import (
+    COMPARE_STRATEGIES,
+    PSOptions,
+    PSPrediction,
+    compare_strategies,
+    predict_ps,
+    validate_async_rows,
+)
 from ddlsim.api.dp import ALLREDUCE_ALGOS, DPOptions, DPPrediction, cost_models, predict_dp
 from ddlsim.api.kernels import (
     KernelBenchOptions,
@@ -14,8 +22,20 @@ from ddlsim.api.kernels import (
     summarize_profile,
     training_step_calls,
 )
+from ddlsim.api.pipeline import (
+    PipelineOptions,
+    PipelinePrediction,
+    ThreeDOptions,
+    place,
+    predict_3d,
+    predict_pipeline,
+    validate_pipeline_rows,
+)
 
 __all__ = [
+    "COMPARE_STRATEGIES", "PSOptions", "PSPrediction", "compare_strategies", "predict_ps",
+    "validate_async_rows", "PipelineOptions", "PipelinePrediction", "ThreeDOptions", "place",
+    "predict_3d", "predict_pipeline", "validate_pipeline_rows",
     "ALLREDUCE_ALGOS", "DPOptions", "DPPrediction", "KernelBenchOptions", "bench_kernels",
     "cost_models", "host_device_spec", "peak_for_profile", "predict_dp", "summarize_profile",
     "training_step_calls",
