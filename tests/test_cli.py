@@ -174,3 +174,24 @@ def test_place_reports_what_would_fit_instead_of_failing():
     res = run("place", "--model", "gpt3-175b", "--stages", "2")
     assert res.exit_code == 0, res.output
     assert "does not fit" in res.output
+
+
+def test_converge_compares_strategies_on_real_training(tmp_path):
+    res = run("converge", "--model", "mlp", "--workers", "2", "--epochs", "1", "--seeds", "0",
+              "--strategy", "allreduce", "--strategy", "asp", "--out", str(tmp_path / "c"))
+    assert res.exit_code == 0, res.output
+    summary = pd.read_csv(tmp_path / "c" / "summary.csv")
+    assert summary["strategy"].tolist() == ["allreduce", "asp"]
+    assert (summary["final_test_acc"] > 0.3).all()  # one epoch of real training learns
+    # ASP applies one worker's gradient per update: about W times the updates of allreduce.
+    ratio = summary.loc[1, "updates"] / summary.loc[0, "updates"]
+    assert 1.5 < ratio < 2.5
+    assert (tmp_path / "c" / "convergence.png").stat().st_size > 0
+
+
+def test_lr_sweep_reports_divergence_as_an_outcome(tmp_path):
+    res = run("lr-sweep", "--model", "mlp", "--workers", "2", "--epochs", "0.5",
+              "--lrs", "0.05,500", "--out", str(tmp_path / "s"))
+    assert res.exit_code == 0, res.output
+    sweep = pd.read_csv(tmp_path / "s" / "sweep.csv")
+    assert sweep["outcome"].tolist()[-1] == "diverged"

@@ -13,6 +13,17 @@ from ddlsim.api.async_ps import (
     predict_ps,
     validate_async_rows,
 )
+from ddlsim.api.convergence import (
+    CONVERGE_STRATEGIES,
+    ConvergencePrediction,
+    ReplayOptions,
+    StrategyRunOptions,
+    converge_dp,
+    converge_strategies,
+    lr_sweep_prediction,
+    replay_prediction,
+    simulated_update_log,
+)
 from ddlsim.api.dp import ALLREDUCE_ALGOS, DPOptions, DPPrediction, cost_models, predict_dp
 from ddlsim.api.kernels import (
     KernelBenchOptions,
@@ -33,6 +44,9 @@ from ddlsim.api.pipeline import (
 )
 
 __all__ = [
+    "CONVERGE_STRATEGIES", "ConvergencePrediction", "ReplayOptions", "StrategyRunOptions",
+    "converge_dp", "converge_strategies", "lr_sweep_prediction", "replay_prediction",
+    "simulated_update_log",
     "COMPARE_STRATEGIES", "PSOptions", "PSPrediction", "compare_strategies", "predict_ps",
     "validate_async_rows", "PipelineOptions", "PipelinePrediction", "ThreeDOptions", "place",
     "predict_3d", "predict_pipeline", "validate_pipeline_rows",

@@ -152,3 +152,72 @@ def converge_dp(dp_options, opts: ReplayOptions | None = None,
         opts = replace(opts, batch_per_worker=dp_options.batch_per_gpu)
     dp = predict_dp(dp_options)
     return dp, replay_prediction(dp.result.update_log, opts, data)
+
+
+CONVERGE_STRATEGIES = ("allreduce", "bsp", "asp", "ssp", "backup")
+
+
+@dataclass(frozen=True)
+class StrategyRunOptions:
+    """How the update log of one strategy is simulated before its replay.
+
+    ``workers``: GPUs / PS workers; ``cluster``: preset; ``sim_updates``: model-level
+    updates (sync iterations or async applied gradients) to simulate; the log is then tiled
+    to the replay budget; ``staleness_bound``/``backup_workers`` for SSP/backup; ``noise_cv``
+    and ``straggler`` (worker, factor) make workers unequal.
+    """
+
+    workers: int = 8
+    cluster: str = "dgx-a100"
+    sim_updates: int = 64
+    staleness_bound: int = 3
+    backup_workers: int = 1
+    noise_cv: float = 0.0
+    straggler: tuple[int, float] | None = None
+    seed: int = 0
+
+
+def simulated_update_log(strategy: str, model: str, batch_per_worker: int,
+                         so: StrategyRunOptions) -> tuple[list[tuple], dict]:
+    """Simulate ``strategy`` for ``model`` and return ``(update_log, throughput summary)``."""
+    if strategy not in CONVERGE_STRATEGIES:
+        import difflib
+
+        close = difflib.get_close_matches(strategy, CONVERGE_STRATEGIES, n=1)
+        hint = f": did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"strategy: must be one of {', '.join(CONVERGE_STRATEGIES)}, "
+                          f"got {strategy!r}{hint}")
+    noise = "lognormal" if so.noise_cv > 0 else "none"
+    slow = (so.straggler,) if so.straggler else ()
+    if strategy == "allreduce":
+        from ddlsim.api.dp import DPOptions, predict_dp
+
+        pred = predict_dp(DPOptions(model=model, batch_per_gpu=batch_per_worker,
+                                    cluster=so.cluster, gpus=so.workers,
+                                    iterations=so.sim_updates, noise=noise,
+                                    noise_cv=so.noise_cv, slow_gpus=slow, seed=so.seed))
+        return list(pred.result.update_log), pred.summary()
+    from ddlsim.api.async_ps import PSOptions, predict_ps
+
+    updates = so.sim_updates * (1 if strategy in ("asp", "ssp") else so.workers)
+    pred = predict_ps(PSOptions(model=model, batch_per_worker=batch_per_worker,
+                                cluster=so.cluster, workers=so.workers, mode=strategy,
+                                updates=updates, staleness_bound=so.staleness_bound,
+                                backup_workers=so.backup_workers, noise=noise,
+                                noise_cv=so.noise_cv, slow_workers=slow, seed=so.seed))
+    return list(pred.result.update_log), pred.summary()
+
+
+def converge_strategies(strategies: Sequence[str], opts: ReplayOptions,
+                        so: StrategyRunOptions = StrategyRunOptions(),
+                        data: Dataset | None = None) -> dict[str, ConvergencePrediction]:
+    """Simulate each strategy, replay its update log on real data, and return the
+    predictions by strategy name (same data, budget, learning rate and seeds for all)."""
+    from dataclasses import replace
+
+    data = _data(opts, data)
+    out = {}
+    for strategy in strategies:
+        log, _ = simulated_update_log(strategy, opts.model, opts.batch_per_worker, so)
+        out[strategy] = replay_prediction(log, replace(opts, workers=so.workers), data)
+    return out
