@@ -637,19 +637,25 @@ def run_cmd(scenario, out_dir, seed, profile, as_json, quiet) -> None:
               type=click.Path(dir_okay=False), help="Markdown report.")
 def validate_cmd(reference, categories, calibration, out_path) -> None:
     """Predict published measurements and report predicted vs published errors."""
+    import pandas as pd
+
     from ddlsim import validation
     from ddlsim.reports.files import atomic_write_text
 
-    result = validation.validate(reference_path=reference, categories=tuple(categories),
-                                 calibration=calibration)
-    atomic_write_text(out_path, validation.render_markdown(result))
+    text, result, extra = validation.full_report(reference, tuple(categories), calibration)
+    atomic_write_text(out_path, text)
     rows = result.rows
     done = rows[rows["status"] == "predicted"]
     click.echo(tables.render(done[["id", "metric", "published", "predicted",
                                    "abs_pct_error"]], {}))
     err = done["abs_pct_error"]
-    click.echo(f"{len(done)} of {len(rows)} rows expressed; abs % error median "
-               f"{err.median():.1f}, mean {err.mean():.1f}, max {err.max():.1f}")
+    click.echo(f"data parallel: {len(done)} of {len(rows)} rows expressed; abs % error "
+               f"median {err.median():.1f}, mean {err.mean():.1f}, max {err.max():.1f}")
+    for section, df in extra.groupby("section", sort=False):
+        ok = df[df["status"] == "predicted"]
+        e = pd.to_numeric(ok["abs_pct_error"], errors="coerce")
+        click.echo(f"{section}: {len(ok)} of {len(df)} rows predicted"
+                   + (f"; abs % error median {e.median():.1f}" if len(ok) else ""))
     click.echo(f"report written to {out_path}")
 
 

@@ -731,15 +731,60 @@ def render_markdown(result: ValidationResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def strategy_sections(reference: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """Markdown sections for the strategy-specific rows (parameter servers; pipeline and
+    3D parallelism) and their rows, predicted by :mod:`ddlsim.api.async_ps` and
+    :mod:`ddlsim.api.pipeline` with the same first-principles cost model (no calibration
+    and no per-row constant)."""
+    from ddlsim.api.async_ps import validate_async_rows
+    from ddlsim.api.pipeline import validate_pipeline_rows
+
+    parts, frames = [], []
+    for title, fn in (("Parameter server: async vs sync (`async_vs_sync`)", validate_async_rows),
+                      ("Pipeline and 3D parallelism (`pipeline_parallel`, `llm_3d_parallel`)",
+                       validate_pipeline_rows)):
+        df = fn(reference).copy()
+        df["status"] = df["status"].replace({"ok": "predicted", "not_expressible":
+                                             "not expressible"})
+        frames.append(df.assign(section=title))
+        done = df[df["status"] == "predicted"]
+        err = pd.to_numeric(done["abs_pct_error"], errors="coerce")
+        parts += [f"## {title}", "",
+                  f"Rows predicted: **{len(done)} of {len(df)}**"
+                  + (f"; abs % error median {err.median():.1f}, mean {err.mean():.1f}, "
+                     f"max {err.max():.1f}." if len(done) else "."), ""]
+        if len(done):
+            parts += _md_table(done[["id", "metric", "published", "predicted",
+                                     "abs_pct_error"]])
+            parts.append("")
+        rest = df[df["status"] != "predicted"]
+        if len(rest):
+            parts += ["Not predicted:", ""]
+            parts += [f"- {r.id}: {r.status} - {r.reason}" for r in rest.itertuples()]
+            parts.append("")
+    return "\n".join(parts), pd.concat(frames, ignore_index=True)
+
+
+def full_report(reference_path: str | Path | None = None,
+                categories: Sequence[str] = CATEGORIES, calibration: str = "fit"
+                ) -> tuple[str, ValidationResult, pd.DataFrame]:
+    """The whole validation document: data-parallel rows (with calibration) followed by
+    the strategy sections. Returns ``(markdown, dp result, strategy rows)``."""
+    result = validate(reference_path=reference_path, categories=tuple(categories),
+                      calibration=calibration)
+    extra_md, extra = strategy_sections(load_reference(reference_path))
+    return render_markdown(result) + "\n" + extra_md, result, extra
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Regenerate the committed report: ``python -m ddlsim.validation [OUT.md]``."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
     out = Path(args[0]) if args else Path("docs/validation.md")
-    result = validate(categories=CATEGORIES)
+    text, result, _ = full_report()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(result))
+    out.write_text(text)
     print(error_summary(result).to_string(index=False))
 
 
