@@ -263,3 +263,12 @@ def test_gpt_plan_uses_3d_and_explains_what_does_not_fit():
     assert t["feasible"].all() and t["strategy"].str.startswith("3D").all()
     assert (t["tp"] * t["pp"] * t["dp"] == t["gpus"]).all()
     assert (t["steps"] == math.ceil(1e9 / 1024 / 64)).all()  # gpt-small: 1024 tokens/sample
+
+
+def test_summary_is_json_serialisable():
+    import json
+
+    r = plan(PlanOptions(model="resnet50", target="epochs=1", max_gpus=64, budget_usd=1e6),
+             predictor=ideal)
+    s = json.loads(json.dumps(r.summary()))
+    assert s["choice"]["gpus"] == 64 and s["configurations"] == len(r.table)

@@ -462,8 +462,11 @@ class PlanResult:
         return {"model": self.options.model, "target": self.target.describe(),
                 "configurations": int(len(self.table)),
                 "frontier": int(len(self.frontier)),
-                "choice": None if c is None else {k: c[k] for k in (
-                    "gpu", "gpus", "strategy", "time_s", "cost_usd")},
+                "choice": None if c is None else {
+                    "gpu": str(c["gpu"]), "gpus": int(c["gpus"]),
+                    "strategy": str(c["strategy"]), "time_s": float(c["time_s"]),
+                    "cost_usd": float(c["cost_usd"])},
+                "notes": list(self.notes),
                 "explanation": list(self.explanation)}
 
 
