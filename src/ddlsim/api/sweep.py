@@ -110,12 +110,9 @@ class SweepResult:
 
     def to_csv_text(self) -> str:
         """The table as CSV with a fixed float format (byte-identical for equal sweeps)."""
+        from ddlsim.reports.sweep import sweep_csv_text
+
         return sweep_csv_text(self.table)
-
-
-def sweep_csv_text(table) -> str:
-    """CSV text of a sweep table: no index, floats as ``%.10g``, ``\\n`` line ends."""
-    return table.to_csv(index=False, float_format="%.10g", lineterminator="\n")
 
 
 # --------------------------------------------------------------------------- axes
@@ -470,8 +467,9 @@ def _run_dask(todo: list[SweepPoint], label: str, address: str, on_done) -> None
                                  key=f"ddlsim-point-{p.hash[:16]}-{p.index}") for p in todo]
         by_key = {f.key: p for f, p in zip(futures, todo, strict=True)}
         try:
-            for fut in as_completed(futures):
-                _finish(by_key[fut.key], fut.result, on_done)
+            with client.as_current():  # as_completed looks the client up
+                for fut in as_completed(futures):
+                    _finish(by_key[fut.key], fut.result, on_done)
         except BaseException:
             client.cancel(futures)
             raise
