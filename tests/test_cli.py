@@ -90,7 +90,9 @@ def test_gpu_request_without_gpu_is_a_one_line_error(monkeypatch, capsys):
 
 def test_scenarios_list_and_show():
     out = run("scenarios", "list").output
-    assert "resnet50-dp-scaling" in out and "vgg16-allreduce-ethernet" in out
+    for name in ("digits-sync-vs-async", "resnet50-dp-scaling", "vgg16-ps-vs-allreduce",
+                 "gpt-model-parallel-split", "gpt3-175b-3d", "digits-learning-rate"):
+        assert name in out
     shown = run("scenarios", "show", "resnet50-dp-scaling").output
     assert "model: resnet50" in shown
 
@@ -115,10 +117,10 @@ def test_run_writes_a_comparison_report(tmp_path):
 
 def test_run_is_byte_identical_for_the_same_seed(tmp_path):
     for d in ("a", "b"):
-        assert run("run", "vgg16-allreduce-ethernet", "--quiet", "--out",
+        assert run("run", "vgg16-ps-vs-allreduce", "--quiet", "--out",
                    str(tmp_path / d)).exit_code == 0
-    for name in ("summary.csv", "ring/iterations.csv", "ring/buckets.csv",
-                 "hierarchical/update_log.csv"):
+    for name in ("summary.csv", "allreduce-ring/iterations.csv", "allreduce-ring/buckets.csv",
+                 "allreduce-hierarchical/update_log.csv", "ps-asp/update_log.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 

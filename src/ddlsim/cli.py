@@ -615,11 +615,10 @@ def run_cmd(scenario, out_dir, seed, profile, as_json, quiet) -> None:
                                "strategies": summary.to_dict(orient="records")}, indent=2))
         return
     if not quiet:
-        click.echo(tables.render(summary[["strategy", "gpus", "algo", "iteration_s",
-                                          "samples_per_s", "scaling_efficiency",
-                                          "exposed_comm_s"]],
-                                 {"iteration_s": "seconds", "exposed_comm_s": "seconds",
-                                  "scaling_efficiency": "pct"}))
+        from ddlsim.reports.run import SUMMARY_COLUMNS
+
+        cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+        click.echo(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     click.echo(f"report: {path / 'report.html'}")
 
 
@@ -664,30 +663,32 @@ def validate_cmd(reference, categories, calibration, out_path) -> None:
 @click.option("--out", "out_dir", default="out/demo", show_default=True,
               type=click.Path(file_okay=False))
 def demo(out_dir) -> None:
-    """The default job: time LeNet-5's kernels here, then predict ResNet-50 scaling."""
+    """The default job: time LeNet's training kernels on this machine, then run the
+    built-in scenario digits-sync-vs-async (throughput and time-to-accuracy of allreduce
+    vs asynchronous parameter servers, with real training on the 8x8 digits)."""
+    from ddlsim.api.run import RunOptions, run_scenario
     from ddlsim.kernels.profile import save_profile
-    from ddlsim.reports.dp import write_dp_report
+    from ddlsim.reports.run import SUMMARY_COLUMNS, write_run_report
+    from ddlsim.scenarios import load_scenario
 
     out = Path(out_dir)
-    click.echo("1/2 timing LeNet-5's training kernels on this machine (batch 64)...")
-    df, backend = api.bench_kernels(api.KernelBenchOptions(model="lenet5", batch=64,
-                                                           progress=sys.stderr.isatty()))
+    progress = sys.stderr.isatty()
+    click.echo("1/2 timing LeNet's training kernels on this machine (8x8 digits, batch 16)...")
+    df, backend = api.bench_kernels(api.KernelBenchOptions(model="lenet-digits", batch=16,
+                                                           progress=progress))
     click.echo(f"backend: {backend.name} ({backend.reason})")
-    _echo_profile_summary(df, 8)
-    click.echo("\n2/2 predicting ResNet-50 sync data parallelism on dgx-a100 "
-               "(8, 64, 512 GPUs)...")
-    predictions = [api.predict_dp(api.DPOptions(model="resnet50", gpus=n, iterations=20,
-                                                trace_iterations=(19,)))
-                   for n in (8, 64, 512)]
-    path = write_dp_report(predictions, out / "resnet50-dgx-a100")
-    save_profile(df, out / "lenet5-profile.csv")
-    from ddlsim.reports.dp import summary_frame
-
-    click.echo(tables.render(summary_frame(predictions).drop(columns=["model", "cluster"]), {
-        "iteration_s": "seconds", "iteration_p10_s": "seconds", "iteration_p90_s": "seconds",
-        "exposed_comm_s": "seconds", "scaling_efficiency": "pct", "gpu_busy_frac": "pct"}))
-    click.echo(f"\nreport: {path / 'report.md'} (plots: scaling.png, trace: trace.json)")
-    click.echo(f"kernel profile: {out / 'lenet5-profile.csv'}")
+    _echo_profile_summary(df, 6)
+    profile = save_profile(df, out / "lenet-digits-profile.csv")
+    click.echo("\n2/2 running scenario digits-sync-vs-async (simulate 3 strategies on 8 GPUs, "
+               "then train for real replaying each one's updates)...")
+    sc, label = load_scenario("digits-sync-vs-async")
+    run = run_scenario(sc, label, RunOptions(progress=progress))
+    path = write_run_report(run, out / sc.name)
+    summary = run.summary()
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    click.echo(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"\nreport: {path / 'report.html'} (also report.md, CSVs, plots, traces)")
+    click.echo(f"kernel profile: {profile}")
 
 
 def main(argv: list[str] | None = None) -> None:

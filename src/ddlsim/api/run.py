@@ -2,13 +2,15 @@
 
 A scenario is resolved into one options object per strategy *before* anything is
 simulated, so a bad name or an impossible cluster fails at once with the file named.
+Strategies that apply weight updates (allreduce, parameter servers) can then be replayed
+on real data (the scenario's ``convergence`` section) for time-to-accuracy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ddlsim.api.dp import DPOptions, DPPrediction, _cluster_for, predict_dp
+from ddlsim.api.dp import DPOptions, _cluster_for, predict_dp
 from ddlsim.errors import ConfigError
 
 
@@ -22,61 +24,165 @@ class RunOptions:
 
 
 @dataclass
+class StrategyResult:
+    """One strategy's prediction, and its convergence replay when the scenario asks."""
+
+    name: str
+    kind: str
+    prediction: object
+    convergence: object | None = None  # ConvergencePrediction
+    lr_sweep: list | None = None  # ReplayResults of the learning-rate sweep
+
+    @property
+    def update_log(self):
+        return getattr(self.prediction.result, "update_log", None)
+
+    def summary(self) -> dict:
+        row = {"strategy": self.name, "kind": self.kind, **self.prediction.summary()}
+        row.pop("model", None)
+        if "workers" in row and "gpus" not in row:
+            row["gpus"] = row["workers"]
+        if self.convergence is not None:
+            c = self.convergence.summary()
+            row.update({"final_test_acc": c["final_test_acc"], "updates": c["updates"],
+                        "time_to_target_s": c["time_to_target_s"]})
+            row.update({k: v for k, v in c.items() if k.startswith("tta_")})
+        return row
+
+
+@dataclass
 class ScenarioRun:
-    """The scenario, its label (file or built-in name) and one prediction per strategy."""
+    """The scenario, its label (file or built-in name) and one result per strategy."""
 
     scenario: object
     label: str
-    strategies: list[str]
-    predictions: list[DPPrediction] = field(default_factory=list)
+    results: list[StrategyResult] = field(default_factory=list)
+
+    @property
+    def strategies(self) -> list[str]:
+        return [r.name for r in self.results]
 
     def summary(self):
         import pandas as pd
 
-        rows = []
-        for name, pred in zip(self.strategies, self.predictions, strict=True):
-            rows.append({"strategy": name, **pred.summary()})
-        return pd.DataFrame(rows)
+        return pd.DataFrame([r.summary() for r in self.results])
 
 
-def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple[str, DPOptions]]:
-    """Turn a validated scenario into ``(strategy label, options)`` pairs, checking every
-    name and the cluster shape; errors name the file."""
+def _dp_options(sc, strategy, opts: RunOptions) -> DPOptions:
+    return DPOptions(
+        model=sc.workload.model, batch_per_gpu=sc.workload.batch_per_gpu,
+        cluster=sc.cluster.preset, gpus=sc.cluster.gpus, dtype=sc.workload.dtype,
+        grad_dtype=sc.workload.grad_dtype, iterations=sc.iterations, algo=strategy.algo,
+        bucket_MB=strategy.bucket_MB, overlap=strategy.overlap,
+        noise=sc.noise.distribution, noise_cv=sc.noise.cv,
+        slow_gpus=tuple(sorted(sc.faults.slow_gpus.items())),
+        slow_links=tuple(sorted(sc.faults.slow_links.items())),
+        loader_samples_per_s=sc.faults.loader_samples_per_s,
+        profile=opts.profile or sc.profile, calibrated=sc.cluster.calibrated,
+        seed=sc.seed if opts.seed is None else opts.seed,
+        trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else ())
+
+
+def _ps_options(sc, strategy, opts: RunOptions):
+    from ddlsim.api.async_ps import PSOptions
+
+    gpus = sc.cluster.gpus
+    updates = strategy.updates or sc.iterations * (gpus if strategy.mode in ("asp", "ssp")
+                                                   else 1)
+    return PSOptions(
+        model=sc.workload.model, batch_per_worker=sc.workload.batch_per_gpu,
+        cluster=sc.cluster.preset, workers=gpus, dtype=sc.workload.dtype,
+        grad_dtype=sc.workload.grad_dtype, mode=strategy.mode, updates=updates,
+        staleness_bound=strategy.staleness_bound, backup_workers=strategy.backup_workers,
+        shards=strategy.shards, placement=strategy.placement,
+        server_nic_Gbps=strategy.server_nic_Gbps, noise=sc.noise.distribution,
+        noise_cv=sc.noise.cv, slow_workers=tuple(sorted(sc.faults.slow_gpus.items())),
+        profile=opts.profile or sc.profile, seed=sc.seed if opts.seed is None else opts.seed)
+
+
+def _pipeline_options(sc, strategy, opts: RunOptions):
+    from ddlsim.api.pipeline import PipelineOptions
+
+    return PipelineOptions(
+        model=sc.workload.model, micro_batch=strategy.micro_batch,
+        micro_batches=strategy.micro_batches, schedule=strategy.schedule,
+        stages=strategy.stages, tp=strategy.tp, dp=strategy.dp, cluster=sc.cluster.preset,
+        devices=tuple(strategy.devices), placement=strategy.placement,
+        balance=tuple(strategy.balance), dtype=sc.workload.dtype,
+        grad_dtype=sc.workload.grad_dtype, optimizer=strategy.optimizer,
+        recompute=strategy.recompute, sequence_parallel=strategy.sequence_parallel,
+        iterations=min(sc.iterations, 3), profile=opts.profile or sc.profile,
+        calibrated=sc.cluster.calibrated)
+
+
+def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple[str, str, object]]:
+    """Turn a validated scenario into ``(strategy label, kind, options)`` triples, checking
+    every name and the cluster shape; errors name the file and the strategy."""
     sc = scenario
     out = []
     for i, strategy in enumerate(sc.strategies):
         try:
-            dp = DPOptions(
-                model=sc.workload.model, batch_per_gpu=sc.workload.batch_per_gpu,
-                cluster=sc.cluster.preset, gpus=sc.cluster.gpus, dtype=sc.workload.dtype,
-                grad_dtype=sc.workload.grad_dtype, iterations=sc.iterations, algo=strategy.algo,
-                bucket_MB=strategy.bucket_MB, overlap=strategy.overlap,
-                noise=sc.noise.distribution, noise_cv=sc.noise.cv,
-                slow_gpus=tuple(sorted(sc.faults.slow_gpus.items())),
-                slow_links=tuple(sorted(sc.faults.slow_links.items())),
-                loader_samples_per_s=sc.faults.loader_samples_per_s,
-                profile=opts.profile or sc.profile, calibrated=sc.cluster.calibrated,
-                seed=sc.seed if opts.seed is None else opts.seed,
-                trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else (),
-            )
-            _cluster_for(dp.cluster, dp.gpus, dp.calibrated, dp.slow_links)
-            for rank, _ in dp.slow_gpus:
-                if rank >= dp.gpus:
-                    raise ConfigError(f"faults.slow_gpus: rank must be < {dp.gpus} GPUs, "
-                                      f"got {rank}")
+            if strategy.kind == "allreduce":
+                o = _dp_options(sc, strategy, opts)
+                _cluster_for(o.cluster, o.gpus, o.calibrated, o.slow_links)
+                for rank, _ in o.slow_gpus:
+                    if rank >= o.gpus:
+                        raise ConfigError(f"faults.slow_gpus: rank must be < {o.gpus} GPUs, "
+                                          f"got {rank}")
+            elif strategy.kind == "ps":
+                o = _ps_options(sc, strategy, opts)
+            else:
+                o = _pipeline_options(sc, strategy, opts)
         except ConfigError as exc:
             raise ConfigError(f"{label}: strategies.{i} ({strategy.label}): {exc}") from None
-        out.append((strategy.label, dp))
+        out.append((strategy.label, strategy.kind, o))
     return out
 
 
+def _predict(kind: str, options):
+    if kind == "allreduce":
+        return predict_dp(options)
+    if kind == "ps":
+        from ddlsim.api.async_ps import predict_ps
+
+        return predict_ps(options)
+    from ddlsim.api.pipeline import predict_pipeline
+
+    return predict_pipeline(options)
+
+
+def _replay(sc, result: StrategyResult, seed: int, with_sweep: bool) -> None:
+    from ddlsim.api.convergence import ReplayOptions, lr_sweep_prediction, replay_prediction
+
+    conv = sc.convergence
+    ropts = ReplayOptions(model=sc.workload.model, batch_per_worker=sc.workload.batch_per_gpu,
+                          workers=sc.cluster.gpus, epochs=conv.epochs, lr=conv.lr,
+                          lr_policy=conv.lr_policy, momentum=conv.momentum,
+                          staleness_aware=conv.staleness_aware,
+                          target_accuracy=conv.target_accuracy, seed=seed,
+                          seeds=tuple(conv.seeds), reference_batch=sc.workload.batch_per_gpu)
+    result.convergence = replay_prediction(result.update_log, ropts)
+    if with_sweep and conv.lrs:
+        from dataclasses import replace
+
+        result.lr_sweep = lr_sweep_prediction(result.update_log, replace(ropts, seeds=()),
+                                              conv.lrs)
+
+
 def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> ScenarioRun:
-    """Simulate every strategy of ``scenario`` (all resolved first)."""
+    """Simulate every strategy of ``scenario`` (all resolved first), then replay the
+    update logs on real data when the scenario has a ``convergence`` section."""
     from tqdm.auto import tqdm
 
     plan = resolve(scenario, label, opts)
-    run = ScenarioRun(scenario=scenario, label=label, strategies=[name for name, _ in plan])
-    for _name, dp in tqdm(plan, desc=f"simulating {scenario.name}", unit="strategy",
-                          disable=not opts.progress, leave=False):
-        run.predictions.append(predict_dp(dp))
+    run = ScenarioRun(scenario=scenario, label=label)
+    seed = scenario.seed if opts.seed is None else opts.seed
+    first_replay = True
+    for name, kind, options in tqdm(plan, desc=f"simulating {scenario.name}", unit="strategy",
+                                    disable=not opts.progress, leave=False):
+        result = StrategyResult(name, kind, _predict(kind, options))
+        if scenario.convergence is not None and kind in ("allreduce", "ps"):
+            _replay(scenario, result, seed, with_sweep=first_replay)
+            first_replay = False
+        run.results.append(result)
     return run

@@ -1,46 +1,73 @@
 """The report of a scenario run: one folder with ``report.html`` (self-contained),
-``report.md``, ``summary.csv``, a comparison plot, and one sub-folder per strategy with
-its own tables, plots and Perfetto trace."""
+``report.md``, ``summary.csv``, comparison plots, convergence tables and plots when the
+scenario replays training, and one sub-folder per strategy with its own report."""
 
 from __future__ import annotations
 
 import base64
 import html
+import math
 import re
 from pathlib import Path
 
-from ddlsim.reports.dp import write_dp_files
 from ddlsim.reports.files import atomic_dir
 
-SUMMARY_FORMATS = {"iteration_s": "{:.4g}", "samples_per_s": "{:,.0f}",
-                   "scaling_efficiency": "{:.1%}", "exposed_comm_s": "{:.3g}",
-                   "gpu_busy_frac": "{:.1%}"}
+SUMMARY_COLUMNS = ["strategy", "kind", "gpus", "samples_per_s", "iteration_s",
+                   "scaling_efficiency", "staleness_mean", "bubble_fraction", "fits",
+                   "final_test_acc", "tta_reached", "tta_median_s"]
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "strategy"
 
 
-def plot_comparison(ax, summary) -> None:
-    """Throughput per strategy, annotated with scaling efficiency."""
-    bars = ax.bar(summary["strategy"], summary["samples_per_s"], color="tab:blue")
-    for bar, eff in zip(bars, summary["scaling_efficiency"], strict=True):
-        ax.annotate(f"{100 * eff:.0f}% eff.", (bar.get_x() + bar.get_width() / 2,
-                                               bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def plot_throughput(ax, summary) -> None:
+    """Throughput per strategy (samples/s)."""
+    ax.bar(summary["strategy"], summary["samples_per_s"], color="tab:blue")
     ax.set_ylabel("throughput (samples/s)")
     ax.set_title("Throughput by strategy")
     ax.tick_params(axis="x", rotation=20)
 
 
-def _table_md(summary) -> str:
-    cols = ["strategy", "gpus", "algo", "iteration_s", "samples_per_s", "scaling_efficiency",
-            "exposed_comm_s", "gpu_busy_frac"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in summary[cols].itertuples(index=False):
-        cells = [SUMMARY_FORMATS.get(c, "{}").format(v) for c, v in zip(cols, r, strict=True)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def plot_time_to_accuracy(ax, summary, target: float) -> None:
+    """Median simulated time to the target accuracy per strategy, with min-max whiskers;
+    strategies that never reached it are marked."""
+    names = list(summary["strategy"])
+    med = summary["tta_median_s"].astype(float)
+    lo = med - summary["tta_min_s"].astype(float)
+    hi = summary["tta_max_s"].astype(float) - med
+    ax.bar(names, med.fillna(0), yerr=[lo.fillna(0), hi.fillna(0)], color="tab:green",
+           capsize=4)
+    for i, m in enumerate(med):
+        if math.isnan(m):
+            ax.annotate("not reached", (i, 0), ha="center", va="bottom", fontsize=8,
+                        color="tab:red")
+    ax.set_ylabel("simulated time to target (s)")
+    ax.set_title(f"Time to {100 * target:g}% test accuracy (median, min-max over seeds)")
+    ax.tick_params(axis="x", rotation=20)
+
+
+def _write_strategy(result, folder: Path) -> None:
+    """Each kind's own report inside ``folder`` (created by the writer)."""
+    if result.kind == "allreduce":
+        from ddlsim.reports.dp import write_dp_files
+
+        folder.mkdir()
+        write_dp_files([result.prediction], folder)
+    elif result.kind == "ps":
+        from ddlsim.reports.async_ps import write_ps_report
+
+        write_ps_report([result.prediction], folder)
+    else:
+        from ddlsim.reports.pipeline import write_pipeline_report
+
+        write_pipeline_report(result.prediction, folder)
 
 
 def write_run_report(run, out_dir: str | Path) -> Path:
@@ -52,28 +79,85 @@ def write_run_report(run, out_dir: str | Path) -> Path:
 
     sc = run.scenario
     summary = run.summary()
+    replayed = [r for r in run.results if r.convergence is not None]
     with atomic_dir(out_dir) as tmp:
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         (tmp / "scenario.yaml").write_text(_scenario_yaml(sc))
         subdirs = []
-        for name, pred in zip(run.strategies, run.predictions, strict=True):
-            sub = tmp / _slug(name)
-            sub.mkdir()
-            write_dp_files([pred], sub)
+        for r in run.results:
+            sub = tmp / _slug(r.name)
+            _write_strategy(r, sub)
             subdirs.append(sub.name)
+        plots = ["throughput.png"]
         fig, ax = plt.subplots(figsize=(7, 4))
-        plot_comparison(ax, summary)
+        plot_throughput(ax, summary)
         fig.tight_layout()
-        fig.savefig(tmp / "comparison.png", dpi=110)
+        fig.savefig(tmp / "throughput.png", dpi=110)
         plt.close(fig)
-        md = [f"# {sc.name}", "", sc.description.strip(), "",
-              f"Scenario: `{run.label}`, seed {run.predictions[0].options.seed}, "
-              f"{sc.iterations} iterations, {sc.cluster.gpus} GPUs on {sc.cluster.preset}.",
-              "", _table_md(summary), "", "![comparison](comparison.png)", "",
-              "Per strategy: " + ", ".join(f"[{d}]({d}/report.md)" for d in subdirs), ""]
+        if replayed:
+            plots += _write_convergence(run, replayed, summary, tmp)
+        cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+        md = [f"# {sc.name}", "", " ".join(sc.description.split()), "",
+              f"Scenario: `{run.label}`, seed {sc.seed}, {sc.iterations} iterations, "
+              f"{sc.cluster.gpus} GPUs on {sc.cluster.preset}, model {sc.workload.model}.", "",
+              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for row in summary[cols].itertuples(index=False):
+            md.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+        md.append("")
+        if replayed:
+            md += ["Convergence: real training of the model on scikit-learn's 8x8 digits with "
+                   "ddlsim's own kernels, replaying each strategy's simulated update log "
+                   "(stale gradients included); time is simulated wall-clock time.", ""]
+        md += [f"![{p}]({p})" for p in plots]
+        md += ["", "Per strategy: " + ", ".join(f"[{d}]({d}/report.md)" for d in subdirs), ""]
         (tmp / "report.md").write_text("\n".join(md))
-        (tmp / "report.html").write_text(_html(run, summary, tmp, subdirs))
+        (tmp / "report.html").write_text(_html(run, summary[cols], tmp, plots, subdirs))
     return Path(out_dir)
+
+
+def _write_convergence(run, replayed, summary, tmp: Path) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    from ddlsim.reports.convergence import (
+        history_frame,
+        plot_accuracy_vs_time,
+        plot_loss_vs_time,
+        plot_lr_sweep,
+        sweep_frame,
+    )
+
+    conv = run.scenario.convergence
+    history = history_frame({r.name: r.convergence.result for r in replayed})
+    history.to_csv(tmp / "convergence.csv", index=False, float_format="%.6g")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    plot_accuracy_vs_time(ax1, history, conv.target_accuracy)
+    ax1.set_title("Test accuracy vs simulated time")
+    plot_loss_vs_time(ax2, history)
+    ax2.set_title("Loss vs simulated time")
+    fig.tight_layout()
+    fig.savefig(tmp / "convergence.png", dpi=110)
+    plt.close(fig)
+    plots = ["convergence.png"]
+    if "tta_median_s" in summary.columns:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        plot_time_to_accuracy(ax, summary[summary["strategy"].isin([r.name for r in replayed])],
+                              conv.target_accuracy)
+        fig.tight_layout()
+        fig.savefig(tmp / "time_to_accuracy.png", dpi=110)
+        plt.close(fig)
+        plots.append("time_to_accuracy.png")
+    swept = [r for r in replayed if r.lr_sweep]
+    if swept:
+        df = sweep_frame(swept[0].lr_sweep)
+        df.to_csv(tmp / "lr_sweep.csv", index=False, float_format="%.6g")
+        fig, ax = plt.subplots(figsize=(6, 4))
+        plot_lr_sweep(ax, df)
+        ax.set_title(f"Learning-rate sweep ({swept[0].name})")
+        fig.tight_layout()
+        fig.savefig(tmp / "lr_sweep.png", dpi=110)
+        plt.close(fig)
+        plots.append("lr_sweep.png")
+    return plots
 
 
 def _scenario_yaml(sc) -> str:
@@ -87,11 +171,11 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _html(run, summary, folder: Path, subdirs: list[str]) -> str:
+def _html(run, summary, folder: Path, plots: list[str], subdirs: list[str]) -> str:
     sc = run.scenario
     view = summary.copy()
-    for col, fmt in SUMMARY_FORMATS.items():
-        view[col] = [fmt.format(v) for v in view[col]]
+    for col in view.columns:
+        view[col] = [_fmt(v) for v in view[col]]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(sc.name)} - ddlsim</title>",
@@ -100,12 +184,15 @@ def _html(run, summary, folder: Path, subdirs: list[str]) -> str:
         "text-align:right}img{max-width:100%}</style></head><body>",
         f"<h1>{html.escape(sc.name)}</h1><p>{html.escape(sc.description)}</p>",
         f"<p>Scenario <code>{html.escape(run.label)}</code>; {sc.cluster.gpus} GPUs on "
-        f"{html.escape(sc.cluster.preset)}; {sc.iterations} iterations.</p>",
-        view.to_html(index=False, border=0), _img(folder / "comparison.png"),
+        f"{html.escape(sc.cluster.preset)}; model {html.escape(sc.workload.model)}.</p>",
+        view.to_html(index=False, border=0),
+        *(_img(folder / p) for p in plots),
     ]
-    for name, sub in zip(run.strategies, subdirs, strict=True):
-        parts += [f"<h2>{html.escape(name)}</h2>", _img(folder / sub / "scaling.png"),
-                  f"<p>Trace: <code>{html.escape(sub)}/trace.json</code> (open in "
-                  "ui.perfetto.dev)</p>"]
+    for r, sub in zip(run.results, subdirs, strict=True):
+        parts.append(f"<h2>{html.escape(r.name)} ({r.kind})</h2>")
+        parts += [_img(png) for png in sorted((folder / sub).glob("*.png"))]
+        if (folder / sub / "trace.json").exists():
+            parts.append(f"<p>Trace: <code>{html.escape(sub)}/trace.json</code> (open in "
+                         "ui.perfetto.dev)</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -87,10 +87,16 @@ def _tag(model: type[BaseModel]) -> str | None:
     return args[0] if len(args) == 1 else None
 
 
+def _part(p: object) -> str:
+    """A path component fit for a one-line message (odd keys are quoted)."""
+    text = str(p)
+    return text if text.isprintable() and text and "." not in text else repr(text)
+
+
 def _format_error(label: str, err: dict) -> str:
     loc = tuple(err.get("loc", ()))
-    path = ".".join(str(p) for p in loc if not (isinstance(p, str) and p == "allreduce")) \
-        or "(top level)"
+    tags = {_tag(m) for m in _models_in(Scenario.model_fields["strategies"].annotation)}
+    path = ".".join(_part(p) for p in loc if p not in tags) or "(top level)"
     value = err.get("input")
     if err.get("type") == "extra_forbidden":
         parent = _model_at(Scenario, loc[:-1])
@@ -105,10 +111,13 @@ def _format_error(label: str, err: dict) -> str:
         close = difflib.get_close_matches(str(ctx.get("tag")), tags, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(tags)})"
         return f"{label}: {path}.kind: unknown strategy kind {ctx.get('tag')!r}{hint}"
+    msg = " ".join(str(err.get("msg", "invalid")).removeprefix("Value error, ").split())
+    if err.get("type") == "value_error" and isinstance(value, dict):
+        return f"{label}: {path}: {msg}"  # a rule across fields: the message names them
     shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    return f"{label}: {path}: {err.get('msg', 'invalid')}; got {shown}"
+    return f"{label}: {path}: {msg}; got {shown}"
 
 
 def _check_names(label: str, sc: Scenario) -> None:

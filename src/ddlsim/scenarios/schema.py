@@ -61,7 +61,65 @@ class AllreduceStrategy(_Strict):
         return self.name or f"allreduce-{self.algo}"
 
 
-Strategy = Annotated[AllreduceStrategy, Field(discriminator="kind")]
+class PSStrategy(_Strict):
+    """Parameter servers: ``mode`` asp | ssp | bsp | backup."""
+
+    kind: Literal["ps"]
+    name: str | None = None
+    mode: Literal["asp", "ssp", "bsp", "backup"] = "asp"
+    shards: Annotated[int, Field(gt=0, le=4096)] = 1
+    placement: Literal["colocated", "hosts"] = "colocated"
+    server_nic_Gbps: PositiveFloat | None = None
+    staleness_bound: Annotated[int, Field(ge=0, le=10_000)] = 3
+    backup_workers: Annotated[int, Field(ge=0, le=100_000)] = 1
+    updates: Annotated[int, Field(gt=0, le=10_000_000)] | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"ps-{self.mode}"
+
+
+class PipelineStrategy(_Strict):
+    """Model parallelism: layers placed on ``stages`` GPUs (x ``tp`` x ``dp``)."""
+
+    kind: Literal["pipeline"]
+    name: str | None = None
+    schedule: Literal["naive", "gpipe", "1f1b"] = "1f1b"
+    stages: Annotated[int, Field(gt=0, le=4096)] = 4
+    micro_batches: Annotated[int, Field(gt=0, le=100_000)] = 8
+    micro_batch: Annotated[int, Field(gt=0, le=1_000_000)] = 4
+    tp: Annotated[int, Field(gt=0, le=1024)] = 1
+    dp: Annotated[int, Field(gt=0, le=100_000)] = 1
+    placement: Literal["auto", "blocks", "manual"] = "auto"
+    balance: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    optimizer: Literal["sgd", "momentum", "adam"] = "adam"
+    recompute: Literal["none", "selective", "full"] = "none"
+    sequence_parallel: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.schedule}-pp{self.stages}-tp{self.tp}-dp{self.dp}"
+
+
+Strategy = Annotated[AllreduceStrategy | PSStrategy | PipelineStrategy,
+                     Field(discriminator="kind")]
+
+REPLAY_MODELS = ("lenet-digits", "mlp")
+
+
+class ConvergenceSpec(_Strict):
+    """Real training on the 8x8 digits that replays each strategy's update log."""
+
+    target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.97
+    epochs: Annotated[float, Field(gt=0, le=1000)] = 10.0
+    lr: PositiveFloat = 0.02
+    lr_policy: Literal["constant", "linear-warmup", "step", "cosine"] = "constant"
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    staleness_aware: bool = False
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0, 1, 2])
+    lrs: list[PositiveFloat] = Field(default_factory=list,
+                                     description="learning rates of an optional sweep")
 
 
 class OutputsSpec(_Strict):
@@ -80,6 +138,7 @@ class Scenario(_Strict):
     profile: str | None = None
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    convergence: ConvergenceSpec | None = None
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Scenario:
@@ -87,6 +146,10 @@ class Scenario(_Strict):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise ValueError(f"strategy names must be unique; repeated: {', '.join(dup)}")
+        if self.convergence is not None and self.workload.model not in REPLAY_MODELS:
+            raise ValueError(f"convergence replay trains for real on the 8x8 digits: "
+                             f"workload.model must be one of {', '.join(REPLAY_MODELS)}, "
+                             f"got {self.workload.model!r}")
         return self
 
     def si_bucket_bytes(self, strategy: AllreduceStrategy) -> float:
