@@ -272,3 +272,16 @@ def test_summary_is_json_serialisable():
              predictor=ideal)
     s = json.loads(json.dumps(r.summary()))
     assert s["choice"]["gpus"] == 64 and s["configurations"] == len(r.table)
+
+
+@pytest.mark.parametrize("preset,model,tp,pp,dp", [
+    ("dgx-h100", "gpt3-175b", 8, 8, 2), ("dgx-h100", "gpt3-175b", 8, 16, 1),
+    ("dgx-a100", "gpt3-13b", 4, 1, 2), ("dgx-a100", "gpt3-13b", 2, 1, 2),
+    ("cloud-25gbe", "gpt3-13b", 8, 2, 1)])
+def test_memory_prescreen_agrees_with_place(preset, model, tp, pp, dp):
+    from ddlsim.api.pipeline import ThreeDOptions, place
+    from ddlsim.api.plan import _fits_memory, _gpt_dtype
+
+    o = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=1, global_batch=64,
+                      cluster=preset, dtype=_gpt_dtype(preset))
+    assert _fits_memory(o, preset) == place(o).fits

@@ -375,10 +375,34 @@ def _gpt_dtype(preset: str) -> str:
     return "bfloat16" if "bfloat16" in dev.dtypes else "float16"
 
 
+def _fits_memory(o, preset: str) -> bool:
+    """Whether every stage of ``o`` (even block split, as :func:`predict_3d` places a GPT)
+    fits the preset GPU's memory. The same memory model as :func:`place`, without its
+    what-would-fit search (seconds per miss on long pipelines)."""
+    from ddlsim.api.pipeline import _memory_parts, _workload
+    from ddlsim.sim.hardware import get_device
+    from ddlsim.sim.memory import in_flight, stage_memory
+    from ddlsim.sim.tensor import block_bounds, shard_gpt
+    from ddlsim.sim.topology import PRESETS
+
+    wl = _workload(o)
+    layers = (shard_gpt(wl, o.tp, o.sequence_parallel).layers
+              if o.tp > 1 or o.sequence_parallel else wl.layers)
+    if o.stages > len(layers):
+        return False
+    names = [lay.name for lay in layers]
+    mem = _memory_parts(layers, o, o.micro_batch * math.prod(wl.input_shape))
+    bounds = block_bounds(names, o.stages)
+    dev = get_device(PRESETS[preset]["device"][0])
+    return all(stage_memory(mem, k, bounds[k], bounds[k + 1],
+                            in_flight(o.schedule, k, o.stages, o.micro_batches),
+                            dev.memory_bytes, dev.name).fits for k in range(o.stages))
+
+
 def _predict_gpt(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
-    """The smallest TP x PP (TP within a node first) whose even block split fits memory
-    (checked with :func:`place`), the rest data parallel; simulated with predict_3d."""
-    from ddlsim.api.pipeline import ThreeDOptions, place, predict_3d
+    """The smallest TP x PP (TP within a node first) whose even block split fits memory,
+    the rest data parallel; simulated with :func:`predict_3d` (one iteration)."""
+    from ddlsim.api.pipeline import ThreeDOptions, predict_3d
     from ddlsim.sim.topology import PRESETS
 
     gpn = int(PRESETS[preset]["gpus_per_node"][0])
@@ -386,23 +410,27 @@ def _predict_gpt(model: str, preset: str, gpus: int, opts: PlanOptions) -> Confi
     tried = []
     for tp, pp in _splits(gpus, gpn):
         dp = gpus // (tp * pp)
+        label = f"tp{tp} pp{pp} dp{dp}"
         if opts.global_batch % (dp * mb):
-            tried.append(f"tp{tp} pp{pp} dp{dp}: global batch not divisible")
+            tried.append(f"{label}: global batch not divisible")
             continue
-        kw = {"dtype": opts.dtype or _gpt_dtype(preset)}
         try:
             o = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=mb,
-                              global_batch=opts.global_batch, cluster=preset, **kw)
-            placed = place(o)
+                              global_batch=opts.global_batch, cluster=preset,
+                              dtype=opts.dtype or _gpt_dtype(preset))
+            fits = _fits_memory(o, preset)
         except ConfigError as err:
-            tried.append(f"tp{tp} pp{pp} dp{dp}: {err}")
+            tried.append(f"{label}: {err}")
             continue
-        if not placed.fits:
-            tried.append(f"tp{tp} pp{pp} dp{dp}: does not fit memory")
+        if not fits:
+            tried.append(f"{label}: does not fit memory")
             continue
         pred = predict_3d(o)
-        return ConfigPrediction(f"3D tp{tp} pp{pp} dp{dp} (1F1B)", pred.iteration_s,
-                                opts.global_batch, tp, pp, dp)
+        if not pred.fits:  # the authoritative check disagrees: treat as not fitting
+            tried.append(f"{label}: does not fit memory")
+            continue
+        return ConfigPrediction(f"3D {label} (1F1B)", pred.iteration_s, opts.global_batch,
+                                tp, pp, dp)
     return ConfigPrediction("3D (none fits)", float("nan"), opts.global_batch,
                             note="no TP x PP split fits: " + "; ".join(tried[-2:]))
 
