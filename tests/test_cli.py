@@ -197,3 +197,20 @@ def test_lr_sweep_reports_divergence_as_an_outcome(tmp_path):
     assert res.exit_code == 0, res.output
     sweep = pd.read_csv(tmp_path / "s" / "sweep.csv")
     assert sweep["outcome"].tolist()[-1] == "diverged"
+
+
+def test_plan_prints_the_frontier_and_the_choice(tmp_path):
+    res = run("plan", "--model", "resnet50", "--target", "epochs=90", "--deadline", "3h",
+              "--budget", "5000USD", "--max-gpus", "32", "--gpus", "h100-sxm",
+              "--out", str(tmp_path / "p"))
+    assert res.exit_code == 0, res.output
+    assert "Pareto frontier" in res.output and "cheapest meeting the deadline" in res.output
+    assert (tmp_path / "p" / "pareto.png").exists()
+
+
+def test_plan_bad_gpu_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["plan", "--model", "resnet50", "--target", "epochs=1", "--gpus", "h100-sx"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "h100-sx" in err and len(err.splitlines()) == 1

@@ -561,6 +561,72 @@ def lr_sweep_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
         click.echo(f"report written to {path}/report.md")
 
 
+# --------------------------------------------------------------------------- planning
+@cli.command("plan")
+@click.option("--model", required=True, help="Workload to train (see `ddlsim models`).")
+@click.option("--target", required=True,
+              help="epochs=N | samples=N | tokens=N (GPTs) | accuracy (ResNet-50, from the "
+                   "statistical-efficiency model).")
+@click.option("--deadline", help="Time limit, e.g. 24h, 3d, 90min.")
+@click.option("--budget", help="Cost limit, e.g. 5000USD.")
+@click.option("--gpus", default="", help="GPU types, comma-separated (default: every priced "
+              "GPU with a cluster preset).")
+@click.option("--max-gpus", default=64, show_default=True, type=int)
+@click.option("--min-gpus", type=int)
+@click.option("--batch-per-gpu", default=32, show_default=True, type=int,
+              help="Per-GPU batch for data-parallel models.")
+@click.option("--global-batch", default=512, show_default=True, type=int,
+              help="Sequences per iteration for GPTs.")
+@click.option("--dataset-samples", type=int, help="Training-set size (default: the model's).")
+@click.option("--prices", type=click.Path(dir_okay=False),
+              help="Price CSV (columns of data/prices.csv) overriding the built-in prices.")
+@click.option("--failures/--no-failures", default=False, show_default=True,
+              help="Account for GPU failures and checkpointing (Young/Daly interval).")
+@click.option("--mtbf-gpu-hours", type=float, help="Per-GPU mean time between failures.")
+@click.option("--checkpoint-s", default=60.0, show_default=True, type=float)
+@click.option("--restart-s", default=300.0, show_default=True, type=float)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_per_gpu,
+             global_batch, dataset_samples, prices, failures, mtbf_gpu_hours, checkpoint_s,
+             restart_s, out_dir, as_json) -> None:
+    """Capacity planning: time-to-train and cost for GPU types x cluster sizes, the Pareto
+    frontier of time vs cost, and the cheapest configuration that meets the deadline."""
+    from ddlsim.api.plan import PlanOptions, parse_duration, parse_money, plan
+    from ddlsim.reports.plan import write_plan_report
+
+    kw = {} if mtbf_gpu_hours is None else {"mtbf_gpu_hours": mtbf_gpu_hours}
+    opts = PlanOptions(model=model, target=target,
+                       deadline_s=parse_duration(deadline) if deadline else None,
+                       budget_usd=parse_money(budget) if budget else None,
+                       gpus=tuple(g.strip() for g in gpus.split(",") if g.strip()),
+                       max_gpus=max_gpus, min_gpus=min_gpus, batch_per_gpu=batch_per_gpu,
+                       global_batch=global_batch, dataset_samples=dataset_samples,
+                       prices_path=prices, include_failures=failures,
+                       checkpoint_cost_s=checkpoint_s, restart_s=restart_s, **kw)
+    result = plan(opts)
+    path = write_plan_report(result, out_dir) if out_dir else None
+    if as_json:
+        import json
+
+        doc = result.summary()
+        if path:
+            doc["report"] = str(path / "report.md")
+        click.echo(json.dumps(doc, indent=2, default=str))
+        return
+    cols = [c for c in ("gpu", "gpus", "strategy", "hours", "cost_usd") if c in result.frontier]
+    click.echo("Pareto frontier (time vs cost):")
+    click.echo(result.frontier[cols].to_string(index=False,
+                                               float_format=lambda v: f"{v:,.4g}"))
+    explanation = result.explanation
+    for line in [explanation] if isinstance(explanation, str) else explanation:
+        click.echo(line)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if path:
+        click.echo(f"report written to {path}/report.md")
+
+
 # --------------------------------------------------------------------------- scenarios
 @cli.group()
 def scenarios() -> None:
