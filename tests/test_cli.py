@@ -210,7 +210,7 @@ def test_plan_prints_the_frontier_and_the_choice(tmp_path):
 
 def test_plan_bad_gpu_is_a_one_line_error(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["plan", "--model", "resnet50", "--target", "epochs=1", "--gpus", "h100-sx"])
+        main(["plan", "--model", "resnet50", "--target", "epochs=1", "--gpus", "tpu-v5"])
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert "h100-sx" in err and len(err.splitlines()) == 1
+    assert "tpu-v5" in err and len(err.splitlines()) == 1
