@@ -210,10 +210,12 @@ def _strip(msg: str) -> str:
     return msg[len(_POINT) + 2:] if msg.startswith(_POINT + ": ") else msg
 
 
-def _validate(doc: dict, label: str, check_shape: bool):
-    """Validate a resolved scenario dict like a file (schema + names), and with
-    ``check_shape`` also resolve its strategies (cluster shape, faults); returns the
-    Scenario. Errors are ConfigError with the label stripped."""
+def _validate(doc: dict, check_names: bool, check_shape: bool):
+    """Validate a resolved scenario dict with the schema; with ``check_names`` also like
+    a file (the loader's name checks, through YAML text: slow), with ``check_shape`` also
+    resolve its strategies (cluster shape, faults); returns the Scenario. Errors are
+    ConfigError lines without a file label. A point's names all come from axis values
+    checked one by one with ``check_names``, so whole points skip it."""
     import yaml
     from pydantic import ValidationError
 
@@ -221,15 +223,17 @@ def _validate(doc: dict, label: str, check_shape: bool):
     from ddlsim.scenarios.loader import parse_scenario
     from ddlsim.scenarios.schema import Scenario
 
+    sc = None
     try:
-        Scenario.model_validate(doc)
+        sc = Scenario.model_validate(doc)
     except ValidationError as exc:
         for err in exc.errors():
             if err.get("type") == "extra_forbidden":
                 loc = ".".join(str(p) for p in err.get("loc", ()))
                 raise ConfigError(f"unknown key {loc}") from None
     try:
-        sc = parse_scenario(yaml.safe_dump(doc, sort_keys=False), _POINT)
+        if sc is None or check_names:  # the loader's path: formatted errors, name checks
+            sc = parse_scenario(yaml.safe_dump(doc, sort_keys=False), _POINT)
         if check_shape:
             resolve(sc, _POINT)
     except ConfigError as exc:
@@ -301,7 +305,7 @@ def resolve_points(scenario, label: str, opts: SweepOptions) -> tuple[list[Sweep
         for value, text in zip(parsed, raw, strict=True):
             doc = _apply(base, labels, [(path, value)])
             try:
-                _validate(doc, label, check_shape=False)
+                _validate(doc, check_names=True, check_shape=False)
             except ConfigError as exc:
                 if unknown and str(exc).startswith("unknown key"):
                     raise ConfigError(unknown) from None
@@ -311,19 +315,20 @@ def resolve_points(scenario, label: str, opts: SweepOptions) -> tuple[list[Sweep
         values = tuple(zip([p for p, _ in axes], combo, strict=True))
         doc = _apply(base, labels, values)
         try:
-            sc = _validate(doc, label, check_shape=True)
+            sc = _validate(doc, check_names=False, check_shape=True)
         except ConfigError as exc:
-            raise ConfigError(_blame(base, labels, values, label, str(exc))) from None
+            raise ConfigError(_blame(base, labels, values, str(exc))) from None
         resolved = sc.model_dump(mode="json")
         points.append(SweepPoint(index, values, resolved, point_hash(resolved)))
     return points, axes
 
 
-def _blame(base: dict, labels: dict, values, label: str, reason: str) -> str:
+def _blame(base: dict, labels: dict, values, reason: str) -> str:
     """Name the single axis value that fails on its own, else the whole combination."""
     for path, value in values:
         try:
-            _validate(_apply(base, labels, [(path, value)]), label, check_shape=True)
+            _validate(_apply(base, labels, [(path, value)]), check_names=False,
+                      check_shape=True)
         except ConfigError:
             return f"--axis {path}: value {_show(value)}: {reason}"
     combo = ", ".join(f"{p}={_show(v)}" for p, v in values)
@@ -391,6 +396,19 @@ def _native(value: Any) -> Any:
     return value if isinstance(value, _SCALARS) else str(value)
 
 
+def _one_blas_thread():
+    """A context with BLAS limited to one thread: parallel workers then do not
+    oversubscribe the cores (OpenBLAS threads spin), and every runner (inline, pool,
+    Dask) computes the same floats. threadpoolctl comes with scikit-learn."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn requires it
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _run_point(doc: dict, label: str) -> list[dict]:
     """Run one resolved scenario dict; its summary rows as plain JSON-able records.
 
@@ -399,7 +417,8 @@ def _run_point(doc: dict, label: str) -> list[dict]:
     from ddlsim.scenarios.schema import Scenario
 
     sc = Scenario.model_validate(doc)
-    summary = run_scenario(sc, label, RunOptions()).summary()
+    with _one_blas_thread():
+        summary = run_scenario(sc, label, RunOptions()).summary()
     rows = [{str(k): _native(v) for k, v in rec.items()}
             for rec in summary.to_dict(orient="records")]
     # a JSON round trip makes fresh rows identical to rows read back from the cache
@@ -422,22 +441,32 @@ def _call(point: SweepPoint, label: str) -> list[dict]:
         raise type(exc)(f"sweep point {point.index} ({point.description}): {exc}") from None
 
 
+# imported once by the fork server, so its workers start without re-importing them
+WORKER_PRELOAD = ["ddlsim.api.sweep", "ddlsim.api.run", "ddlsim.scenarios.schema", "pandas",
+                  "simpy", "numpy"]
+
+
 def _mp_context():
+    """``forkserver`` (with :data:`WORKER_PRELOAD`) where available, else ``spawn``;
+    never ``fork``, which is unsafe once threads (tqdm, Dask) exist."""
     import multiprocessing as mp
 
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    return mp.get_context(method)
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(WORKER_PRELOAD)
+        return ctx
+    return mp.get_context("spawn")
 
 
 def _run_pool(todo: list[SweepPoint], label: str, workers: int, on_done) -> None:
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
         futures = {pool.submit(_run_point, p.doc, _point_label(label, p)): p for p in todo}
         pending = set(futures)
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in sorted(done, key=lambda f: futures[f].index):
                     _finish(futures[fut], fut.result, on_done)
         except BaseException:
