@@ -214,3 +214,17 @@ def test_plan_bad_gpu_is_a_one_line_error(capsys):
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip()
     assert "tpu-v5" in err and len(err.splitlines()) == 1
+
+
+def test_sweep_runs_every_point_and_reuses_the_cache(tmp_path):
+    args = ["sweep", "resnet50-dp-scaling", "--axis", "cluster.gpus=8,16",
+            "--axis", "cluster.preset=dgx-a100,cloud-25gbe", "--workers", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "s")]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert "4 points: 4 computed, 0 from the cache" in first.output
+    second = run(*args)
+    assert "4 points: 0 computed, 4 from the cache" in second.output
+    table = pd.read_csv(tmp_path / "s" / "sweep.csv")
+    assert sorted(zip(table["cluster.gpus"], table["cluster.preset"], strict=True)) == [
+        (8, "cloud-25gbe"), (8, "dgx-a100"), (16, "cloud-25gbe"), (16, "dgx-a100")]

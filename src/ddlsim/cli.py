@@ -688,6 +688,61 @@ def run_cmd(scenario, out_dir, seed, profile, as_json, quiet) -> None:
     click.echo(f"report: {path / 'report.html'}")
 
 
+# --------------------------------------------------------------------------- sweeps
+@cli.command("sweep")
+@click.argument("scenario")
+@click.option("--axis", "axes", multiple=True, required=True, metavar="PATH=V1,V2,...",
+              help="Scenario field (dotted path, e.g. cluster.gpus) or 'strategy' (labels); "
+                   "repeat for a cartesian product.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local worker processes (default: all cores; 1 runs inline).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run points on this Dask scheduler (tcp://host:8786); needs ddlsim[dask].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Report folder (default: out/<scenario name>-sweep).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Per-point result cache (default: $DDLSIM_CACHE_DIR or "
+                   "~/.cache/ddlsim/sweeps).")
+@click.option("--seed", type=int, help="Override the scenario's seed for every point.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option("--quiet", is_flag=True, help="Print only the report path.")
+def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, as_json,
+              quiet) -> None:
+    """Run SCENARIO over the cartesian product of the axes, in parallel, caching every
+    point (an interrupted sweep resumes where it stopped); one table and plots."""
+    from ddlsim.api.sweep import SweepOptions, parse_axis, run_sweep
+    from ddlsim.reports.sweep import write_sweep_report
+    from ddlsim.scenarios import load_scenario
+
+    sc, label = load_scenario(scenario)
+    opts = SweepOptions(axes=tuple(parse_axis(a) for a in axes), workers=workers,
+                        dask_address=dask_address, cache_dir=cache_dir, seed=seed,
+                        progress=sys.stderr.isatty() and not quiet)
+    result = run_sweep(sc, label, opts)
+    path = write_sweep_report(result, out_dir or Path("out") / f"{sc.name}-sweep")
+    if as_json:
+        import json
+
+        rows = json.loads(result.table.to_json(orient="records"))  # NaN -> null
+        click.echo(json.dumps({"scenario": sc.name, "report": str(path / "report.md"),
+                               "points": len(result.points), "computed": result.computed,
+                               "cached": result.cached, "discarded": result.discarded,
+                               "rows": rows}, indent=2))
+        return
+    if not quiet:
+        from ddlsim.reports.run import SUMMARY_COLUMNS
+
+        axis_cols = [name for name, _ in opts.axes]
+        cols = ["point", *axis_cols] + [c for c in SUMMARY_COLUMNS
+                                        if c in result.table.columns and c not in axis_cols]
+        click.echo(result.table[cols].to_string(index=False,
+                                                float_format=lambda v: f"{v:.4g}"))
+        click.echo(f"{len(result.points)} points: {result.computed} computed, "
+                   f"{result.cached} from the cache, {result.discarded} corrupt entries "
+                   "recomputed")
+    click.echo(f"report: {path / 'report.md'}")
+
+
 # --------------------------------------------------------------------------- validation
 @cli.command("validate")
 @click.option("--reference", type=click.Path(dir_okay=False),
