@@ -111,7 +111,8 @@ def test_run_writes_a_comparison_report(tmp_path):
     doc = json.loads(res.output)
     assert [s["strategy"] for s in doc["strategies"]] == ["ring", "tree"]
     html = (tmp_path / "r" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # comparison + one per strategy
+    # throughput + (scaling + timeline) per strategy, all embedded
+    assert html.count("data:image/png;base64,") == 1 + 2 * 2
     assert (tmp_path / "r" / "ring" / "trace.json").exists()
 
 

@@ -84,6 +84,34 @@ def plot_iteration_breakdown(ax, summary) -> None:
     ax.legend()
 
 
+def plot_timeline(ax, spans) -> None:
+    """One traced iteration per GPU: compute stream (forward, backward, optimizer) and
+    communication stream (bucket allreduces) as horizontal bars, in milliseconds."""
+    import matplotlib.patches as mpatches
+
+    def order(track: str):
+        gpu, _, stream = track.partition(" ")
+        digits = "".join(ch for ch in gpu if ch.isdigit())
+        return (int(digits) if digits else 0, stream != "compute", track)
+
+    tracks = sorted(dict.fromkeys(track for track, *_ in spans), key=order)
+    colours = {"fwd": "tab:blue", "bwd": "tab:green", "optimizer": "tab:purple",
+               "h2d": "tab:grey", "allreduce": "tab:orange"}
+    t0 = min(start for _, _, start, _ in spans)
+    for row, track in enumerate(tracks):
+        for tr, name, start, dur in spans:
+            if tr == track:
+                kind = next((k for k in colours if name.startswith(k)), "fwd")
+                ax.broken_barh([((start - t0) * 1e3, dur * 1e3)], (row - 0.4, 0.8),
+                               facecolors=colours[kind], edgecolor="white", linewidth=0.2)
+    ax.set_yticks(range(len(tracks)), tracks)
+    ax.invert_yaxis()
+    ax.set_xlabel("time within the iteration (ms)")
+    ax.set_title("Iteration timeline: compute vs communication per GPU")
+    ax.legend(handles=[mpatches.Patch(color=c, label=k) for k, c in colours.items()],
+              fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+
+
 def _markdown(predictions, summary) -> str:
     p0 = predictions[0]
     o = p0.options
@@ -108,7 +136,8 @@ def _markdown(predictions, summary) -> str:
             f"{units.fmt_seconds(r.exposed_comm_s)} | {100 * r.gpu_busy_frac:.1f}% |")
     lines += ["", "Files: `summary.csv`, `iterations.csv`, `buckets.csv`, `update_log.csv`, "
               "`links.csv` (largest run), `trace.json` (open in https://ui.perfetto.dev), "
-              "`scaling.png`.", ""]
+              "`scaling.png`, `timeline.png`.", "", "![scaling](scaling.png)", "",
+              "![timeline](timeline.png)", ""]
     return "\n".join(lines)
 
 
@@ -131,6 +160,12 @@ def write_dp_files(predictions, folder: Path) -> None:
     links_frame(largest).to_csv(folder / "links.csv", index=False, float_format="%.6g")
     spans = [s for p in predictions[-1:] for s in p.result.spans]
     write_chrome_trace(spans, folder / "trace.json")
+    if spans:
+        fig, ax = plt.subplots(figsize=(11, 1.2 + 0.5 * len({s[0] for s in spans})))
+        plot_timeline(ax, spans)
+        fig.tight_layout()
+        fig.savefig(folder / "timeline.png", dpi=110)
+        plt.close(fig)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     plot_scaling(ax1, summary)
     plot_iteration_breakdown(ax2, summary)
