@@ -304,3 +304,38 @@ def test_builders_are_fast():
         W.get_workload(name, 64)
         elapsed = time.perf_counter() - start
         assert elapsed < 0.1, f"{name} took {elapsed * 1e3:.1f} ms"
+
+
+# --------------------------------------------------------------------------- Llama
+@pytest.mark.parametrize("name", sorted(W.LLAMA_PRESETS))
+def test_llama_presets_match_published_parameter_counts(name):
+    p = W.LLAMA_PRESETS[name]
+    closed = W.llama_param_count(p.layers, p.hidden, p.heads, p.kv_heads, p.ffn, p.vocab)
+    # published sizes are rounded to 3 significant figures (HF model cards / papers)
+    assert abs(closed / p.params - 1) < 0.005
+    small = W.get_workload(name, 1, layers=2, seq=16)
+    assert small.param_count == W.llama_param_count(2, p.hidden, p.heads, p.kv_heads, p.ffn,
+                                                     p.vocab)
+
+
+def test_llama2_7b_exact_parameter_count():
+    # meta-llama/Llama-2-7b-hf: 6,738,415,616 parameters (untied embeddings, no biases)
+    assert W.get_workload("llama2-7b", 1, layers=32, seq=8).param_count == 6_738_415_616
+
+
+def test_llama_gqa_shrinks_only_kv_projection_and_flops_are_closed_form():
+    b, s, h, a, ffn, v = 2, 16, 64, 8, 96, 50
+    mha = W.llama(b, 1, h, a, a, ffn, s, v)
+    gqa = W.llama(b, 1, h, a, 2, ffn, s, v)
+    d = h // a
+    assert mha.param_count - gqa.param_count == 2 * h * (a - 2) * d
+    # forward matmul FLOPs: qkv + proj + 3 MLP matrices + attention (2 bmm) + lm_head
+    rows = b * s
+    want = 2 * rows * (h * (h + 2 * 2 * d) + h * h + 3 * h * ffn + h * v) + 2 * 2 * b * s * s * h
+    got = sum(matmul_flops(layer.fwd) for layer in gqa.layers)
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+def test_llama_rejects_bad_grouping():
+    with pytest.raises(ConfigError, match="kv_heads"):
+        W.llama(1, 1, 64, 8, 3, 96, 16, 50)

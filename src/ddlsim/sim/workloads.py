@@ -695,6 +695,165 @@ def gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
                 name)
 
 
+# --------------------------------------------------------------------------- Llama
+
+@dataclass(frozen=True)
+class LlamaPreset:
+    """A named Llama-style configuration and where its numbers come from."""
+
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    seq: int
+    vocab: int
+    params: float  # published parameter count (rounded as published), for tests
+    source: str
+
+    def config(self) -> dict[str, int]:
+        return dict(layers=self.layers, hidden=self.hidden, heads=self.heads,
+                    kv_heads=self.kv_heads, ffn=self.ffn, seq=self.seq, vocab=self.vocab)
+
+
+_LLAMA2 = ("Touvron et al. 2023 'Llama 2' (arXiv 2307.09288) Table 1 (size, context 4096, "
+           "GQA for 70B); widths from meta-llama/Llama-2-{n}-hf config.json "
+           "(hidden, intermediate_size, heads, key_value_heads, vocab 32000)")
+_LLAMA3 = ("Llama Team 2024 'The Llama 3 Herd of Models' (arXiv 2407.21783) Table 3 "
+           "(layers, width, FFN width, heads, 8 KV heads, vocab 128,256); seq 8192")
+
+#: Named Llama configurations for :func:`get_workload` (``params``: published size).
+LLAMA_PRESETS: dict[str, LlamaPreset] = {
+    "llama2-7b": LlamaPreset(32, 4096, 32, 32, 11008, 4096, 32000, 6.74e9,
+                             _LLAMA2.format(n="7b") + "; HF model card: 6.74B"),
+    "llama2-13b": LlamaPreset(40, 5120, 40, 40, 13824, 4096, 32000, 13.0e9,
+                              _LLAMA2.format(n="13b") + "; HF model card: 13.0B"),
+    "llama2-70b": LlamaPreset(80, 8192, 64, 8, 28672, 4096, 32000, 69.0e9,
+                              _LLAMA2.format(n="70b") + "; HF model card: 69.0B"),
+    "llama3-8b": LlamaPreset(32, 4096, 32, 8, 14336, 8192, 128256, 8.03e9,
+                             _LLAMA3 + "; HF model card: 8.03B"),
+    "llama3-70b": LlamaPreset(80, 8192, 64, 8, 28672, 8192, 128256, 70.6e9,
+                              _LLAMA3 + "; HF model card: 70.6B"),
+    "llama3-405b": LlamaPreset(126, 16384, 128, 8, 53248, 8192, 128256, 405e9,
+                               _LLAMA3 + " (405B)"),
+}
+
+
+def _norm_layer(name: str, rows: int, hidden: int) -> Layer:
+    """RMSNorm-style norm (``hidden`` weights, no bias), priced as a layernorm kernel."""
+    numel = rows * hidden
+    return Layer(name, "layernorm", (call("layernorm_fwd", rows=rows, cols=hidden),),
+                 (call("layernorm_bwd", rows=rows, cols=hidden),), hidden, numel + rows, numel)
+
+
+def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+                 seq: int) -> list[Layer]:
+    """The layers of Llama block ``i`` in forward order (pre-norm, no biases)."""
+    rows = batch * seq
+    numel = rows * hidden
+    d = hidden // heads
+    bh = batch * heads
+    p = f"h.{i}"
+    net = _Net(batch, (hidden,))
+    net.grad = True
+    add = (call("add", numel=numel),)
+
+    def bmm(m: int, n: int, k: int) -> KernelCall:
+        return call("bmm", b=bh, m=m, n=n, k=k)
+
+    # Grouped-query attention: K and V have kv_heads heads, each shared by heads/kv_heads
+    # query heads, so the core attention math is that of full multi-head attention.
+    attn_fwd = (bmm(seq, seq, d), call("softmax_fwd", rows=bh * seq, cols=seq),
+                bmm(seq, d, seq))
+    attn_bwd = (bmm(seq, seq, d), bmm(seq, d, seq), call("softmax_bwd", rows=bh * seq, cols=seq),
+                bmm(seq, d, seq), bmm(seq, d, seq))
+    layers = [_norm_layer(f"{p}.norm1", rows, hidden)]
+    net.linear(f"{p}.attn.qkv", hidden + 2 * kv_heads * d, bias=False, rows=rows)
+    layers.append(net.layers.pop())
+    q_kv = rows * (hidden + 2 * kv_heads * d)
+    layers.append(Layer(f"{p}.attn.core", "attention", attn_fwd, attn_bwd, 0,
+                        q_kv + bh * seq * seq, numel))
+    net.shape = (hidden,)
+    net.linear(f"{p}.attn.proj", hidden, bias=False, rows=rows)
+    layers.append(net.layers.pop())
+    layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
+    layers.append(_norm_layer(f"{p}.norm2", rows, hidden))
+    net.shape = (hidden,)
+    net.linear(f"{p}.mlp.gate_up", 2 * ffn, bias=False, rows=rows)
+    layers.append(net.layers.pop())
+    # SwiGLU: silu(gate) * up, priced as an elementwise activation over both halves.
+    swi = rows * 2 * ffn
+    layers.append(Layer(f"{p}.mlp.swiglu", "gelu", (call("gelu_fwd", numel=swi),),
+                        (call("gelu_bwd", numel=swi),), 0, swi, rows * ffn))
+    net.shape = (ffn,)
+    net.linear(f"{p}.mlp.down", hidden, bias=False, rows=rows)
+    layers.append(net.layers.pop())
+    layers.append(Layer(f"{p}.add2", "add", add, add, 0, 0, numel))
+    return layers
+
+
+@functools.lru_cache(maxsize=32)
+def _llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+           seq: int, vocab: int, dtype: str, name: str) -> Workload:
+    rows = batch * seq
+    numel = rows * hidden
+    emb = Layer("embedding", "embedding",
+                (call("embedding_fwd", tokens=rows, hidden=hidden, vocab=vocab),),
+                (call("embedding_bwd", tokens=rows, hidden=hidden, vocab=vocab),),
+                vocab * hidden, rows, numel)
+    out = [emb]
+    block = _llama_block(0, batch, hidden, heads, kv_heads, ffn, seq)
+    out.extend(block)
+    for i in range(1, layers):
+        prefix = f"h.{i}."
+        out.extend(Layer(prefix + lay.name[4:], lay.kind, lay.fwd, lay.bwd, lay.param_count,
+                         lay.activation_elems, lay.output_elems) for lay in block)
+    out.append(_norm_layer("norm_f", rows, hidden))
+    net = _Net(batch, (hidden,))
+    net.grad = True
+    net.layers = out
+    net.linear("lm_head", vocab, bias=False, rows=rows)  # untied: owns its weight
+    net.shape = (vocab,)
+    net.softmax_xent("loss", rows=rows)
+    hyper = (("layers", layers), ("hidden", hidden), ("heads", heads), ("kv_heads", kv_heads),
+             ("ffn", ffn), ("seq", seq), ("vocab", vocab))
+    return Workload(name, batch, (seq,), tuple(net.layers), dtype, tokens_per_sample=seq,
+                    hyper=hyper)
+
+
+def llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+          seq: int, vocab: int, dtype: str = "float32", name: str = "llama") -> Workload:
+    """Llama-style decoder: ``batch`` sequences of ``seq`` tokens per GPU; ``layers``
+    blocks of width ``hidden`` with ``heads`` query heads and ``kv_heads`` key/value heads
+    (grouped-query attention; ``kv_heads == heads`` is multi-head attention), a SwiGLU MLP
+    of inner width ``ffn`` (three ``hidden x ffn`` matrices), RMSNorm-style norms
+    (``hidden`` weights each), no biases, rotary positions (no position table) and an
+    untied output projection.
+
+    Parameters: ``2*V*h + l*(2*h^2 + 2*h*kv*d + 3*h*ffn + 2*h) + h`` with ``d = h/heads``.
+    Layers per block ``h.{i}``: norm1, attn.qkv, attn.core, attn.proj, add1, norm2,
+    mlp.gate_up, mlp.swiglu, mlp.down, add2; then norm_f, lm_head, loss.
+    """
+    _check_batch(batch)
+    _check_dtype(dtype)
+    for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
+                         ("kv_heads", kv_heads), ("ffn", ffn), ("seq", seq), ("vocab", vocab)):
+        _check_int(label, value)
+    if hidden % heads:
+        raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
+    if heads % kv_heads:
+        raise ConfigError(f"kv_heads: must divide heads={heads}, got {kv_heads}")
+    return _llama(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype, name)
+
+
+def llama_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+                      vocab: int) -> int:
+    """Closed-form parameter count of :func:`llama` (see its docstring)."""
+    d = hidden // heads
+    block = 2 * hidden * hidden + 2 * hidden * kv_heads * d + 3 * hidden * ffn + 2 * hidden
+    return 2 * vocab * hidden + layers * block + hidden
+
+
 # --------------------------------------------------------------------------- from_layers
 
 #: Spec kinds :func:`from_layers` accepts, with their required and optional fields.
@@ -836,6 +995,13 @@ WORKLOADS: dict[str, Callable[..., Workload]] = {
     "resnet50": resnet50,
     **{name: _preset_builder(name, preset) for name, preset in GPT_PRESETS.items()},
 }
+
+
+def _llama_builder(preset_name: str, preset: LlamaPreset) -> Callable[..., Workload]:
+    return functools.partial(llama, name=preset_name, **preset.config())
+
+
+WORKLOADS.update({name: _llama_builder(name, p) for name, p in LLAMA_PRESETS.items()})
 
 
 def list_workloads() -> list[str]:
