@@ -180,11 +180,13 @@ def _parse_size(name: str, text: str) -> float:
 
 
 # --------------------------------------------------------------------------- sync DP
-def _int_list(name: str, text: str) -> list[int]:
+def _number_list(name: str, text: str, kind: type = int) -> list:
+    """Parse ``--name 8,64,512`` into numbers of ``kind`` (int or float)."""
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected integers separated by commas, got {text!r}",
+        what = "integers" if kind is int else "numbers"
+        raise click.BadParameter(f"expected {what} separated by commas, got {text!r}",
                                  param_hint=f"--{name}") from None
     if not values:
         raise click.BadParameter("needs at least one value", param_hint=f"--{name}")
@@ -237,7 +239,7 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
     from ddlsim.reports.dp import summary_frame, write_dp_report
 
     predictions = []
-    counts = _int_list("gpus", gpus)
+    counts = _number_list("gpus", gpus)
     for n in counts:
         opts = api.DPOptions(model=model, batch_per_gpu=batch, cluster=cluster, gpus=n,
                              dtype=dtype, iterations=iterations, algo=algo, bucket_MB=bucket_mb,
@@ -357,7 +359,7 @@ def _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, o
                      recompute, sequence_parallel) -> dict:
     return dict(micro_batch=micro_batch, cluster=cluster,
                 devices=tuple(d for d in devices.split(",") if d), placement=placement,
-                balance=tuple(_int_list("balance", balance)) if balance else (),
+                balance=tuple(_number_list("balance", balance)) if balance else (),
                 dtype=dtype, optimizer=optimizer, recompute=recompute,
                 sequence_parallel=sequence_parallel)
 
@@ -450,17 +452,6 @@ def three_d_cmd(model, micro_batch, cluster, devices, placement, balance, dtype,
 
 
 # --------------------------------------------------------------------------- convergence
-def _float_list(name: str, text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected numbers separated by commas, got {text!r}",
-                                 param_hint=f"--{name}") from None
-    if not values:
-        raise click.BadParameter("needs at least one value", param_hint=f"--{name}")
-    return values
-
-
 def _replay_options(f):
     opts = [
         click.option("--model", default="lenet-digits", show_default=True,
@@ -510,7 +501,7 @@ def converge_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
     opts = ReplayOptions(model=model, batch_per_worker=batch_per_worker, epochs=epochs, lr=lr,
                          lr_policy=lr_policy, momentum=momentum,
                          staleness_aware=staleness_aware, target_accuracy=target_accuracy,
-                         seed=seed, seeds=tuple(_int_list("seeds", seeds)))
+                         seed=seed, seeds=tuple(_number_list("seeds", seeds)))
     so = StrategyRunOptions(workers=workers, cluster=cluster, noise_cv=noise_cv,
                             straggler=strag, seed=seed)
     preds = converge_strategies(strategies or ("allreduce", "asp", "ssp"), opts, so)
@@ -551,7 +542,7 @@ def lr_sweep_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
     opts = ReplayOptions(model=model, batch_per_worker=batch_per_worker, workers=workers,
                          epochs=epochs, lr=lr, lr_policy=lr_policy, momentum=momentum,
                          staleness_aware=staleness_aware, seed=seed)
-    results = lr_sweep_prediction(log, opts, _float_list("lrs", lrs))
+    results = lr_sweep_prediction(log, opts, _number_list("lrs", lrs, float))
     df = sweep_frame(results)
     cols = [c for c in ("base_lr", "outcome", "final_test_acc", "final_test_loss")
             if c in df.columns]

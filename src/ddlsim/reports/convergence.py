@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from ddlsim.reports.tables import markdown_table
+
 
 def _named(results) -> dict:
     if isinstance(results, dict):
@@ -133,11 +135,7 @@ def write_convergence_report(predictions: dict, out_dir, target: float | None = 
                  "Real training (ddlsim's own kernels, scikit-learn's 8x8 digits) that applies "
                  "exactly the updates each simulated strategy would apply, stale gradients "
                  "included; time is the simulated wall-clock time of each update.", "",
-                 "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for r in summary[cols].itertuples(index=False):
-            lines.append("| " + " | ".join(
-                f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
-        lines += ["", "![convergence](convergence.png)", ""]
+                 *markdown_table(summary, cols), "", "![convergence](convergence.png)", ""]
         (tmp / "report.md").write_text("\n".join(lines))
     return Path(out_dir)
 
@@ -167,10 +165,6 @@ def write_lr_sweep_report(results, out_dir):
         lines = ["# Learning-rate sweep", "",
                  "Too small a step converges slowly; too large oscillates or diverges "
                  "(divergence is an outcome of the run, not an error).", "",
-                 "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for r in df[cols].itertuples(index=False):
-            lines.append("| " + " | ".join(
-                f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
-        lines += ["", "![sweep](lr_sweep.png)", ""]
+                 *markdown_table(df, cols), "", "![sweep](lr_sweep.png)", ""]
         (tmp / "report.md").write_text("\n".join(lines))
     return Path(out_dir)

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 from ddlsim.reports.files import atomic_dir
+from ddlsim.reports.tables import cell as _fmt
+from ddlsim.reports.tables import markdown_table
 
 SUMMARY_COLUMNS = ["strategy", "kind", "gpus", "samples_per_s", "iteration_s",
                    "scaling_efficiency", "staleness_mean", "bubble_fraction", "fits",
@@ -19,12 +21,6 @@ SUMMARY_COLUMNS = ["strategy", "kind", "gpus", "samples_per_s", "iteration_s",
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "strategy"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
 
 
 def plot_throughput(ax, summary) -> None:
@@ -100,10 +96,7 @@ def write_run_report(run, out_dir: str | Path) -> Path:
         md = [f"# {sc.name}", "", " ".join(sc.description.split()), "",
               f"Scenario: `{run.label}`, seed {sc.seed}, {sc.iterations} iterations, "
               f"{sc.cluster.gpus} GPUs on {sc.cluster.preset}, model {sc.workload.model}.", "",
-              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-        for row in summary[cols].itertuples(index=False):
-            md.append("| " + " | ".join(_fmt(v) for v in row) + " |")
-        md.append("")
+              *markdown_table(summary, cols), ""]
         if replayed:
             md += ["Convergence: real training of the model on scikit-learn's 8x8 digits with "
                    "ddlsim's own kernels, replaying each strategy's simulated update log "

@@ -32,3 +32,19 @@ def render(df, formats: Mapping[str, str] | None = None) -> str:
                 "-" if (isinstance(v, float) and math.isnan(v)) else fmt(v) for v in view[col]
             ]
     return view.to_string(index=False)
+
+
+def cell(v) -> str:
+    """One table cell: floats to 4 significant digits, NaN as '-'."""
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.4g}"
+    return str(v)
+
+
+def markdown_table(df, columns=None) -> list[str]:
+    """Lines of a Markdown table of ``df`` (floats to 4 significant digits, NaN as -)."""
+    cols = list(df.columns if columns is None else columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return lines
