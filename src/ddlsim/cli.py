@@ -501,7 +501,8 @@ def converge_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
     opts = ReplayOptions(model=model, batch_per_worker=batch_per_worker, epochs=epochs, lr=lr,
                          lr_policy=lr_policy, momentum=momentum,
                          staleness_aware=staleness_aware, target_accuracy=target_accuracy,
-                         seed=seed, seeds=tuple(_number_list("seeds", seeds)))
+                         seed=seed, seeds=tuple(_number_list("seeds", seeds)),
+                         progress=sys.stderr.isatty())
     so = StrategyRunOptions(workers=workers, cluster=cluster, noise_cv=noise_cv,
                             straggler=strag, seed=seed)
     preds = converge_strategies(strategies or ("allreduce", "asp", "ssp"), opts, so)

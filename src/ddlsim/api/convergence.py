@@ -55,6 +55,7 @@ class ReplayOptions:
     seeds: tuple[int, ...] = field(default=())
     eval_every: int | None = None
     device: str = "cpu"
+    progress: bool = False
 
     def __post_init__(self) -> None:
         if not self.epochs > 0:
@@ -72,7 +73,8 @@ class ReplayOptions:
                             workers=self.workers, schedule=self.schedule(),
                             momentum=self.momentum, weight_decay=self.weight_decay,
                             seed=self.seed, eval_every=self.eval_every,
-                            target_accuracy=self.target_accuracy, device=self.device)
+                            target_accuracy=self.target_accuracy, device=self.device,
+                            progress=self.progress)
 
 
 @dataclass

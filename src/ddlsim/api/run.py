@@ -151,7 +151,8 @@ def _predict(kind: str, options):
     return predict_pipeline(options)
 
 
-def _replay(sc, result: StrategyResult, seed: int, with_sweep: bool) -> None:
+def _replay(sc, result: StrategyResult, seed: int, with_sweep: bool,
+            progress: bool = False) -> None:
     from ddlsim.api.convergence import ReplayOptions, lr_sweep_prediction, replay_prediction
 
     conv = sc.convergence
@@ -160,7 +161,8 @@ def _replay(sc, result: StrategyResult, seed: int, with_sweep: bool) -> None:
                           lr_policy=conv.lr_policy, momentum=conv.momentum,
                           staleness_aware=conv.staleness_aware,
                           target_accuracy=conv.target_accuracy, seed=seed,
-                          seeds=tuple(conv.seeds), reference_batch=sc.workload.batch_per_gpu)
+                          seeds=tuple(conv.seeds), reference_batch=sc.workload.batch_per_gpu,
+                          progress=progress)
     result.convergence = replay_prediction(result.update_log, ropts)
     if with_sweep and conv.lrs:
         from dataclasses import replace
@@ -182,7 +184,7 @@ def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> Scena
                                     disable=not opts.progress, leave=False):
         result = StrategyResult(name, kind, _predict(kind, options))
         if scenario.convergence is not None and kind in ("allreduce", "ps"):
-            _replay(scenario, result, seed, with_sweep=first_replay)
+            _replay(scenario, result, seed, with_sweep=first_replay, progress=opts.progress)
             first_replay = False
         run.results.append(result)
     return run

@@ -76,6 +76,7 @@ class ReplayConfig:
     device: str = "cpu"
     dtype: str = "float32"
     keep_checkpoints: int = 8
+    progress: bool = False  # a progress bar over the replayed updates
 
     def __post_init__(self) -> None:
         get_model(self.model)  # validates the name
@@ -304,7 +305,10 @@ def replay(update_log: Sequence[Sequence], config: ReplayConfig | None = None,
     outcome, diverged_at, first_loss = "completed", None, None
     ttt_s, ttt_u = None, None
     done = 0
-    for k in range(n_updates):
+    from tqdm.auto import tqdm
+
+    for k in tqdm(range(n_updates), desc="replaying updates", unit="update",
+                  disable=not cfg.progress, leave=False):
         _, t, worker, v_read, v_written, stale, n_grads = arr[k]
         n_grads = int(n_grads)
         w_read = versions.get(int(v_read), k)
