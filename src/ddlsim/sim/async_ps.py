@@ -72,6 +72,7 @@ import simpy
 
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import call
+from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
 from ddlsim.sim.sync_dp import EstimateFn, NoiseSpec, StepCost
 from ddlsim.sim.updates import update_row
 
@@ -484,11 +485,15 @@ def ps_process(env: simpy.Environment, net, costs: Sequence[StepCost],
 
 
 def simulate_ps(net, costs: Sequence[StepCost], worker_gpus: Sequence[int],
-                shards: Sequence[Shard], cfg: PSConfig, seed: int = 0) -> PSResult:
-    """Run a parameter-server job on ``net`` (whose ``env`` is used) and return its result."""
+                shards: Sequence[Shard], cfg: PSConfig, seed: int = 0,
+                max_events: int = DEFAULT_MAX_EVENTS) -> PSResult:
+    """Run a parameter-server job on ``net`` (whose ``env`` is used) and return its result.
+
+    ``max_events``: event budget (:mod:`ddlsim.sim.budget`); SimulationError beyond it."""
     env = net.env
     box: list[PSResult] = []
     proc = env.process(ps_process(env, net, costs, worker_gpus, shards, cfg,
                                   np.random.default_rng(seed), box))
-    env.run(until=proc)
+    run_budgeted(env, until=proc, max_events=max_events,
+                 what="parameter-server simulation")
     return box[0]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import simpy
 
 from ddlsim.errors import ConfigError
+from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
 from ddlsim.sim.memory import SCHEDULES, _check_name
 from ddlsim.sim.updates import update_row
 
@@ -207,13 +208,15 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
 
 def simulate_pipeline(costs: Sequence[StageCost], cfg: PipelineConfig,
                       send: SendFn | None = None, allreduce: AllreduceFn | None = None,
-                      env: simpy.Environment | None = None) -> PipelineResult:
-    """Run the pipeline to completion. ``send`` / ``allreduce`` None: free communication."""
+                      env: simpy.Environment | None = None,
+                      max_events: int = DEFAULT_MAX_EVENTS) -> PipelineResult:
+    """Run the pipeline to completion. ``send`` / ``allreduce`` None: free communication.
+    ``max_events``: event budget (:mod:`ddlsim.sim.budget`); SimulationError beyond it."""
     if not costs:
         raise ConfigError("costs: need at least one stage, got 0")
     env = env or simpy.Environment()
     result = PipelineResult(stages=len(costs), micro_batches=cfg.micro_batches,
                             schedule=cfg.schedule, iteration_end=[])
     env.process(pipeline_process(env, costs, cfg, send, allreduce, result))
-    env.run()
+    run_budgeted(env, max_events=max_events, what="pipeline simulation")
     return result

@@ -32,6 +32,7 @@ import simpy
 
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
+from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
 from ddlsim.sim.updates import update_row
 
 EstimateFn = Callable[[KernelCall, str], float]
@@ -382,10 +383,13 @@ def _compute_spans(rank, ref: StepCost, t_fwd, fwd_l, fwd_end, bwd_l, upd_start,
 
 
 def simulate_sync_dp(costs: Sequence[StepCost], allreduce: AllreduceFn, cfg: SyncDPConfig,
-                     seed: int = 0, env: simpy.Environment | None = None) -> SyncDPResult:
-    """Run a synchronous data-parallel job to completion and return its result."""
+                     seed: int = 0, env: simpy.Environment | None = None,
+                     max_events: int = DEFAULT_MAX_EVENTS) -> SyncDPResult:
+    """Run a synchronous data-parallel job to completion and return its result.
+
+    ``max_events``: event budget (:mod:`ddlsim.sim.budget`); SimulationError beyond it."""
     env = env or simpy.Environment()
     box: list[SyncDPResult] = []
     env.process(sync_dp_process(env, costs, allreduce, cfg, np.random.default_rng(seed), box))
-    env.run()
+    run_budgeted(env, max_events=max_events, what="sync data-parallel simulation")
     return box[0]
