@@ -229,3 +229,18 @@ def test_sweep_runs_every_point_and_reuses_the_cache(tmp_path):
     table = pd.read_csv(tmp_path / "s" / "sweep.csv")
     assert sorted(zip(table["cluster.gpus"], table["cluster.preset"], strict=True)) == [
         (8, "cloud-25gbe"), (8, "dgx-a100"), (16, "cloud-25gbe"), (16, "dgx-a100")]
+
+
+def test_run_measure_times_the_kernels_here_and_uses_them(tmp_path):
+    scen = tmp_path / "cpu.yaml"
+    scen.write_text("name: cpu-mlp\nworkload: {model: mlp, batch_per_gpu: 32}\n"
+                    "cluster: {preset: cpu-cluster, gpus: 2}\niterations: 3\n"
+                    "strategies: [{kind: allreduce, name: ring, algo: ring}]\n")
+    res = run("run", str(scen), "--measure", "--device", "cpu", "--out", str(tmp_path / "r"))
+    assert res.exit_code == 0, res.output
+    assert "measured" in res.output
+    assert (tmp_path / "r" / "kernel_profile.csv").exists()
+    # every kernel of the step was priced from the measured rows, none by roofline
+    report = (tmp_path / "r" / "ring" / "report.md").read_text()
+    assert "Kernel costs: measured:" in report and "roofline" not in report.split(
+        "Kernel costs:")[1].split("(")[0]

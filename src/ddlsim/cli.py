@@ -652,19 +652,40 @@ def scenarios_show(name) -> None:
 @click.option("--seed", type=int, help="Override the scenario's seed.")
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="Measured kernel profile CSV to use instead of the scenario's.")
+@click.option("--measure", is_flag=True,
+              help="Time the workload's kernels on this machine first and use that profile "
+                   "(meaningful for the cpu-cluster preset, or a GPU here of the scenario's "
+                   "type).")
+@click.option("--device", default="auto", show_default=True, type=DEVICE_CHOICE,
+              help="Backend for --measure.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="Print only the report path.")
-def run_cmd(scenario, out_dir, seed, profile, as_json, quiet) -> None:
+def run_cmd(scenario, out_dir, seed, profile, measure, device, as_json, quiet) -> None:
     """Simulate every strategy of SCENARIO (a YAML file or a built-in name) and write a
     comparison report (HTML, Markdown, CSV, plots, Perfetto traces)."""
+    import tempfile
+
     from ddlsim.api.run import RunOptions, run_scenario
     from ddlsim.reports.run import write_run_report
     from ddlsim.scenarios import load_scenario
 
     sc, label = load_scenario(scenario)
-    run = run_scenario(sc, label, RunOptions(seed=seed, profile=profile,
-                                             progress=sys.stderr.isatty() and not quiet))
-    path = write_run_report(run, out_dir or Path("out") / sc.name)
+    progress = sys.stderr.isatty() and not quiet
+    with tempfile.TemporaryDirectory(prefix="ddlsim-profile-") as tmp:
+        if measure:
+            from ddlsim.kernels.profile import save_profile
+
+            df, backend = api.bench_kernels(api.KernelBenchOptions(
+                model=sc.workload.model, batch=sc.workload.batch_per_gpu,
+                dtype="float32" if sc.workload.dtype == "tf32" else sc.workload.dtype,
+                device=device, progress=progress))
+            profile = str(save_profile(df, Path(tmp) / "profile.csv"))
+            if not quiet:
+                click.echo(f"measured {len(df)} kernels on {backend.name} ({backend.reason})")
+        run = run_scenario(sc, label, RunOptions(seed=seed, profile=profile,
+                                                 progress=progress))
+        run.profile_csv = profile
+        path = write_run_report(run, out_dir or Path("out") / sc.name)
     summary = run.summary()
     if as_json:
         import json

@@ -57,6 +57,7 @@ class ScenarioRun:
     scenario: object
     label: str
     results: list[StrategyResult] = field(default_factory=list)
+    profile_csv: str | None = None  # the kernel profile used, copied into the report
 
     @property
     def strategies(self) -> list[str]:

@@ -79,6 +79,10 @@ def write_run_report(run, out_dir: str | Path) -> Path:
     with atomic_dir(out_dir) as tmp:
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         (tmp / "scenario.yaml").write_text(_scenario_yaml(sc))
+        if getattr(run, "profile_csv", None):
+            import shutil
+
+            shutil.copyfile(run.profile_csv, tmp / "kernel_profile.csv")
         subdirs = []
         for r in run.results:
             sub = tmp / _slug(r.name)
