@@ -495,7 +495,11 @@ def load_reference(path: str | Path | None = None) -> pd.DataFrame:
     path = Path(path) if path is not None else DEFAULT_REFERENCE
     if not path.is_file():
         raise ConfigError(f"reference_path: file not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"reference {path}: not a readable CSV table ({first})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ConfigError(f"reference {path}: missing column {missing[0]!r} "
