@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -140,7 +141,7 @@ def test_counts_consistent_and_reasons_present(bundled):
 def test_fit_rows_declared_and_flagged(bundled):
     df = bundled.rows
     assert set(df.loc[df["used_for_fit"], "id"]) == set(v.FIT_ROW_IDS)
-    assert set(bundled.fit_ids) == set(v.FIT_ROW_IDS)
+    assert set(v.FIT_ROW_IDS) | set(v.LLM_FIT_ROW_IDS) <= set(bundled.fit_ids)
     for eff in [*bundled.calibration.gemm_efficiency.values(),
                 bundled.calibration.memory_efficiency]:
         assert 0 < eff <= 1.0 + 1e-12
@@ -223,11 +224,12 @@ def test_synthetic_reference_errors(tmp_path):
 
 
 def test_fit_recovers_known_constants(tmp_path):
-    truth = v.Calibration({"tf32": 0.4, "half": 0.6, "fp32": 0.7}, memory_efficiency=0.55,
+    truth = v.Calibration({"a100/tf32": 0.4, "a100/half": 0.6, "v100/fp32": 0.7,
+                           "v100/half": 0.8}, memory_efficiency=0.55,
                           iteration_overhead_s=0.004)
     configs = [("A100-SXM4-80GB", "TF32", "64"), ("A100-SXM4-80GB", "AMP (fp16)", "64"),
                ("V100-SXM2-16GB", "FP32", "32"), ("V100-SXM2-16GB", "AMP (fp16)", "64"),
-               ("V100-SXM2-16GB", "FP32", "8")]
+               ("V100-SXM2-16GB", "FP32", "8"), ("A100-SXM4-80GB", "TF32", "8")]
     specs, values = [], []
     for gpu, prec, batch in configs:
         spec, why = v.parse_row(_row(id="x", gpu=gpu, precision=prec, micro_batch=batch))
@@ -245,9 +247,9 @@ def test_fit_recovers_known_constants(tmp_path):
             for i, ((g, p, b), val) in enumerate(zip(configs, values, strict=True))]
     rows.append(_row(id="H", num_gpus="8", interconnect="DGX A100", value="1000"))
     path = _write(tmp_path / "ref.csv", rows)
-    res = v.validate(path, fit_ids=[f"F{i}" for i in range(5)], fit_overhead=True)
-    assert res.rows["used_for_fit"].tolist() == [True] * 5 + [False]
-    assert res.rows["abs_pct_error"].iloc[:5].max() < 1e-6
+    res = v.validate(path, fit_ids=[f"F{i}" for i in range(6)], fit_overhead=True)
+    assert res.rows["used_for_fit"].tolist() == [True] * 6 + [False]
+    assert res.rows["abs_pct_error"].iloc[:6].max() < 1e-6
 
 
 def test_bounded_lstsq_respects_bounds():
@@ -284,3 +286,96 @@ def test_non_numeric_published_value_is_not_expressible(tmp_path):
     assert "not a number" in res["reason"].item()
     assert math.isnan(res["abs_pct_error"].item())
     assert isinstance(res, pd.DataFrame)
+
+
+# ------------------------------------------------------------------ fixture table, calibrate
+FIXTURE = Path(__file__).parent / "fixtures" / "reference_small.csv"
+
+
+def test_full_report_on_fixture_table():
+    text, res, extra = v.full_report(FIXTURE)
+    df = res.rows
+    assert len(df) == len(v.load_reference(FIXTURE))  # every row listed, none dropped
+    ok = df[df["status"] == "predicted"]
+    assert {"data_parallel", "llm_3d_parallel"} <= set(ok["category"])
+    assert (df.loc[df["status"] != "predicted", "reason"].str.len() > 0).all()
+    # Llama rows: tp=1 expressed, tp=4 not (with the reason)
+    assert df.set_index("id").loc["MEG-NEMO-05a", "status"] == "predicted"
+    assert "tensor parallelism" in df.set_index("id").loc["MEG-NEMO-07a", "reason"]
+    assert "## Summary" in text.split("## Every row")[0]
+    assert "validation.png" in text
+    assert set(extra["section"]) == set(df["category"])
+    want = 100 * (ok["predicted"] - ok["published"]).abs() / ok["published"]
+    assert np.allclose(ok["abs_pct_error"], want)
+
+
+def test_write_report_writes_plot(tmp_path):
+    res = v.write_report(tmp_path / "val.md", reference_path=FIXTURE,
+                         categories=("data_parallel",), calibration="stored")
+    assert (tmp_path / "val.png").stat().st_size > 1000
+    assert len(res.rows) > 0
+
+
+def test_calibrate_uses_declared_rows_only(tmp_path):
+    ref = v.load_reference(FIXTURE)
+    ids = ("DP-DLE-PTRN50-01", "DP-DLE-PTRN50-07", "MEG-SC21-01a")
+    out = tmp_path / "cal.json"
+    a = v.calibrate(FIXTURE, fit_ids=ids, out=out)
+    changed = ref.copy()
+    for held in ("DP-DLE-PTRN50-02", "MEG-SC21-02a", "MEG-NEMO-05a"):
+        changed.loc[changed["id"] == held, "value"] = "12345"
+    path = tmp_path / "changed.csv"
+    changed.to_csv(path, index=False)
+    b = v.calibrate(path, fit_ids=ids)
+    assert a.gemm_efficiency == b.gemm_efficiency
+    assert a.memory_efficiency == b.memory_efficiency
+    loaded, fit = v.load_calibration(out)
+    assert loaded.gemm_efficiency == pytest.approx(a.gemm_efficiency)
+    assert set(fit) == set(ids)
+    # changing a fit row does change them
+    changed.loc[changed["id"] == "MEG-SC21-01a", "value"] = "100"
+    changed.to_csv(path, index=False)
+    c = v.calibrate(path, fit_ids=ids)
+    assert c.gemm_efficiency["a100/half"] != pytest.approx(a.gemm_efficiency["a100/half"])
+
+
+def test_unknown_model_and_gpu_unexpressible(tmp_path):
+    rows = [_row(id="U-1", model="BERT-large"), _row(id="U-2", gpu="TPU v4"),
+            _row(id="U-3", category="llm_3d_parallel", model="Mystery-9B", metric="x")]
+    res = v.validate(_write(tmp_path / "r.csv", rows), categories=v.ALL_CATEGORIES,
+                     calibration="default").rows.set_index("id")
+    assert (res["status"] == "not expressible").all()
+    assert "not in the zoo" in res.loc["U-1", "reason"]
+    assert "not in the device catalog" in res.loc["U-2", "reason"]
+    assert res.loc["U-3", "reason"]
+
+
+def test_measured_gpu_profile_takes_precedence(tmp_path):
+    from ddlsim.api.dp import cost_models, default_profile_rows
+    from ddlsim.kernels.profile import load_profile
+    from ddlsim.sim.hardware import get_device
+
+    src = Path(v.__file__).parent / "data" / "profiles" / "cpu-mlp-b64-float32.csv"
+    df = load_profile(src)
+    df["device"] = "NVIDIA A100-SXM4-80GB"
+    df["median_s"] = df["p10_s"] = df["p90_s"] = 1.0  # absurdly slow: easy to recognise
+    (tmp_path / "gpu").mkdir()
+    df.to_csv(tmp_path / "gpu" / "a100.csv", index=False)
+    dev = get_device("a100-sxm4-80gb")
+    rows = default_profile_rows(dev, search=[tmp_path])
+    assert len(rows) == len(df)
+    assert default_profile_rows(get_device("h100-sxm"), search=[tmp_path]) == []
+    from ddlsim.sim.costs import CostModel
+    model = CostModel(dev, rows)
+    kc = rows[0].kernel_call
+    assert model.estimate(kc, rows[0].dtype).path == "measured"
+    assert model.seconds(kc, rows[0].dtype) == pytest.approx(1.0)
+    # the repository has no GPU profile yet: cost_models falls back to the roofline
+    assert cost_models(["a100-sxm4-80gb"], [])["a100-sxm4-80gb"].rows == ()
+
+
+@pytest.mark.parametrize("text,key", [("GPT-3 175B", "gpt3-175b"), ("Llama 2 70B", "llama2-70b"),
+                                      ("LLAMA3-8B", "llama3-8b"), ("ResNet-50 v1.5", "resnet50"),
+                                      ("BERT-large", None)])
+def test_parse_common_spellings(text, key):
+    assert v.parse_model(text) == key

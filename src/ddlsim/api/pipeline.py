@@ -278,7 +278,11 @@ def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
     return out
 
 
-def _predict(opts: PipelineOptions, simulate: bool = True) -> PipelinePrediction:
+def _predict(opts: PipelineOptions, simulate: bool = True,
+             cost_model_factory=None) -> PipelinePrediction:
+    """``cost_model_factory(device_names, profile_rows) -> {name: model}`` replaces
+    :func:`ddlsim.api.dp.cost_models` (validation passes calibrated models; each model has
+    ``.device`` and ``.estimate(kc, dtype)``)."""
     import numpy as np
     import simpy
 
@@ -309,7 +313,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True) -> PipelinePrediction
                           f"{opts.model} has {len(layers)}")
     cluster = _cluster(opts)
     stage_dev = tuple(cluster.devices[layout.rank(k)] for k in range(opts.stages))
-    models = cost_models(stage_dev, _profile_rows(opts.profile))
+    models = (cost_model_factory or cost_models)(stage_dev, _profile_rows(opts.profile))
     paths: dict[str, int] = {}
     tp_time = _tp_time_fn(cluster, opts.tp)
     per_dev = {}
@@ -435,7 +439,9 @@ _SC21_MODELS = {"GPT 1.7B": "megatron-1.7b", "GPT 3.6B": "megatron-3.6b",
                 "GPT 39.1B": "megatron-39.1b", "GPT 76.1B": "megatron-76.1b",
                 "GPT 145.6B": "megatron-145.6b", "GPT 310.1B": "megatron-310.1b",
                 "GPT 529.6B": "megatron-529.6b", "GPT 1008.0B": "megatron-1t"}
-_NEMO_MODELS = {"GPT3-175B": "gpt3-175b"}
+_NEMO_MODELS = {"GPT3-175B": "gpt3-175b", "LLAMA2-7B": "llama2-7b", "LLAMA2-13B": "llama2-13b",
+                "LLAMA2-70B": "llama2-70b", "LLAMA3-8B": "llama3-8b",
+                "LLAMA3-70B": "llama3-70b"}
 
 
 def _kv(text: str, key: str) -> int | None:
@@ -460,7 +466,13 @@ def _row_options(row) -> tuple[PipelineOptions | None, str]:
             return None, ("architecture not in the workload catalog (LLaMA/Nemotron: "
                           "SwiGLU/GQA/other widths) or its sizes are not in published.csv")
         tp, pp, dp = _kv(par, "tp"), _kv(par, "pp"), _kv(par, "dp")
-        vp = _kv(par, "vp") or 1
+        vp, cp = _kv(par, "vp") or 1, _kv(par, "cp") or 1
+        if cp > 1:
+            return None, (f"context parallelism (cp={cp}) is not modelled (sequence split "
+                          "over GPUs with ring attention)")
+        if tp > 1 and _NEMO_MODELS[model].startswith("llama"):
+            return None, (f"tensor parallelism (tp={tp}) of a Llama block (GQA, SwiGLU) is "
+                          "not modelled: sim.tensor.shard_gpt shards GPT blocks only")
         return ThreeDOptions(model=_NEMO_MODELS[model], tp=tp, pp=pp, dp=dp,
                              micro_batch=int(row["micro_batch"]),
                              global_batch=int(row["global_batch"]), cluster="dgx-h100",
@@ -494,12 +506,13 @@ def _predicted_metric(pred: PipelinePrediction, metric: str, unit: str = "") -> 
 
 
 def validate_pipeline_rows(reference_df, categories=("pipeline_parallel", "llm_3d_parallel"),
-                           max_gpus: int | None = None):
+                           max_gpus: int | None = None, cost_model_factory=None):
     """Predicted vs published for the ``pipeline_parallel`` and ``llm_3d_parallel`` rows.
 
     Columns: id, metric, unit, published, predicted, abs_pct_error, status (``ok`` |
     ``not expressible`` | ``skipped``), reason. One simulation per distinct configuration;
-    ``max_gpus`` skips larger ones (for quick runs).
+    ``max_gpus`` skips larger ones (for quick runs); ``cost_model_factory``: see
+    :func:`_predict` (validation passes its calibrated cost models).
     """
     import pandas as pd
 
@@ -518,7 +531,7 @@ def validate_pipeline_rows(reference_df, categories=("pipeline_parallel", "llm_3
                          "status": "skipped", "reason": f"more than {max_gpus} GPUs"})
             continue
         if opts not in cache:
-            cache[opts] = _predict(opts)
+            cache[opts] = _predict(opts, cost_model_factory=cost_model_factory)
         pred = cache[opts]
         value = _predicted_metric(pred, str(row["metric"]), str(row["unit"]))
         if value is None:

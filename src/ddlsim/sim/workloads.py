@@ -767,7 +767,7 @@ def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn
                 bmm(seq, d, seq))
     attn_bwd = (bmm(seq, seq, d), bmm(seq, d, seq), call("softmax_bwd", rows=bh * seq, cols=seq),
                 bmm(seq, d, seq), bmm(seq, d, seq))
-    layers = [_norm_layer(f"{p}.norm1", rows, hidden)]
+    layers = [_norm_layer(f"{p}.ln1", rows, hidden)]
     net.linear(f"{p}.attn.qkv", hidden + 2 * kv_heads * d, bias=False, rows=rows)
     layers.append(net.layers.pop())
     q_kv = rows * (hidden + 2 * kv_heads * d)
@@ -777,7 +777,7 @@ def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn
     net.linear(f"{p}.attn.proj", hidden, bias=False, rows=rows)
     layers.append(net.layers.pop())
     layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
-    layers.append(_norm_layer(f"{p}.norm2", rows, hidden))
+    layers.append(_norm_layer(f"{p}.ln2", rows, hidden))
     net.shape = (hidden,)
     net.linear(f"{p}.mlp.gate_up", 2 * ffn, bias=False, rows=rows)
     layers.append(net.layers.pop())
@@ -808,7 +808,7 @@ def _llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn:
         prefix = f"h.{i}."
         out.extend(Layer(prefix + lay.name[4:], lay.kind, lay.fwd, lay.bwd, lay.param_count,
                          lay.activation_elems, lay.output_elems) for lay in block)
-    out.append(_norm_layer("norm_f", rows, hidden))
+    out.append(_norm_layer("ln_f", rows, hidden))
     net = _Net(batch, (hidden,))
     net.grad = True
     net.layers = out
@@ -831,8 +831,9 @@ def llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: 
     untied output projection.
 
     Parameters: ``2*V*h + l*(2*h^2 + 2*h*kv*d + 3*h*ffn + 2*h) + h`` with ``d = h/heads``.
-    Layers per block ``h.{i}``: norm1, attn.qkv, attn.core, attn.proj, add1, norm2,
-    mlp.gate_up, mlp.swiglu, mlp.down, add2; then norm_f, lm_head, loss.
+    Layers per block ``h.{i}``: ln1, attn.qkv, attn.core, attn.proj, add1, ln2,
+    mlp.gate_up, mlp.swiglu, mlp.down, add2; then ln_f, lm_head, loss (norms keep
+    the GPT names so Megatron's block split finds the blocks).
     """
     _check_batch(batch)
     _check_dtype(dtype)
