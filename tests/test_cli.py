@@ -148,9 +148,10 @@ def test_python_dash_m_works():
 
 def test_validate_writes_the_markdown(tmp_path):
     out = tmp_path / "v.md"
-    res = run("validate", "--out", str(out))
+    res = run("validate", "--category", "data_parallel", "--out", str(out))
     assert res.exit_code == 0, res.output
-    assert "rows expressed" in res.output and out.read_text().startswith("#")
+    assert "data_parallel: 48 of 74 rows predicted" in res.output
+    assert out.read_text().startswith("#") and out.with_suffix(".png").stat().st_size > 0
 
 
 def test_ps_compare_shows_every_strategy(tmp_path):

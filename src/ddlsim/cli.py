@@ -760,36 +760,58 @@ def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, a
 @cli.command("validate")
 @click.option("--reference", type=click.Path(dir_okay=False),
               help="Reference CSV in published.csv's columns (default: the bundled table).")
-@click.option("--category", "categories", multiple=True, default=("data_parallel",),
-              show_default=True, help="Row categories to predict (repeatable).")
-@click.option("--calibration", default="fit", show_default=True,
-              type=click.Choice(["fit", "default"]),
-              help="fit: global constants fitted on the declared rows; default: first "
-                   "principles.")
+@click.option("--category", "categories", multiple=True,
+              help="Row categories to predict (repeatable; default: all).")
+@click.option("--calibration", default="stored", show_default=True,
+              help="stored: the constants in data/calibration.json; fit: refit them on the "
+                   "declared rows now; default: first principles; or a calibration .json.")
 @click.option("--out", "out_path", default="docs/validation.md", show_default=True,
-              type=click.Path(dir_okay=False), help="Markdown report.")
+              type=click.Path(dir_okay=False),
+              help="Markdown report; the scatter plot goes next to it (.png).")
 def validate_cmd(reference, categories, calibration, out_path) -> None:
     """Predict published measurements and report predicted vs published errors."""
-    import pandas as pd
+    from ddlsim import validation
+
+    result = validation.write_report(out_path, reference_path=reference,
+                                     categories=tuple(categories)
+                                     or validation.ALL_CATEGORIES,
+                                     calibration=calibration)
+    rows = result.rows
+    for category, df in rows.groupby("category", sort=False):
+        done = df[df["status"] == "predicted"]
+        err = done["abs_pct_error"]
+        line = f"{category}: {len(done)} of {len(df)} rows predicted"
+        if len(done):
+            line += (f"; abs % error median {err.median():.1f}, mean {err.mean():.1f}, "
+                     f"max {err.max():.1f}")
+        click.echo(line)
+    done = rows[rows["status"] == "predicted"]
+    click.echo(f"all: {len(done)} of {len(rows)} rows; median "
+               f"{done['abs_pct_error'].median():.1f}%")
+    click.echo(f"report written to {out_path} (plot: {Path(out_path).with_suffix('.png')})")
+
+
+@cli.command("calibrate")
+@click.option("--reference", type=click.Path(dir_okay=False),
+              help="Reference CSV (default: the bundled table).")
+@click.option("--fit-id", "fit_ids", multiple=True,
+              help="Row ids to fit on (repeatable; default: the declared single-GPU ResNet-50 "
+                   "and first-LLM rows).")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Where to store the constants (default: print only).")
+@click.option("--fit-overhead/--no-fit-overhead", default=False, show_default=True,
+              help="Also fit a per-iteration framework overhead.")
+def calibrate_cmd(reference, fit_ids, out_path, fit_overhead) -> None:
+    """Fit the global calibration constants (achieved fraction of peak per GPU family and
+    precision, memory-bound efficiency, overhead) on declared rows; judge with validate."""
+    import json
 
     from ddlsim import validation
-    from ddlsim.reports.files import atomic_write_text
 
-    text, result, extra = validation.full_report(reference, tuple(categories), calibration)
-    atomic_write_text(out_path, text)
-    rows = result.rows
-    done = rows[rows["status"] == "predicted"]
-    click.echo(tables.render(done[["id", "metric", "published", "predicted",
-                                   "abs_pct_error"]], {}))
-    err = done["abs_pct_error"]
-    click.echo(f"data parallel: {len(done)} of {len(rows)} rows expressed; abs % error "
-               f"median {err.median():.1f}, mean {err.mean():.1f}, max {err.max():.1f}")
-    for section, df in extra.groupby("section", sort=False):
-        ok = df[df["status"] == "predicted"]
-        e = pd.to_numeric(ok["abs_pct_error"], errors="coerce")
-        click.echo(f"{section}: {len(ok)} of {len(df)} rows predicted"
-                   + (f"; abs % error median {e.median():.1f}" if len(ok) else ""))
-    click.echo(f"report written to {out_path}")
+    calib = validation.calibrate(reference, tuple(fit_ids) or None, out_path, fit_overhead)
+    click.echo(json.dumps(calib.to_dict(), indent=2, default=str))
+    if out_path:
+        click.echo(f"calibration written to {out_path}")
 
 
 # --------------------------------------------------------------------------- demo
