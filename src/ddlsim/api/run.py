@@ -32,6 +32,7 @@ class StrategyResult:
     prediction: object
     convergence: object | None = None  # ConvergencePrediction
     lr_sweep: list | None = None  # ReplayResults of the learning-rate sweep
+    goodput: object | None = None  # GoodputResult, when the scenario has faults.failures
 
     @property
     def update_log(self):
@@ -47,6 +48,10 @@ class StrategyResult:
             row.update({"final_test_acc": c["final_test_acc"], "updates": c["updates"],
                         "time_to_target_s": c["time_to_target_s"]})
             row.update({k: v for k, v in c.items() if k.startswith("tta_")})
+        if self.goodput is not None:  # faults.failures: goodput under failures
+            from ddlsim.api.faults import goodput_columns
+
+            row.update(goodput_columns(self.goodput))
         return row
 
 
@@ -177,13 +182,21 @@ def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> Scena
     update logs on real data when the scenario has a ``convergence`` section."""
     from tqdm.auto import tqdm
 
+    from ddlsim.api.faults import predict_goodput, scenario_fault_options
+
     plan = resolve(scenario, label, opts)
     run = ScenarioRun(scenario=scenario, label=label)
     seed = scenario.seed if opts.seed is None else opts.seed
+    try:
+        fault_opts = scenario_fault_options(scenario, seed)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: faults.failures: {exc}") from None
     first_replay = True
     for name, kind, options in tqdm(plan, desc=f"simulating {scenario.name}", unit="strategy",
                                     disable=not opts.progress, leave=False):
         result = StrategyResult(name, kind, _predict(kind, options))
+        if fault_opts is not None:
+            result.goodput = predict_goodput(result, fault_opts)
         if scenario.convergence is not None and kind in ("allreduce", "ps"):
             _replay(scenario, result, seed, with_sweep=first_replay, progress=opts.progress)
             first_replay = False

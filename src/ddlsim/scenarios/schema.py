@@ -43,10 +43,34 @@ class NoiseSpecFile(_Strict):
     cv: Annotated[float, Field(ge=0, lt=10, allow_inf_nan=False)] = 0.0
 
 
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class FailuresSpec(_Strict):
+    """Component failures and checkpointing over a long run (see
+    :mod:`ddlsim.sim.faults`). MTBFs are per component, in hours; none given: every
+    interruption charged to the GPUs at Meta's Llama 3 rate (``ddlsim.api.plan``).
+    Unset keys take :class:`ddlsim.api.faults.FaultOptions`' defaults."""
+
+    gpu_mtbf_hours: PositiveFloat | None = None
+    node_mtbf_hours: PositiveFloat | None = None
+    link_mtbf_hours: PositiveFloat | None = None
+    checkpoint_interval_s: PositiveFloat | None = Field(
+        None, description="work seconds between checkpoints (unset: Young's sqrt(2 C M))")
+    checkpoint_GB: PositiveFloat | None = Field(
+        None, description="checkpoint size, 10^9 bytes (unset: 12 bytes per parameter)")
+    storage_GBps: PositiveFloat | None = None
+    restart_s: NonNegativeFloat | None = None
+    repair_s: NonNegativeFloat | None = None
+    train_samples: Annotated[float, Field(gt=0, le=1e18, allow_inf_nan=False)] | None = None
+    trials: Annotated[int, Field(gt=0, le=10_000)] | None = None
+
+
 class FaultsSpec(_Strict):
     slow_gpus: dict[Annotated[int, Field(ge=0)], PositiveFloat] = Field(default_factory=dict)
     slow_links: dict[str, PositiveFloat] = Field(default_factory=dict)
     loader_samples_per_s: PositiveFloat | None = None
+    failures: FailuresSpec | None = None
 
 
 class AllreduceStrategy(_Strict):
