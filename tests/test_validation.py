@@ -379,3 +379,17 @@ def test_measured_gpu_profile_takes_precedence(tmp_path):
                                       ("BERT-large", None)])
 def test_parse_common_spellings(text, key):
     assert v.parse_model(text) == key
+
+
+def test_collective_rows_are_predicted_with_fit_rows_marked():
+    from ddlsim.api.collectives import FIT_ROWS, validate_collective_rows
+    from ddlsim.validation import load_reference
+
+    ref = load_reference()
+    out = validate_collective_rows(ref[ref["category"] == "collectives"]).set_index("id")
+    assert out.loc["COL-13", "status"] == "not expressible"
+    # COL-02 and COL-10 define the two NCCL efficiency constants: they come back exactly.
+    for rid in FIT_ROWS:
+        assert out.loc[rid, "abs_pct_error"] < 2.5
+    # a plain single-node DGX A100 ring is predicted from those constants within 10 %
+    assert out.loc["COL-05", "abs_pct_error"] < 10
