@@ -21,7 +21,8 @@ from ddlsim.errors import ConfigError
 JOB = {"strategy": "allreduce-ring", "samples_per_s": 1000.0, "gpus": 512, "nodes": 64,
        "model": "resnet50"}
 SWEEP_OPTS = FaultOptions(gpu_mtbf_hours=512 * 2.0, checkpoint_GB=60.0, storage_GBps=1.0,
-                          restart_s=120.0, train_samples=1000 * 3600 * 1000.0)
+                          restart_s=120.0, train_samples=1000 * 3600 * 1000.0,
+                          method="simulate")
 YOUNG_S = math.sqrt(2 * 60.0 * 7200.0)
 
 
@@ -33,7 +34,7 @@ def dp():
 
 
 def test_goodput_of_a_dp_prediction_accounts_for_every_second(dp):
-    opts = FaultOptions(gpu_mtbf_hours=2000.0, restart_s=300.0, trials=10)
+    opts = FaultOptions(gpu_mtbf_hours=2000.0, restart_s=300.0, trials=10, method="simulate")
     g = predict_goodput(dp, opts)
     assert g.kind == "sync" and g.gpus == 64 and g.samples_per_s == dp.samples_per_s
     # Defaults: 90 ImageNet epochs; checkpoint = 12 B x 25.6 M parameters at 2 GB/s.
@@ -136,7 +137,7 @@ SCENARIO = {
     "cluster": {"preset": "dgx-a100", "gpus": 16}, "iterations": 2,
     "strategies": [{"kind": "allreduce", "name": "ring", "algo": "ring"}],
     "faults": {"failures": {"gpu_mtbf_hours": 500, "checkpoint_GB": 20, "storage_GBps": 1,
-                            "restart_s": 300, "trials": 4}},
+                            "restart_s": 300, "method": "simulate", "trials": 4}},
 }
 
 
@@ -182,7 +183,7 @@ values = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats() 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(key=st.sampled_from(["gpu_mtbf_hours", "node_mtbf_hours", "checkpoint_interval_s",
                             "checkpoint_GB", "storage_GBps", "restart_s", "repair_s",
-                            "train_samples", "trials", "bogus"]), value=values)
+                            "train_samples", "method", "trials", "bogus"]), value=values)
 def test_any_failures_value_loads_or_is_a_config_error(key, value):
     from ddlsim.scenarios.loader import parse_scenario
 

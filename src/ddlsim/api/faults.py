@@ -59,8 +59,9 @@ class FaultOptions:
     ``repair_s``: how long an async worker is out (None: ``restart_s``);
     ``train_samples``: samples to train (None: 90 epochs of the model's dataset);
     ``gpus_per_node``: None: from the prediction's cluster (8 when unknown);
-    ``method``: ``simulate`` (mean of ``trials`` seeded timelines) or ``expected``
-    (closed form).
+    ``method``: ``expected`` (the closed form, exact for the model; the default because a
+    job much shorter than its MTBF sees a failure in few drawn timelines) or ``simulate``
+    (the mean of ``trials`` seeded event-driven timelines).
     """
 
     gpu_mtbf_hours: float | None = LLAMA3_MTBF_GPU_HOURS
@@ -73,7 +74,7 @@ class FaultOptions:
     repair_s: float | None = None
     train_samples: float | None = None
     gpus_per_node: int | None = None
-    method: str = "simulate"
+    method: str = "expected"
     trials: int = 20
     seed: int = 0
 

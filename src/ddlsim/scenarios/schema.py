@@ -63,6 +63,7 @@ class FailuresSpec(_Strict):
     restart_s: NonNegativeFloat | None = None
     repair_s: NonNegativeFloat | None = None
     train_samples: Annotated[float, Field(gt=0, le=1e18, allow_inf_nan=False)] | None = None
+    method: Literal["expected", "simulate"] | None = None
     trials: Annotated[int, Field(gt=0, le=10_000)] | None = None
 
 
