@@ -245,3 +245,26 @@ def test_run_measure_times_the_kernels_here_and_uses_them(tmp_path):
     report = (tmp_path / "r" / "ring" / "report.md").read_text()
     assert "Kernel costs: measured:" in report and "roofline" not in report.split(
         "Kernel costs:")[1].split("(")[0]
+
+
+def test_faults_goodput_and_interval_sweep(tmp_path):
+    res = run("faults", "--model", "resnet50", "--gpus", "64", "--gpu-mtbf-hours", "500")
+    assert res.exit_code == 0, res.output
+    assert "goodput_fraction" in res.output
+    res = run("faults", "--gpus", "64", "--gpu-mtbf-hours", "50", "--checkpoint-gb", "100",
+              "--train-samples", "1e9", "--sweep", "--out", str(tmp_path / "f"))
+    assert res.exit_code == 0, res.output
+    assert "Young/Daly" in res.output and (tmp_path / "f" / "report.md").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["dp", "--gpus", "8", "--iterations", "50", "--max-events", "20"],
+    ["pipeline", "--stages", "2", "--micro-batches", "4", "--max-events", "10"],
+    ["ps", "--workers", "4", "--updates", "100", "--max-events", "10"],
+])
+def test_event_budget_stops_with_a_one_line_error(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "exceeded the event budget" in err and len(err.splitlines()) == 1

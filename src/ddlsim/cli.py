@@ -232,9 +232,12 @@ def _pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="Measured kernel profile CSV (from `ddlsim kernels bench`).")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--max-events", type=click.IntRange(min=1),
+              help="Stop a simulation that would exceed this many events (default 50 million).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
 def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overlap, noise,
-       noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, out_dir) -> None:
+       noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, max_events,
+       out_dir) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
 
@@ -249,7 +252,8 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
                              slow_links=_pairs("--slow-link", slow_link, str,
                                                "LINK=FACTOR like nic0.tx=4"),
                              loader_samples_per_s=loader_rate,
-                             profile=profile, seed=seed, trace_iterations=(iterations - 1,))
+                             profile=profile, seed=seed, trace_iterations=(iterations - 1,),
+                             **_events(max_events))
         predictions.append(api.predict_dp(opts))
     summary = summary_frame(predictions)
     click.echo(tables.render(summary.drop(columns=["model", "cluster"]), {
@@ -299,10 +303,12 @@ def _summary_table(records: list[dict]) -> str:
                    "straggler (last worker 2x slower).")
 @click.option("--profile", type=click.Path(dir_okay=False), help="Measured kernel profile CSV.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--max-events", type=click.IntRange(min=1),
+              help="Stop a simulation that would exceed this many events (default 50 million).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
 def ps_cmd(model, batch_per_worker, cluster, workers, mode, updates, staleness_bound,
            backup_workers, shards, placement, server_nic_gbps, dtype, noise, noise_cv,
-           slow_worker, compare, profile, seed, out_dir) -> None:
+           slow_worker, compare, profile, seed, max_events, out_dir) -> None:
     """Predict asynchronous / parameter-server data parallelism: throughput, staleness."""
     from ddlsim.api.async_ps import PSOptions, compare_strategies, predict_ps
     from ddlsim.reports.async_ps import comparison_markdown, write_ps_report
@@ -314,7 +320,7 @@ def ps_cmd(model, batch_per_worker, cluster, workers, mode, updates, staleness_b
                      noise=noise, noise_cv=noise_cv,
                      slow_workers=_pairs("--slow-worker", slow_worker, int,
                                          "WORKER=FACTOR like 3=2"),
-                     profile=profile, seed=seed)
+                     profile=profile, seed=seed, **_events(max_events))
     pred = predict_ps(opts)
     click.echo(_summary_table([pred.summary()]))
     comparison = None
@@ -347,6 +353,8 @@ def _pipeline_options(f):
         click.option("--recompute", default="none", show_default=True,
                      type=click.Choice(["none", "selective", "full"])),
         click.option("--sequence-parallel", is_flag=True),
+        click.option("--max-events", type=click.IntRange(min=1),
+                     help="Stop a simulation beyond this many events (default 50 million)."),
         click.option("--out", "out_dir", type=click.Path(file_okay=False),
                      help="Write the report here."),
     ]
@@ -355,9 +363,13 @@ def _pipeline_options(f):
     return f
 
 
+def _events(max_events) -> dict:
+    return {} if max_events is None else {"max_events": max_events}
+
+
 def _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-                     recompute, sequence_parallel) -> dict:
-    return dict(micro_batch=micro_batch, cluster=cluster,
+                     recompute, sequence_parallel, max_events=None) -> dict:
+    return dict(**_events(max_events), micro_batch=micro_batch, cluster=cluster,
                 devices=tuple(d for d in devices.split(",") if d), placement=placement,
                 balance=tuple(_number_list("balance", balance)) if balance else (),
                 dtype=dtype, optimizer=optimizer, recompute=recompute,
@@ -390,8 +402,8 @@ def _echo_pipeline(pred, out_dir) -> None:
 @click.option("--tp", default=1, show_default=True, type=int, help="Tensor-parallel degree.")
 @click.option("--dp", default=1, show_default=True, type=int, help="Pipeline replicas (DP).")
 def pipeline_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-                 recompute, sequence_parallel, out_dir, stages, micro_batches, schedule, tp,
-                 dp) -> None:
+                 recompute, sequence_parallel, max_events, out_dir, stages, micro_batches,
+                 schedule, tp, dp) -> None:
     """Model parallelism: place layers on GPUs under memory limits and simulate the
     naive, GPipe or 1F1B pipeline schedule (optionally with TP and DP)."""
     from ddlsim.api.pipeline import PipelineOptions, predict_pipeline
@@ -399,7 +411,8 @@ def pipeline_cmd(model, micro_batch, cluster, devices, placement, balance, dtype
     opts = PipelineOptions(model=model, stages=stages, micro_batches=micro_batches,
                            schedule=schedule, tp=tp, dp=dp,
                            **_pipeline_kwargs(micro_batch, cluster, devices, placement, balance,
-                                              dtype, optimizer, recompute, sequence_parallel))
+                                              dtype, optimizer, recompute, sequence_parallel,
+                                              max_events))
     _echo_pipeline(predict_pipeline(opts), out_dir)
 
 
@@ -410,7 +423,8 @@ def pipeline_cmd(model, micro_batch, cluster, devices, placement, balance, dtype
 @click.option("--schedule", default="1f1b", show_default=True,
               type=click.Choice(["naive", "gpipe", "1f1b"]))
 def place_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-              recompute, sequence_parallel, out_dir, stages, micro_batches, schedule) -> None:
+              recompute, sequence_parallel, max_events, out_dir, stages, micro_batches,
+              schedule) -> None:
     """Memory-aware layer placement only: the split, per-stage time and memory, and what
     would fit when it does not (exit status 0 either way)."""
     from ddlsim.api.pipeline import PipelineOptions, place
@@ -418,7 +432,8 @@ def place_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, o
     opts = PipelineOptions(model=model, stages=stages, micro_batches=micro_batches,
                            schedule=schedule,
                            **_pipeline_kwargs(micro_batch, cluster, devices, placement, balance,
-                                              dtype, optimizer, recompute, sequence_parallel))
+                                              dtype, optimizer, recompute, sequence_parallel,
+                                              max_events))
     pred = place(opts)
     import pandas as pd
 
@@ -439,12 +454,13 @@ def place_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, o
 @click.option("--global-batch", default=512, show_default=True, type=int,
               help="Sequences per iteration.")
 def three_d_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-                recompute, sequence_parallel, out_dir, tp, pp, dp, global_batch) -> None:
+                recompute, sequence_parallel, max_events, out_dir, tp, pp, dp,
+                global_batch) -> None:
     """TP x PP x DP of a GPT (Megatron style): iteration time, tokens/s, TFLOP/s per GPU."""
     from ddlsim.api.pipeline import ThreeDOptions, predict_3d
 
     kw = _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-                          recompute, sequence_parallel)
+                          recompute, sequence_parallel, max_events)
     kw.pop("micro_batch")
     opts = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch,
                          global_batch=global_batch, **kw)
@@ -619,6 +635,74 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
         click.echo(f"report written to {path}/report.md")
 
 
+# --------------------------------------------------------------------------- faults
+@cli.command("faults")
+@click.option("--model", default="resnet50", show_default=True)
+@click.option("--batch", default=32, show_default=True, type=int, help="Samples per GPU.")
+@click.option("--cluster", default="dgx-a100", show_default=True)
+@click.option("--gpus", default=1024, show_default=True, type=int)
+@click.option("--strategy", default="allreduce", show_default=True,
+              type=click.Choice(["allreduce", "ps-asp", "ps-bsp"]),
+              help="Sync strategies restart from the last checkpoint on any failure; "
+                   "asynchronous PS keeps going with fewer workers.")
+@click.option("--gpu-mtbf-hours", type=float,
+              help="Per-GPU MTBF (default: Llama 3's 50,677 GPU-hours, arXiv 2407.21783).")
+@click.option("--node-mtbf-hours", type=float)
+@click.option("--link-mtbf-hours", type=float)
+@click.option("--checkpoint-interval-s", type=float,
+              help="Default: the Young/Daly optimum sqrt(2 x checkpoint cost x MTBF).")
+@click.option("--checkpoint-gb", type=float,
+              help="Checkpoint size in GB (default: 12 bytes per parameter).")
+@click.option("--storage-gbps", type=float, help="Checkpoint write bandwidth (GB/s).")
+@click.option("--restart-s", type=float, help="Restart time after a failure (s).")
+@click.option("--train-samples", type=float, help="Samples to train (default: 90 epochs).")
+@click.option("--method", default="expected", show_default=True,
+              type=click.Choice(["expected", "simulate"]),
+              help="Closed form (Daly 2006) or seeded failure timelines.")
+@click.option("--sweep", is_flag=True, help="Sweep the checkpoint interval around Young/Daly.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write the sweep report here (with --sweep).")
+def faults_cmd(model, batch, cluster, gpus, strategy, gpu_mtbf_hours, node_mtbf_hours,
+               link_mtbf_hours, checkpoint_interval_s, checkpoint_gb, storage_gbps, restart_s,
+               train_samples, method, sweep, seed, out_dir) -> None:
+    """Goodput under GPU/node/link failures with checkpointing: time lost to failures and
+    to checkpoints, expected time-to-train; --sweep finds the best checkpoint interval."""
+    from ddlsim.api.faults import FaultOptions, checkpoint_interval_sweep, predict_goodput
+
+    if strategy == "allreduce":
+        pred = api.predict_dp(api.DPOptions(model=model, batch_per_gpu=batch, cluster=cluster,
+                                            gpus=gpus, iterations=5, seed=seed))
+    else:
+        pred = api.predict_ps(api.PSOptions(model=model, batch_per_worker=batch,
+                                            cluster=cluster, workers=gpus,
+                                            mode=strategy.removeprefix("ps-"),
+                                            updates=4 * gpus, seed=seed))
+    given = {"gpu_mtbf_hours": gpu_mtbf_hours, "node_mtbf_hours": node_mtbf_hours,
+             "link_mtbf_hours": link_mtbf_hours, "checkpoint_interval_s": checkpoint_interval_s,
+             "checkpoint_GB": checkpoint_gb, "storage_GBps": storage_gbps,
+             "restart_s": restart_s, "train_samples": train_samples}
+    opts = FaultOptions(method=method, seed=seed,
+                        **{k: v for k, v in given.items() if v is not None})
+    if sweep:
+        from ddlsim.reports.faults import write_faults_report
+
+        result = checkpoint_interval_sweep(pred, opts)
+        click.echo(result.frame().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        click.echo(f"best interval {result.best_interval_s:.4g} s; Young/Daly "
+                   f"sqrt(2CM) = {result.young_daly_interval_s:.4g} s; Daly "
+                   f"{result.daly_interval_s:.4g} s")
+        if out_dir:
+            path = write_faults_report(result, out_dir)
+            click.echo(f"report written to {path}/report.md")
+        return
+    g = predict_goodput(pred, opts)
+    click.echo(_summary_table([{k: v for k, v in g.summary().items() if k in (
+        "strategy", "gpus", "samples_per_s", "goodput_samples_per_s", "goodput_fraction",
+        "checkpoint_interval_s", "failures", "lost_to_failures_s", "checkpoint_s",
+        "time_to_train_s")}]))
+
+
 # --------------------------------------------------------------------------- scenarios
 @cli.group()
 def scenarios() -> None:
@@ -658,9 +742,12 @@ def scenarios_show(name) -> None:
                    "type).")
 @click.option("--device", default="auto", show_default=True, type=DEVICE_CHOICE,
               help="Backend for --measure.")
+@click.option("--max-events", type=click.IntRange(min=1),
+              help="Stop a simulation that would exceed this many events (default 50 million).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="Print only the report path.")
-def run_cmd(scenario, out_dir, seed, profile, measure, device, as_json, quiet) -> None:
+def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, as_json,
+            quiet) -> None:
     """Simulate every strategy of SCENARIO (a YAML file or a built-in name) and write a
     comparison report (HTML, Markdown, CSV, plots, Perfetto traces)."""
     import tempfile
@@ -683,7 +770,7 @@ def run_cmd(scenario, out_dir, seed, profile, measure, device, as_json, quiet) -
             if not quiet:
                 click.echo(f"measured {len(df)} kernels on {backend.name} ({backend.reason})")
         run = run_scenario(sc, label, RunOptions(seed=seed, profile=profile,
-                                                 progress=progress))
+                                                 progress=progress, max_events=max_events))
         run.profile_csv = profile
         path = write_run_report(run, out_dir or Path("out") / sc.name)
     summary = run.summary()

@@ -25,6 +25,14 @@ from ddlsim.api.convergence import (
     simulated_update_log,
 )
 from ddlsim.api.dp import ALLREDUCE_ALGOS, DPOptions, DPPrediction, cost_models, predict_dp
+from ddlsim.api.faults import (
+    FaultOptions,
+    GoodputResult,
+    IntervalSweep,
+    checkpoint_interval_sweep,
+    predict_goodput,
+    scenario_fault_options,
+)
 from ddlsim.api.kernels import (
     KernelBenchOptions,
     bench_kernels,
@@ -44,6 +52,8 @@ from ddlsim.api.pipeline import (
 )
 
 __all__ = [
+    "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",
+    "predict_goodput", "scenario_fault_options",
     "CONVERGE_STRATEGIES", "ConvergencePrediction", "ReplayOptions", "StrategyRunOptions",
     "converge_dp", "converge_strategies", "lr_sweep_prediction", "replay_prediction",
     "simulated_update_log",

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ddlsim.errors import ConfigError
+from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
 
 PLACEMENTS = ("colocated", "hosts")
 
@@ -52,6 +53,7 @@ class PSOptions:
     slow_workers: tuple[tuple[int, float], ...] = ()
     profile: str | None = None
     seed: int = 0
+    max_events: int = DEFAULT_MAX_EVENTS
 
     def __post_init__(self) -> None:
         for name in ("workers", "batch_per_worker", "updates", "shards"):
@@ -195,7 +197,8 @@ def predict_ps(opts: PSOptions) -> PSPrediction:
         raise ConfigError(f"backup_workers: must be < workers ({opts.workers}), "
                           f"got {opts.backup_workers}")
     net = Network(simpy.Environment(), cluster)
-    result = simulate_ps(net, costs, workers, shards, opts.ps_config(), seed=opts.seed)
+    result = simulate_ps(net, costs, workers, shards, opts.ps_config(), seed=opts.seed,
+                         max_events=opts.max_events)
     fastest = min(c.fwd_total_s + c.bwd_total_s for c in costs)
     return PSPrediction(options=opts, cluster=cluster, result=result, shards=shards,
                         compute_only_samples_per_s=opts.batch_per_worker / fastest,

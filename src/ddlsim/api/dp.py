@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ddlsim.api.kernels import host_device_spec
 from ddlsim.errors import ConfigError
+from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
 
 # --------------------------------------------------------------------------- sync DP
 ALLREDUCE_ALGOS = ("auto", "ring", "tree", "hierarchical")
@@ -43,6 +44,7 @@ class DPOptions:
     seed: int = 0
     trace_iterations: tuple[int, ...] = ()
     trace_ranks: tuple[int, ...] = (0, 1)
+    max_events: int = DEFAULT_MAX_EVENTS
 
     def __post_init__(self) -> None:
         if self.gpus < 1:
@@ -91,6 +93,9 @@ class DPPrediction:
             "scaling_efficiency": self.scaling_efficiency,
             "exposed_comm_s": float(np.median(self.result.exposed_comm_s)),
             "gpu_busy_frac": float(np.mean(self.result.compute_busy_s) / self.result.makespan_s),
+            # compute capacity idle because GPUs wait for the slowest one (stragglers)
+            "straggler_loss_frac": float(1.0 - np.mean(self.result.compute_busy_s)
+                                         / np.max(self.result.compute_busy_s)),
         }
 
 
@@ -224,7 +229,8 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
         if len(ranks) > 1:
             yield from collective(env, net, "allreduce", ranks, nbytes, algo)
 
-    result = simulate_sync_dp(costs, allreduce, cfg, seed=opts.seed, env=env)
+    result = simulate_sync_dp(costs, allreduce, cfg, seed=opts.seed, env=env,
+                              max_events=opts.max_events)
 
     def no_comm(env, nbytes):
         return (yield env.timeout(0))

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ddlsim.errors import ConfigError
+from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
 
 PLACEMENTS = ("auto", "blocks", "manual")
 
@@ -63,6 +64,7 @@ class PipelineOptions:
     profile: str | None = None
     calibrated: bool = True
     model_overrides: tuple[tuple[str, int], ...] = ()
+    max_events: int = DEFAULT_MAX_EVENTS
 
     def __post_init__(self) -> None:
         for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "iterations"):
@@ -373,7 +375,8 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         yield env.all_of(procs)
 
     if simulate:
-        result = simulate_pipeline(costs, cfg, send, allreduce if opts.dp > 1 else None, env)
+        result = simulate_pipeline(costs, cfg, send, allreduce if opts.dp > 1 else None, env,
+                                   max_events=opts.max_events)
     else:
         result = PipelineResult(opts.stages, opts.micro_batches, opts.schedule, [])
     return PipelinePrediction(

@@ -21,6 +21,7 @@ class RunOptions:
     seed: int | None = None
     profile: str | None = None
     progress: bool = False
+    max_events: int | None = None  # None: the simulators' default budget
 
 
 @dataclass
@@ -74,6 +75,10 @@ class ScenarioRun:
         return pd.DataFrame([r.summary() for r in self.results])
 
 
+def _budget(opts: RunOptions) -> dict:
+    return {} if opts.max_events is None else {"max_events": opts.max_events}
+
+
 def _dp_options(sc, strategy, opts: RunOptions) -> DPOptions:
     return DPOptions(
         model=sc.workload.model, batch_per_gpu=sc.workload.batch_per_gpu,
@@ -86,7 +91,7 @@ def _dp_options(sc, strategy, opts: RunOptions) -> DPOptions:
         loader_samples_per_s=sc.faults.loader_samples_per_s,
         profile=opts.profile or sc.profile, calibrated=sc.cluster.calibrated,
         seed=sc.seed if opts.seed is None else opts.seed,
-        trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else ())
+        trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else (), **_budget(opts))
 
 
 def _ps_options(sc, strategy, opts: RunOptions):
@@ -103,7 +108,8 @@ def _ps_options(sc, strategy, opts: RunOptions):
         shards=strategy.shards, placement=strategy.placement,
         server_nic_Gbps=strategy.server_nic_Gbps, noise=sc.noise.distribution,
         noise_cv=sc.noise.cv, slow_workers=tuple(sorted(sc.faults.slow_gpus.items())),
-        profile=opts.profile or sc.profile, seed=sc.seed if opts.seed is None else opts.seed)
+        profile=opts.profile or sc.profile, seed=sc.seed if opts.seed is None else opts.seed,
+        **_budget(opts))
 
 
 def _pipeline_options(sc, strategy, opts: RunOptions):
@@ -118,7 +124,7 @@ def _pipeline_options(sc, strategy, opts: RunOptions):
         grad_dtype=sc.workload.grad_dtype, optimizer=strategy.optimizer,
         recompute=strategy.recompute, sequence_parallel=strategy.sequence_parallel,
         iterations=min(sc.iterations, 3), profile=opts.profile or sc.profile,
-        calibrated=sc.cluster.calibrated)
+        calibrated=sc.cluster.calibrated, **_budget(opts))
 
 
 def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple[str, str, object]]:
