@@ -268,3 +268,17 @@ def test_event_budget_stops_with_a_one_line_error(args, capsys):
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip()
     assert "exceeded the event budget" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["dp", "--gpus", "abc"], "expected integers separated by commas"),
+    (["dp", "--bogus"], "No such option '--bogus'"),
+    (["nosuch"], "No such command 'nosuch'"),
+    (["plan"], "Missing option '--model'"),
+])
+def test_usage_errors_are_one_line_too(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "--help" in err
