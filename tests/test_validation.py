@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,10 @@ def test_counts_consistent_and_reasons_present(bundled):
 
 def test_fit_rows_declared_and_flagged(bundled):
     df = bundled.rows
-    assert set(df.loc[df["used_for_fit"], "id"]) == set(v.FIT_ROW_IDS)
-    assert set(v.FIT_ROW_IDS) | set(v.LLM_FIT_ROW_IDS) <= set(bundled.fit_ids)
+    assert (set(df.loc[df["used_for_fit"], "id"])
+            == set(v.FIT_ROW_IDS) | set(v.FRAMEWORK_FIT_ROW_IDS))
+    assert (set(v.FIT_ROW_IDS) | set(v.LLM_FIT_ROW_IDS) | set(v.FRAMEWORK_FIT_ROW_IDS)
+            <= set(bundled.fit_ids))
     for eff in [*bundled.calibration.gemm_efficiency.values(),
                 bundled.calibration.memory_efficiency]:
         assert 0 < eff <= 1.0 + 1e-12
@@ -393,3 +396,63 @@ def test_collective_rows_are_predicted_with_fit_rows_marked():
         assert out.loc[rid, "abs_pct_error"] < 2.5
     # a plain single-node DGX A100 ring is predicted from those constants within 10 %
     assert out.loc["COL-05", "abs_pct_error"] < 10
+
+
+# ------------------------------------------------------------------ framework constant
+@pytest.mark.parametrize(("source", "precision", "framework"), [
+    ("NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets/resnet50v1.5", "TF32",
+     "pytorch"),
+    ("NVIDIA/DeepLearningExamples MxNet/Classification/RN50v1.5/README.md", "AMP (fp16)",
+     "mxnet"),
+    ("NVIDIA/DeepLearningExamples TensorFlow/Classification/ConvNets (XLA, Horovod)",
+     "AMP+XLA", "tensorflow-xla"),
+    ("Horovod paper, TensorFlow", "fp32", "tensorflow"),
+    ("Goyal et al. 2017", "fp32", ""),
+])
+def test_parse_framework(source, precision, framework):
+    assert v.parse_framework(source, precision) == framework
+
+
+def test_every_dle_resnet_row_has_its_framework():
+    want = {"PTRN50": "pytorch", "MXRN50": "mxnet", "TFRN50": "tensorflow-xla"}
+    for r in _dp_rows():
+        for tag, fw in want.items():
+            if f"-{tag}-" in r["id"]:
+                assert v.parse_framework(r["source"], r["precision"]) == fw, r["id"]
+
+
+def test_framework_factor_closed_form_recovers_truth():
+    base = v.Calibration({"v100/half": 0.9}, memory_efficiency=0.5)
+    truth = replace(base, framework_memory_factor={"mxnet": 1.3})
+    spec, why = v.parse_row({**_row(id="m", gpu="V100-SXM2-16GB", precision="AMP (fp16)",
+                                    micro_batch="96"), "source": "DLE MxNet/Classification"})
+    assert spec is not None, why
+    assert spec.framework == "mxnet"
+    published = v.predict_row(spec, truth)
+    assert published > v.predict_row(spec, base)  # fused memory ops: faster
+    assert v.fit_framework_factor(spec, published, base) == pytest.approx(1.3, rel=1e-6)
+    # the factor multiplies only the memory-bound efficiency of that framework's rows
+    assert truth.memory("mxnet") == pytest.approx(0.65)
+    assert truth.memory("pytorch") == truth.memory("") == 0.5
+    with pytest.raises(ConfigError, match="non-memory-bound time"):
+        v.fit_framework_factor(spec, published * 1e3, base)
+
+
+def test_framework_rows_fit_once_and_stored():
+    import json
+
+    rec = json.loads(v.CALIBRATION_FILE.read_text())
+    assert set(v.FRAMEWORK_FIT_ROW_IDS) <= set(rec["fit_ids"])
+    factors = rec["constants"]["framework_memory_factor"]
+    assert set(factors) == {"mxnet", "tensorflow-xla"}
+    calib, _ = v.load_calibration()
+    ref = v.load_reference()
+    for rid in v.FRAMEWORK_FIT_ROW_IDS:
+        row = ref[ref["id"] == rid].iloc[0].to_dict()
+        spec, _ = v.parse_row(row)
+        # the declared row is reproduced by its own constant (closed form) ...
+        assert v.predict_row(spec, calib) == pytest.approx(float(row["value"]), rel=1e-6)
+        # ... and that constant is what the closed form gives for it
+        assert factors[spec.framework] == pytest.approx(
+            v.fit_framework_factor(spec, float(row["value"]), replace(
+                calib, framework_memory_factor={})), rel=1e-6)
