@@ -655,7 +655,8 @@ FIT_RULE = ("data_parallel: the single-GPU ResNet-50 rows of one framework (Deep
             "MXNet, DP-DLE-TFRN50-07 TensorFlow+XLA: V100-SXM2-16GB AMP, the configuration "
             "every framework's table shares with the PyTorch fit rows) fits that framework's "
             "factor on the memory-bound efficiency (closed form, PyTorch = 1). "
-            "NCCL bus-bandwidth efficiencies are sim.collectives' constants (COL-02, COL-10).")
+            "NCCL bus-bandwidth efficiencies are sim.collectives' constants (ring NVLink: COL-02, "
+            "network: COL-10, NVLS: COL-01).")
 
 
 class _CalibratedModel:
@@ -781,7 +782,11 @@ def calibrate(reference_path: str | Path | None = None,
     import datetime
     import json
 
-    from ddlsim.sim.collectives import NCCL_NET_EFFICIENCY, NCCL_NVLINK_EFFICIENCY
+    from ddlsim.sim.collectives import (
+        NCCL_NET_EFFICIENCY,
+        NCCL_NVLINK_EFFICIENCY,
+        NCCL_NVLS_EFFICIENCY,
+    )
 
     ids = (tuple(fit_ids) if fit_ids is not None
            else FIT_ROW_IDS + LLM_FIT_ROW_IDS + FRAMEWORK_FIT_ROW_IDS)
@@ -792,7 +797,9 @@ def calibrate(reference_path: str | Path | None = None,
         rec = {"constants": calib.to_dict(), "fit_ids": list(used), "fit_rule": FIT_RULE,
                "nccl_busbw_efficiency": {
                    "nvlink": {"value": NCCL_NVLINK_EFFICIENCY, "fit_row": "COL-02"},
-                   "network": {"value": NCCL_NET_EFFICIENCY, "fit_row": "COL-10"}},
+                   "network": {"value": NCCL_NET_EFFICIENCY, "fit_row": "COL-10"},
+                   "nvls": {"value": NCCL_NVLS_EFFICIENCY, "fit_row": "COL-01",
+                            "relative_to": "NCCL-calibrated NVLink rate"}},
                "reference": Path(reference_path).name if reference_path else "published.csv",
                "date": datetime.date.today().isoformat()}
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -1085,11 +1092,14 @@ def render_markdown(result: ValidationResult) -> str:
         "(context parallelism) rows are not expressible.",
         "- async_vs_sync: the parameter-server rows use an uncalibrated cost model for a "
         "GPU (GTX 980) and model (Inception-BN) outside the catalog: 26-41 % high.",
-        "- collectives: NVLS (in-switch reduction, used by NCCL on H100/H200 NVSwitch) is not "
-        "modelled, so those rows are ~23 % low; a non-DGX A100 server and an H100 PCIe pair "
-        "(assumed full NVLink bridge) are over-predicted. Modelling NVLS (busbw factor "
-        "(n-1)/(n+1)) and the PCIe/bridge topology would close them. COL-02 and COL-10 fit "
-        "the two NCCL efficiency constants.",
+        "- collectives: NVLS allreduce (in-switch reduction, NCCL's default on one NVSwitch "
+        "Hopper node) is modelled: each GPU sends and receives S once, at one global "
+        "efficiency fitted on COL-01 and judged on COL-03/COL-04. COL-02, COL-10, COL-01 fit "
+        "the three NCCL constants. The ring constant comes from H100 NVLink4, so multi-node "
+        "A100 rows are 3-14 % off (COL-08 is the nccl-tests average over a linear 8 B-128 MiB "
+        "sweep: the model's small and mid-size messages are slower than NCCL's, 14 % low). "
+        "COL-09 (busbw at a below-peak 1 GiB size) and COL-12 (NVLink bridge count not stated) "
+        "are not expressible, with the reason.",
         "- time_to_train: no row-level predictor is wired into validate yet (needs the "
         "statistical-efficiency model per workload); the rows are listed as not expressible.",
         "",

@@ -274,3 +274,61 @@ def test_bad_collective_arguments():
         run(uneven, C.allreduce_hierarchical, [0, 1, 8], 1e6)
     res, _ = run(spec, C.allreduce_ring, [2], 1e6)
     assert res.duration_s == 0.0
+
+
+# -- NVLS (NVLink SHARP) allreduce -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", ["h100-sxm", "h200"])
+@pytest.mark.parametrize("p", [2, 4, 8])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("eff", [1.0, C.NCCL_NVLS_EFFICIENCY])
+def test_nvls_allreduce_matches_closed_form(device, p, n, eff):
+    cluster = make_cluster("dgx-h100", 1, gpus_per_node=p, device=device)
+    res, net = run(cluster, C.allreduce_nvls, range(p), n, efficiency=eff)
+    closed = C.nvls_allreduce_time(p, n, cluster.intra_bw_Bps, cluster.intra_latency_s, eff)
+    assert res.duration_s == pytest.approx(closed, rel=0.01)
+    assert res.algo == "nvls"
+    # data movement: every GPU sends S/eff into the switch and receives S/eff, once
+    carried = dict(zip([lk.id for lk in net.links], net.bytes_carried(), strict=True))
+    for g in range(p):
+        assert carried[f"gpu{g}.tx"] == pytest.approx(n / eff, rel=1e-9)
+        assert carried[f"gpu{g}.rx"] == pytest.approx(n / eff, rel=1e-9)
+
+
+def test_nvls_beats_ring_and_does_not_depend_on_p():
+    n = 1e9
+    t = {}
+    for p in (2, 8):
+        cluster = make_cluster("dgx-h100", 1, gpus_per_node=p)
+        t[p] = run(cluster, C.allreduce_nvls, range(p), n, efficiency=1.0)[0].duration_s
+        ring = run(cluster, C.allreduce_ring, range(p), n)[0].duration_s
+        if p == 8:  # ring moves 2(p-1)/p = 1.75 S per link, NVLS 1 S
+            assert ring / t[p] == pytest.approx(1.75, rel=0.01)
+    assert t[2] == pytest.approx(t[8], rel=1e-9)
+
+
+def test_nvls_busbw_on_dgx_h100_reproduces_its_fit_row():
+    """COL-01 (the fit row): busbw 480 GB/s at 4 GiB on 8 H100, nccl-tests convention."""
+    cluster = C.nccl_calibrated(make_cluster("dgx-h100", 1))
+    row = C.collective_bandwidth_table(cluster, "allreduce", [4 * 2**30], "nvls")[0]
+    size, t, algbw, busbw = row
+    assert busbw == pytest.approx(algbw * 2 * 7 / 8)  # bus factor unchanged
+    assert busbw / GB == pytest.approx(480.0, rel=1e-3)
+
+
+def test_nvls_refused_outside_an_nvswitch_hopper_node():
+    for cluster, ranks in ((make_cluster("dgx-a100", 1), range(8)),         # A100: no NVLS
+                           (make_cluster("dgx-h100", 2), range(16)),        # spans nodes
+                           (make_cluster("dgx-h100", 1, intra_link="nvlink"), range(8))):
+        assert not C.nvls_supported(cluster, list(ranks))
+        with pytest.raises(ConfigError, match="nvls"):
+            run(cluster, C.allreduce_nvls, ranks, 1e6)
+    h100 = make_cluster("dgx-h100", 2)
+    assert C.nvls_supported(h100, range(8)) and C.nvls_supported(h100, range(8, 16))
+    with pytest.raises(ConfigError, match="efficiency"):
+        run(make_cluster("dgx-h100", 1), C.allreduce_nvls, range(8), 1e6, efficiency=1.5)
+    with pytest.raises(ConfigError, match="only implemented for allreduce"):
+        run(make_cluster("dgx-h100", 1), C.collective, "all_gather", range(8), 1e6, "nvls")
+    res, _ = run(make_cluster("dgx-h100", 1), C.collective, "allreduce", range(8), 1e6, "nvls")
+    assert res.algo == "nvls"

@@ -52,7 +52,10 @@ Algorithms
 ``tree`` (double binary tree allreduce: two in-order binary trees, the second mirrored
 for even ``p`` or shifted by one for odd ``p``, so no rank is interior in both; each
 carries ``S/2``, reduce up and broadcast down pipelined), ``hierarchical`` (intra-node
-ring reduce-scatter, inter-node ring allreduce per rail of ``S/g``, intra-node all-gather).
+ring reduce-scatter, inter-node ring allreduce per rail of ``S/g``, intra-node all-gather),
+``nvls`` (NVLink SHARP, allreduce only, one NVSwitch-gen3 node: the switch reduces and
+multicasts, so each GPU sends ``S`` into the switch and receives ``S`` from it once;
+see :func:`allreduce_nvls`).
 """
 
 from __future__ import annotations
@@ -74,9 +77,19 @@ from ddlsim.sim.topology import ClusterSpec, route
 NCCL_NVLINK_EFFICIENCY = 370.0 / 450.0
 #: published.csv COL-10: 46-48 GB/s per NDR 400 Gb/s (50 GB/s) NIC through NCCL.
 NCCL_NET_EFFICIENCY = 47.0 / 50.0
+#: NVLS (NVLink SHARP) allreduce: achieved per-GPU link throughput as a fraction of the
+#: NCCL-calibrated NVLink rate (what :func:`nccl_calibrated` leaves on the links, i.e.
+#: NCCL_NVLINK_EFFICIENCY x line rate). Fitted on ONE row, published.csv COL-01: busbw
+#: 480 GB/s on 8 H100 = algbw 480 / (2*7/8) = 274.3 GB/s, over 0.822 x 450 = 370 GB/s.
+#: Judged on COL-03 (H100, 476) and COL-04 (H200, 475).
+NCCL_NVLS_EFFICIENCY = (480.0 / (2 * 7 / 8)) / (450.0 * NCCL_NVLINK_EFFICIENCY)
+#: Catalog devices whose NVSwitch nodes run NVLS: Hopper GPUs on third-generation
+#: NVSwitch (NVIDIA NCCL 2.17 release notes: NVLS on H100 NVSwitch systems; DGX H100 /
+#: HGX H200 datasheets: NVLink4 + third-generation NVSwitch).
+NVLS_DEVICES = ("h100-sxm", "h200")
 
 OPS = ("allreduce", "reduce_scatter", "all_gather", "broadcast", "sendrecv")
-ALGOS = ("ring", "tree", "hierarchical")
+ALGOS = ("ring", "tree", "hierarchical", "nvls")
 
 
 def nccl_calibrated(cluster: ClusterSpec) -> ClusterSpec:
@@ -403,6 +416,43 @@ def allreduce_hierarchical(env: simpy.Environment, net: Network, ranks: Sequence
                                    chunks))
 
 
+def nvls_supported(cluster: ClusterSpec, ranks: Sequence[int] | None = None) -> bool:
+    """True when ``ranks`` (default: every GPU) sit in one NVSwitch node of NVLS-capable
+    devices (:data:`NVLS_DEVICES`), the setting where NCCL picks NVLS for allreduce."""
+    ranks = list(range(cluster.num_gpus)) if ranks is None else list(ranks)
+    return (cluster.intra_link == "nvswitch" and len(ranks) > 1
+            and not _spans_nodes(cluster, ranks)
+            and all(cluster.devices[r] in NVLS_DEVICES for r in ranks))
+
+
+def allreduce_nvls(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
+                   chunks: int = 1, efficiency: float = NCCL_NVLS_EFFICIENCY
+                   ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """NVLink SHARP (in-switch) allreduce of ``nbytes`` per rank over one NVSwitch node.
+
+    Data movement: the NVSwitch reduces (``multimem.ld_reduce``) and multicasts
+    (``multimem.st``), so each GPU sends its ``S`` bytes into the switch once and receives
+    the reduced ``S`` once, whatever ``p`` (a ring moves ``2(p-1)/p * S`` each way).
+    Counting a GPU's own shard's round trip it is ``(p+1)/p * S``; that 12 % at p = 8 is
+    inside ``efficiency`` (every published NVLS row has p = 8). One flow over every rank's
+    ``gpu.tx`` and ``gpu.rx`` carrying ``S / efficiency``; latency two switch hops (reduce,
+    then multicast). Time on an idle node: :func:`nvls_allreduce_time`.
+
+    Raises ConfigError unless :func:`nvls_supported` (NVSwitch node of :data:`NVLS_DEVICES`).
+    """
+    ranks = _check_ranks(net, ranks)
+    if not (isinstance(efficiency, int | float) and 0 < efficiency <= 1):
+        raise ConfigError(f"efficiency: must be in (0, 1], got {efficiency!r}")
+    if len(ranks) > 1 and not nvls_supported(net.cluster, ranks):
+        raise ConfigError(f"algo: 'nvls' needs the ranks on one NVSwitch node of "
+                          f"{'/'.join(NVLS_DEVICES)} GPUs, got intra_link "
+                          f"{net.cluster.intra_link!r}, devices "
+                          f"{sorted({net.cluster.devices[r] for r in ranks})}")
+    path, lat, _ = ring_plan(net, ranks, 1)  # every rank's gpu.tx and gpu.rx, once each
+    stage = Stage(path, 1.0 / efficiency, 2 * lat)
+    return (yield from _collective(env, net, "allreduce", "nvls", ranks, nbytes, [stage], chunks))
+
+
 def sendrecv(env: simpy.Environment, net: Network, src: int, dst: int, nbytes: float
              ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Point-to-point transfer of ``nbytes`` from GPU ``src`` to GPU ``dst``."""
@@ -422,7 +472,7 @@ def collective(env: simpy.Environment, net: Network, op: str, ranks: Sequence[in
         raise ConfigError(f"algo: {algo!r} is only implemented for allreduce, got op {op!r}")
     kw = {} if chunks is None else {"chunks": chunks}
     fn = {"allreduce": {"ring": allreduce_ring, "tree": allreduce_tree,
-                        "hierarchical": allreduce_hierarchical}[algo],
+                        "hierarchical": allreduce_hierarchical, "nvls": allreduce_nvls}[algo],
           "reduce_scatter": reduce_scatter_ring, "all_gather": all_gather_ring,
           "broadcast": broadcast}[op]
     return (yield from fn(env, net, ranks, nbytes, **kw))
@@ -512,6 +562,14 @@ def tree_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) ->
         return 0.0
     w = 2 if p == 2 else 3 if p == 3 else 4
     return w / 2 * nbytes / bw_Bps + 2 * int(math.floor(math.log2(p))) * alpha_s
+
+
+def nvls_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float,
+                        efficiency: float = NCCL_NVLS_EFFICIENCY) -> float:
+    """NVLS allreduce on one NVSwitch node: ``N / (efficiency B) + 2 alpha`` (s), for any
+    ``p > 1`` (each GPU sends and receives ``N`` once; 0 for one rank). The nccl-tests
+    busbw is unchanged: ``algbw * 2(p-1)/p``."""
+    return nbytes / (efficiency * bw_Bps) + 2 * alpha_s if p > 1 else 0.0
 
 
 def hierarchical_allreduce_time(nodes: int, gpus_per_node: int, nbytes: float,
