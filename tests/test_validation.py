@@ -44,8 +44,8 @@ GPUS = {
     "V100-SXM2-32GB": "v100-sxm2-32gb",
     "V100-SXM3-32GB": "v100-sxm3-32gb",
     "V100-SXM3-32GB (DGX-2H)": "v100-sxm3-32gb",
-    "P100-SXM2-16GB": None,
-    "Pascal (P100 per Horovod paper)": None,
+    "P100-SXM2-16GB": "p100-sxm2-16gb",
+    "Pascal (P100 per Horovod paper)": "p100-sxm2-16gb",
     "Pascal": None,
     "not stated": None,
 }
@@ -134,7 +134,7 @@ def test_counts_consistent_and_reasons_present(bundled):
     assert (bad["reason"].str.len() > 0).all()
     assert bad["predicted"].isna().all()
     assert df.loc[df["id"] == "DP-DLE-TXL-01", "reason"].item().endswith("not in the zoo")
-    assert "not in the device catalog" in df.loc[df["id"] == "DP-GOY-02", "reason"].item()
+    assert "not in the device catalog" in df.loc[df["id"] == "DP-HVD-06", "reason"].item()
     assert np.isfinite(df.loc[expressed, "predicted"]).all()
     assert (df.loc[expressed, "predicted"] > 0).all()
 
@@ -202,7 +202,7 @@ def test_synthetic_reference_errors(tmp_path):
         _row(id="T-3", num_gpus="8", interconnect="DGX A100", metric="scaling_efficiency",
              unit="%", value="100"),
         _row(id="T-4", model="Inception V3"),
-        _row(id="T-5", gpu="P100-SXM2-16GB"),
+        _row(id="T-5", gpu="GTX 980"),
         _row(id="T-6", micro_batch="", global_batch=""),
         _row(id="T-7", category="other"),  # not in the chosen categories
     ]
@@ -463,3 +463,45 @@ def test_framework_rows_fit_once_and_stored():
         assert factors[spec.framework] == pytest.approx(
             v.fit_framework_factor(spec, float(row["value"]), replace(
                 calib, framework_memory_factor={})), rel=1e-6)
+
+
+# ------------------------------------------------------------------ time to train
+def test_steps_to_target_from_the_row_or_the_published_model():
+    steps, why = v.steps_to_target("ResNet-50 (ImageNet, 90 epochs)", "resnet50", 8192)
+    assert steps == pytest.approx(90 * 1_281_167 / 8192)
+    assert "the row's" in why
+    from ddlsim.convergence.stat_eff import published_model
+    steps, why = v.steps_to_target("ResNet-50 (ImageNet)", "resnet50", 256)
+    assert steps == pytest.approx(published_model("resnet50-imagenet").steps(256))
+    assert why.startswith("steps: model")
+    assert v.steps_to_target("Custom ResNet 9 (CIFAR10)", "resnet50", 512)[0] is None
+    assert v.steps_to_target("VGG-16 (ImageNet)", "vgg16", 256)[0] is None
+
+
+def test_time_to_train_is_steps_times_simulated_iteration():
+    base = _row(id="X", category="time_to_train", model="ResNet-50 (ImageNet, 2 epochs)",
+                gpu="P100-SXM2-16GB", num_gpus="16", nodes="2",
+                interconnect="Facebook Big Basin: 8x P100 NVLink per server; 50 Gbit Ethernet",
+                precision="fp32", global_batch="512", micro_batch="32",
+                metric="time_to_train_hours", unit="h")
+    spec, why = v.parse_row(base)
+    assert spec is not None, why
+    assert spec.cluster.nodes == 2 and spec.cluster.nics_per_node == 1
+    assert spec.cluster.intra_bw_Bps == 80e9 and spec.cluster.nic_bw_Bps == 50e9 / 8
+    hours = v.predict_row(spec, v.DEFAULT_CALIBRATION)
+    thr = v.predict_row(replace(spec, metric_kind="throughput", scale=1.0),
+                        v.DEFAULT_CALIBRATION)
+    assert hours == pytest.approx(2 * 1_281_167 / thr / 3600, rel=1e-9)
+    # the global batch must be GPUs x batch per GPU; the DAWNBench free-text rows refuse
+    assert v.parse_row({**base, "global_batch": "1000"})[0] is None
+    spec, why = v.parse_row({**base, "interconnect": "see gpu field"})
+    assert spec is None and "DAWNBench" in why
+
+
+def test_bundled_time_to_train_rows():
+    res = v.validate(categories=("time_to_train",), calibration="stored").rows.set_index("id")
+    assert set(res.index[res["status"] == "predicted"]) == {"TTT-GOY-01", "TTT-GOY-02"}
+    assert "the row's" in res.loc["TTT-GOY-01", "reason"]          # 90 epochs, stated
+    assert "steps: model" in res.loc["TTT-GOY-02", "reason"]       # stat_eff model
+    assert (res.loc[res["status"] != "predicted", "reason"].str.len() > 20).all()
+    assert 0.5 < res.loc["TTT-GOY-01", "predicted"] < 2.0           # hours, order of 1

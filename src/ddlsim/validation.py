@@ -47,7 +47,7 @@ from ddlsim.sim import hardware
 from ddlsim.sim.costs import DEFAULT_EFFICIENCY, CostModel, op_class
 from ddlsim.sim.hardware import DeviceSpec, get_device, resolve_device_name
 from ddlsim.sim.topology import ClusterSpec, make_cluster
-from ddlsim.units import GBps
+from ddlsim.units import GBps, Gbps
 
 #: The bundled reference table.
 DEFAULT_REFERENCE = Path(__file__).parent / "data" / "published.csv"
@@ -292,9 +292,12 @@ def parse_metric(metric: str, unit: str) -> tuple[str, float, int | None] | None
     """Metric and unit -> ``(kind, display scale, baseline GPUs)`` or None.
 
     Kinds: ``throughput`` (samples/s), ``scaling_efficiency`` (fraction vs the baseline
-    GPU count, 1 by default), ``backprop_s`` (single-GPU backward seconds).
+    GPU count, 1 by default), ``backprop_s`` (single-GPU backward seconds),
+    ``time_to_train`` (hours: steps to the target x simulated iteration time).
     """
     m, u = str(metric).strip().lower(), str(unit).strip().lower()
+    if m in ("time_to_train_hours", "time_to_accuracy_hours") and u.startswith("h"):
+        return "time_to_train", 1.0 / 3600.0, None
     if m in ("train_throughput", "images_per_sec") and u.startswith(("images/s", "img/s")):
         return "throughput", 1.0, None
     hit = _SCALING_RE.match(m)
@@ -307,10 +310,16 @@ def parse_metric(metric: str, unit: str) -> tuple[str, float, int | None] | None
 
 
 # --------------------------------------------------------------------------- clusters
-_DGX1_NOTE = ("DGX-1 (V100): NVLink2 hybrid cube mesh, 6 links x 25 GB/s per direction per "
-              "GPU (published.csv HW-V100-06: 300 GB/s bidirectional = 150 GB/s per "
-              "direction); NCCL runs its rings over disjoint links, so each GPU gets the "
-              "full 150 GB/s, modelled as a non-blocking switch")
+_DGX1_NOTE = ("DGX-1: NVLink hybrid cube mesh, each GPU's NVLink rate per direction from the "
+              "catalog (V100: 6 links x 25 GB/s = 150 GB/s, published.csv HW-V100-06; P100: "
+              "4 links x 20 GB/s = 80 GB/s, P100 datasheet); NCCL runs its rings over "
+              "disjoint links, so each GPU gets its full NVLink rate, modelled as a "
+              "non-blocking switch")
+_BIG_BASIN_NOTE = ("Facebook Big Basin (Goyal et al. 2017 Sec. 5, the row's interconnect): 8 "
+                   "P100 per server on NVLink (hybrid cube mesh as DGX-1, 80 GB/s per GPU per "
+                   "direction, P100 datasheet), one Mellanox ConnectX-4 50 Gbit/s Ethernet "
+                   "NIC per server; allreduce modelled as the simulator's hierarchical ring "
+                   "(the paper uses recursive halving/doubling across servers)")
 _DGX2_NOTE = ("DGX-2: 16 V100 on 12 NVSwitches, each GPU 6 NVLink2 x 25 GB/s per direction "
               "= 150 GB/s (NVIDIA DGX-2 datasheet; published.csv HW-V100-06)")
 
@@ -339,13 +348,22 @@ def cluster_for_row(interconnect: str, device: DeviceSpec, num_gpus: int, nodes:
             if num_gpus % 8:
                 return None, f"{num_gpus} GPUs do not fill 8-GPU {preset} nodes"
             return make_cluster(preset, num_gpus // 8, device=device.name), ""
+    if " big basin" in t:
+        if num_gpus % 8 or num_gpus // 8 != nodes or device.nvlink_bw_bytes_per_s <= 0:
+            return None, f"{num_gpus} GPUs on {nodes} nodes do not fill 8-GPU Big Basin servers"
+        cluster = make_cluster("dgx-a100", nodes, gpus_per_node=8, device=device.name,
+                               intra_link="nvlink", intra_bw_Bps=device.nvlink_bw_bytes_per_s,
+                               nics_per_node=1, nic_bw_Bps=50 * Gbps, fabric="ethernet",
+                               name="big-basin", source=_BIG_BASIN_NOTE)
+        return cluster, _BIG_BASIN_NOTE
     for pattern, gpn, link, note in ((" dgx 1 ", 8, "nvlink", _DGX1_NOTE),
                                      (" dgx 2", 16, "nvswitch", _DGX2_NOTE)):
         if pattern in t:
             if num_gpus > gpn or nodes > 1:
                 return None, f"{num_gpus} GPUs on {nodes} nodes: inter-node fabric not modelled"
+            bw = 150 * GBps if pattern == " dgx 2" else device.nvlink_bw_bytes_per_s
             cluster = make_cluster("dgx-a100", 1, gpus_per_node=num_gpus, device=device.name,
-                                   intra_link=link, intra_bw_Bps=150 * GBps,
+                                   intra_link=link, intra_bw_Bps=bw,
                                    name=pattern.strip(), source=note)
             return cluster, note
     return None, f"interconnect {interconnect!r} not mapped to a cluster"
@@ -368,10 +386,53 @@ class RowSpec:
     baseline_gpus: int | None
     note: str = ""
     framework: str = ""
+    steps: float | None = None
+
+
+#: Training images of ImageNet-1k (ILSVRC 2012), the dataset of every ImageNet row.
+IMAGENET_TRAIN_IMAGES = 1_281_167
+
+
+def steps_to_target(model_text: str, model: str, global_batch: int
+                    ) -> tuple[float | None, str]:
+    """Optimizer steps a time-to-train row needs, and where the number comes from.
+
+    The row's own workload definition first: ``N epochs`` in its model text, times the
+    dataset size, over the global batch. Otherwise, for ResNet-50 on ImageNet, the
+    published statistical-efficiency model of :mod:`ddlsim.convergence.stat_eff`
+    (labelled ``model``). Otherwise None with the reason.
+    """
+    text = str(model_text).lower()
+    if "imagenet" not in text:
+        return None, "dataset of the row is not ImageNet (no sample count for it)"
+    hit = re.search(r"(\d+(?:\.\d+)?)\s*epochs?\b", text)
+    if hit:
+        epochs = float(hit.group(1))
+        return (epochs * IMAGENET_TRAIN_IMAGES / global_batch,
+                f"steps: {epochs:g} epochs (the row's) x {IMAGENET_TRAIN_IMAGES:,} images / "
+                f"batch {global_batch}")
+    if model == "resnet50":
+        from ddlsim.convergence.stat_eff import published_model
+
+        m = published_model("resnet50-imagenet")
+        return (m.steps(global_batch),
+                f"steps: model ({m.label}; {m.source}) at batch {global_batch}")
+    return None, "steps to the target not stated and no published statistical model"
 
 
 def parse_row(row: Mapping[str, object]) -> tuple[RowSpec | None, str]:
     """A reference row -> (RowSpec, "") or (None, one-line reason it is not expressible)."""
+    if str(row.get("interconnect", "")).strip().lower() == "see gpu field":
+        return None, ("DAWNBench entry: num_gpus, nodes and precision are not in the row (the "
+                      "precision column holds the software stack, the hardware is free text) "
+                      "and the per-phase image resolution is not given (the notes: progressive "
+                      "resizing / low-res images / custom schedules), so the work per step is "
+                      "not defined")
+    if re.match(r"^bert", str(row["model"]).strip().lower()) and \
+            str(row["category"]) == "time_to_train":
+        return None, ("BERT pretraining time: the steps of each phase are not in the row and "
+                      "no published statistical-efficiency model covers BERT; the BERT encoder "
+                      "is not in the workload zoo")
     model = parse_model(str(row["model"]))
     if model is None:
         return None, f"model {row['model']!r} not in the zoo"
@@ -395,13 +456,21 @@ def parse_row(row: Mapping[str, object]) -> tuple[RowSpec | None, str]:
     kind, scale, base = metric
     if kind == "scaling_efficiency" and (base is None or num_gpus % base):
         return None, f"scaling baseline {base} GPUs does not divide {num_gpus}"
+    steps, snote = None, ""
+    if kind == "time_to_train":
+        glob = _int_or_none(row["global_batch"])
+        if glob is None or glob != batch * num_gpus:
+            return None, "global batch not stated as one number equal to GPUs x batch per GPU"
+        steps, snote = steps_to_target(str(row["model"]), model, glob)
+        if steps is None:
+            return None, snote
     cluster, cnote = cluster_for_row(str(row["interconnect"]), device, num_gpus, nodes)
     if cluster is None:
         return None, cnote
     framework = parse_framework(str(row.get("source", "")), str(row["precision"]))
     return RowSpec(model, device, precision[0], precision[1], batch, num_gpus, cluster,
-                   kind, scale, base, note="; ".join(n for n in (note, cnote) if n),
-                   framework=framework), ""
+                   kind, scale, base, note="; ".join(n for n in (note, cnote, snote) if n),
+                   framework=framework, steps=steps), ""
 
 
 def _estimator(device: DeviceSpec, dtype: str, calib: Calibration, framework: str = ""
@@ -480,6 +549,12 @@ def predict_row(spec: RowSpec, calib: Calibration) -> float:
         return per_gpu_n / per_gpu_base * spec.scale
     if spec.metric_kind == "backprop_s":
         return _step_cost(spec, calib)[1].bwd_total_s * spec.scale
+    if spec.metric_kind == "time_to_train":
+        if spec.steps is None:
+            raise ConfigError("steps: a time-to-train row needs its steps to the target")
+        iteration_s = spec.batch_per_gpu * spec.num_gpus / _samples_per_s(
+            spec, calib, spec.num_gpus)
+        return spec.steps * iteration_s * spec.scale
     raise ConfigError(f"metric kind: unknown {spec.metric_kind!r}")
 
 

@@ -174,6 +174,28 @@ def _v100(memory_gib: int, memory_id: str) -> DeviceSpec:
     )
 
 
+_P100_DATASHEET = "NVIDIA Tesla P100 datasheet (2016), SXM2 (NVLink) module"
+
+
+def _p100() -> DeviceSpec:
+    # published.csv has no hardware_spec row for the P100 (its rows DP-GOY-*, TTT-GOY-*
+    # only name it); every number is from the vendor datasheet. Pascal has no tensor
+    # cores: float16 is the packed-half2 FMA rate (2x float32).
+    return _gpu(
+        "p100-sxm2-16gb", "NVIDIA Tesla P100-SXM2-16GB",
+        peaks={
+            "float64": (5.3 * TFLOPS, f"{_P100_DATASHEET}: double precision 5.3 TFLOPS"),
+            "float32": (10.6 * TFLOPS, f"{_P100_DATASHEET}: single precision 10.6 TFLOPS"),
+            "float16": (21.2 * TFLOPS, f"{_P100_DATASHEET}: half precision 21.2 TFLOPS "
+                                       "(no tensor cores)"),
+        },
+        memory=(16 * GiB, f"{_P100_DATASHEET}: 16 GB CoWoS HBM2 ({_GIB})"),
+        memory_bw=(732 * GB, f"{_P100_DATASHEET}: 732 GB/s"),
+        pcie=(16 * GB, f"{_P100_DATASHEET}: PCIe Gen3 x16, 32 GB/s {_HALF_OF}"),
+        nvlink=(80 * GB, f"{_P100_DATASHEET}: NVLink 160 GB/s (4 links) {_HALF_OF}"),
+    )
+
+
 def _a100(memory_gib: int, memory_id: str, bw_gbps: float, bw_id: str) -> DeviceSpec:
     return _gpu(
         f"a100-{memory_gib}gb", f"NVIDIA A100-SXM4-{memory_gib}GB",
@@ -303,6 +325,7 @@ def _generic_cpu() -> DeviceSpec:
 
 def _build_catalog() -> Mapping[str, DeviceSpec]:
     rows = [
+        _p100(),
         _v100(16, "HW-V100-04"),
         _v100(32, "HW-V100-04b"),
         _a100(40, "HW-A100-10", 1555, "HW-A100-10b"),
@@ -345,8 +368,8 @@ def _memory_gb(t: str) -> int | None:
 
 
 # Short names a user may mistype, for did-you-mean suggestions only.
-_SHORT_NAMES = {"v100": "v100-sxm2-16gb", "a100": "a100-40gb", "h100": "h100-sxm",
-                "h200": "h200", "l4": "l4", "cpu": "cpu-generic"}
+_SHORT_NAMES = {"p100": "p100-sxm2-16gb", "v100": "v100-sxm2-16gb", "a100": "a100-40gb",
+                "h100": "h100-sxm", "h200": "h200", "l4": "l4", "cpu": "cpu-generic"}
 
 
 def resolve_device_name(text: str) -> str | None:
@@ -368,6 +391,8 @@ def resolve_device_name(text: str) -> str | None:
     if _OTHER_VARIANT.search(tokens):
         return None
     mem = _memory_gb(tokens)
+    if re.search(r"\bp100\b", tokens):
+        return "p100-sxm2-16gb" if mem in (None, 16) else None
     if re.search(r"\bv100\b", tokens):
         return {None: "v100-sxm2-16gb", 16: "v100-sxm2-16gb", 32: "v100-sxm2-32gb"}.get(mem)
     if re.search(r"\ba100\b", tokens):
