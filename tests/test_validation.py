@@ -22,7 +22,7 @@ MODELS = {
     "ResNet-50 v1.5": "resnet50",
     "VGG-16": "vgg16",
     "Inception V3": None,
-    "ResNet-101": None,
+    "ResNet-101": "resnet101",
     "Transformer-XL base": None,
     "Transformer-XL large": None,
 }

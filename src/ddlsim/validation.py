@@ -205,6 +205,8 @@ def resolve_gpu(text: str) -> tuple[DeviceSpec | None, str]:
 # --------------------------------------------------------------------------- parsing
 _MODELS = [
     (r"^resnet[-\s]?50(\s*v1(\.5)?)?\b", "resnet50"),
+    (r"^resnet[-\s]?101\b", "resnet101"),
+    (r"^resnet[-\s]?152\b", "resnet152"),
     (r"^gpt[-\s]?3[-\s]?175\s?b\b", "gpt3-175b"),
     (r"^gpt[-\s]?3[-\s]?13\s?b\b", "gpt3-13b"),
     (r"^gpt[-\s]?3[-\s]?(xl|1\.3\s?b)\b", "gpt3-1.3b"),
@@ -1175,8 +1177,15 @@ def render_markdown(result: ValidationResult) -> str:
         "sweep: the model's small and mid-size messages are slower than NCCL's, 14 % low). "
         "COL-09 (busbw at a below-peak 1 GiB size) and COL-12 (NVLink bridge count not stated) "
         "are not expressible, with the reason.",
-        "- time_to_train: no row-level predictor is wired into validate yet (needs the "
-        "statistical-efficiency model per workload); the rows are listed as not expressible.",
+        "- time_to_train: time = steps to the target (the row's own epochs, else the published "
+        "ResNet-50 statistical-efficiency model of convergence.stat_eff, labelled 'model') x "
+        "the simulated iteration time. Only the Goyal et al. rows are expressible (P100 from "
+        "its datasheet, gemm efficiency uncalibrated: no P100 fit row), and both come out "
+        "15-20 % fast. DAWNBench rows lack GPU count, precision and per-phase resolution; "
+        "BERT rows lack per-phase steps and a statistical model.",
+        "- pipeline_parallel: ResNet-101 is now in the workload zoo (torchvision parameter "
+        "count), but the Tesla P40 is not in the catalog and api.pipeline's row mapping "
+        "still refuses the torchgpipe rows; PipeDream rows are a different training model.",
         "",
         "## Every row",
         "",

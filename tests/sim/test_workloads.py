@@ -41,6 +41,9 @@ def fwd_macs(w: W.Workload) -> float:
         ("vgg16", 138_357_544, 15.47, 0.005),
         # FLOP-04a/b: 25,557,032 params; 4.089 GMAC
         ("resnet50", 25_557_032, 4.089, 0.005),
+        # torchvision weight metadata (num_params, _ops in GMACs): resnet101 / resnet152
+        ("resnet101", 44_549_160, 7.801, 0.005),
+        ("resnet152", 60_192_808, 11.514, 0.005),
     ],
 )
 def test_cnn_params_and_macs_match_published(name, params, gmacs, rel):
@@ -339,3 +342,16 @@ def test_llama_gqa_shrinks_only_kv_projection_and_flops_are_closed_form():
 def test_llama_rejects_bad_grouping():
     with pytest.raises(ConfigError, match="kv_heads"):
         W.llama(1, 1, 64, 8, 3, 96, 16, 50)
+
+
+def test_deeper_resnets_differ_from_resnet50_only_in_stage_depth():
+    r50, r101 = W.resnet50(batch=2), W.resnet101(batch=2)
+    names50 = {layer.name for layer in r50.layers}
+    names101 = {layer.name for layer in r101.layers}
+    assert names50 < names101
+    extra = {n.split(".")[0] + "." + n.split(".")[1] for n in names101 - names50}
+    assert extra == {f"layer3.{b}" for b in range(6, 23)}  # 17 extra identity blocks
+    # each extra block: 1x1 1024->256, 3x3 256->256, 1x1 256->1024 (no bias) + 3 bn
+    per_block = 1024 * 256 + 9 * 256 * 256 + 256 * 1024 + 2 * (256 + 256 + 1024)
+    assert r101.param_count - r50.param_count == 17 * per_block
+    assert W.resnet152(batch=1).name == "resnet152"

@@ -510,21 +510,35 @@ def _bottleneck(net: _Net, prefix: str, width: int, stride: int) -> None:
     net.elementwise(f"{prefix}.relu3", "relu")
 
 
-@functools.lru_cache(maxsize=32)
-def _resnet50(batch: int, dtype: str) -> Workload:
+#: Bottleneck blocks per stage of the ImageNet ResNets (He et al. 2015, Table 1).
+RESNET_BLOCKS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3),
+                 "resnet152": (3, 8, 36, 3)}
+
+
+def _resnet(batch: int, dtype: str, name: str) -> Workload:
     net = _start(batch, (3, 224, 224), dtype)
     net.conv("conv1", 64, 7, 2, 3, bias=False)
     net.bn("bn1")
     net.elementwise("relu", "relu")
     net.pool("maxpool", "max", 3, 2, 1)
-    for stage, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3)),
-                                            start=1):
+    for stage, (width, blocks) in enumerate(zip((64, 128, 256, 512), RESNET_BLOCKS[name],
+                                                strict=True), start=1):
         for b in range(blocks):
             _bottleneck(net, f"layer{stage}.{b}", width, 2 if (b == 0 and stage > 1) else 1)
     net.pool("avgpool", "avg", 7, 1)
     net.linear("fc", 1000)
     net.softmax_xent()
-    return net.workload("resnet50", (3, 224, 224), dtype)
+    return net.workload(name, (3, 224, 224), dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _resnet50(batch: int, dtype: str) -> Workload:
+    return _resnet(batch, dtype, "resnet50")
+
+
+@functools.lru_cache(maxsize=8)
+def _resnet_deep(batch: int, dtype: str, name: str) -> Workload:
+    return _resnet(batch, dtype, name)
 
 
 def resnet50(batch: int, dtype: str = "float32") -> Workload:
@@ -534,6 +548,23 @@ def resnet50(batch: int, dtype: str = "float32") -> Workload:
     _check_batch(batch)
     _check_dtype(dtype)
     return _resnet50(batch, dtype)
+
+
+def resnet101(batch: int, dtype: str = "float32") -> Workload:
+    """ResNet-101 v1.5 at 224x224: ResNet-50's bottlenecks with 23 blocks in stage 3
+    (He et al. 2015 Table 1); torchvision ``resnet101``: 44,549,160 parameters,
+    7.80 GMACs (its weight metadata ``num_params`` / ``_ops``)."""
+    _check_batch(batch)
+    _check_dtype(dtype)
+    return _resnet_deep(batch, dtype, "resnet101")
+
+
+def resnet152(batch: int, dtype: str = "float32") -> Workload:
+    """ResNet-152 v1.5 at 224x224: 8 and 36 blocks in stages 2 and 3 (He et al. 2015
+    Table 1); torchvision ``resnet152``: 60,192,808 parameters, 11.51 GMACs."""
+    _check_batch(batch)
+    _check_dtype(dtype)
+    return _resnet_deep(batch, dtype, "resnet152")
 
 
 # --------------------------------------------------------------------------- GPT
@@ -994,6 +1025,8 @@ WORKLOADS: dict[str, Callable[..., Workload]] = {
     "alexnet": alexnet,
     "vgg16": vgg16,
     "resnet50": resnet50,
+    "resnet101": resnet101,
+    "resnet152": resnet152,
     **{name: _preset_builder(name, preset) for name, preset in GPT_PRESETS.items()},
 }
 
