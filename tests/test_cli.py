@@ -1,5 +1,7 @@
 """The command line: real runs through click's CliRunner, and one-line errors."""
 
+import re
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -150,7 +152,7 @@ def test_validate_writes_the_markdown(tmp_path):
     out = tmp_path / "v.md"
     res = run("validate", "--category", "data_parallel", "--out", str(out))
     assert res.exit_code == 0, res.output
-    assert "data_parallel: 48 of 74 rows predicted" in res.output
+    assert re.search(r"data_parallel: \d+ of 74 rows predicted", res.output)
     assert out.read_text().startswith("#") and out.with_suffix(".png").stat().st_size > 0
 
 
