@@ -284,3 +284,46 @@ def test_usage_errors_are_one_line_too(args, message, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "--help" in err
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["dp", "--seed", "-1"], "'--seed': -1 is not in the range", 2),
+    (["converge", "--seeds", "-1", "--epochs", "0.1"], "seeds must be in [0, 2**32)", 2),
+    (["collectives", "--min-bytes", "0"], "at least 1 byte", 2),
+    (["collectives", "--min-bytes", "nan"], "at least 1 byte", 2),
+    (["collectives", "--min-bytes", "1G", "--max-bytes", "8M"], "must not exceed", 2),
+    (["collectives", "--op", "sendrecv", "--gpus-per-node", "1"], "at least two GPUs", 2),
+    (["dp", "--gpus", "2000000"], "GPU counts must be in", 2),
+    (["dp", "--noise", "normal", "--noise-cv", "5"], "noise.cv: must be <= 0.3", 1),
+    (["validate", "--category", "nope"], "unknown category 'nope'", 1),
+    (["plan", "--model", "resnet50", "--target", "epochs=1", "--dataset-samples", "0"],
+     "dataset_samples: must be >= 1", 1),
+    (["kernels", "bench", "--model", "lenet-digits", "--batch", "100000000", "--repeats", "1"],
+     "use a smaller --batch", 1),
+])
+def test_review_found_inputs_are_one_line_errors(args, message, code, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == code
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_scenario_name_cannot_escape_the_output_folder(tmp_path, capsys):
+    scen = tmp_path / "s.yaml"
+    scen.write_text("name: ../../etc\nworkload: {model: mlp}\nstrategies: [{kind: allreduce}]\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(scen)])
+    assert exc.value.code == 1
+    assert "name: String should match pattern" in capsys.readouterr().err
+
+
+def test_out_over_a_users_folder_is_refused(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(SystemExit) as exc:
+        main(["dp", "--model", "lenet5", "--gpus", "2", "--iterations", "2", "--out", str(mine)])
+    assert exc.value.code == 2  # refused while parsing, before any simulation
+    assert "is not a ddlsim report" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "keep"

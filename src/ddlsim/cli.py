@@ -17,6 +17,20 @@ from ddlsim.errors import DdlsimError
 from ddlsim.reports import tables
 
 DEVICE_CHOICE = click.Choice(["auto", "cpu", "gpu"])
+SEED = click.IntRange(0, 2**32 - 1)  # numpy's seed range
+GPU_COUNT = click.IntRange(1, 1_000_000)
+
+
+def _check_out(ctx, param, value):
+    """Refuse a report folder that would overwrite the user's files before any work."""
+    if value is not None:
+        from ddlsim.reports.files import check_out_dir
+
+        try:
+            check_out_dir(value)
+        except DdlsimError as exc:
+            raise click.BadParameter(str(exc).removeprefix("out: ")) from None
+    return value
 DTYPE_CHOICE = click.Choice(["float32", "float16", "bfloat16"])
 
 
@@ -154,9 +168,14 @@ def collectives_cmd(cluster, nodes, gpus_per_node, op, algo, min_bytes, max_byte
     lo, hi = _parse_size("min-bytes", min_bytes), _parse_size("max-bytes", max_bytes)
     if factor < 2:
         raise click.BadParameter(f"must be >= 2, got {factor}", param_hint="--factor")
+    if lo > hi:
+        raise click.BadParameter(f"must not exceed --max-bytes ({max_bytes}), got {min_bytes}",
+                                 param_hint="--min-bytes")
+    if op == "sendrecv" and spec.num_gpus < 2:
+        raise click.BadParameter("sendrecv needs at least two GPUs", param_hint="--op")
     sizes = []
     size = lo
-    while size <= hi:
+    while size <= hi and len(sizes) < 64:
         sizes.append(size)
         size *= factor
     rows = collective_bandwidth_table(spec, op, sizes, algo=algo)
@@ -168,18 +187,31 @@ def collectives_cmd(cluster, nodes, gpus_per_node, op, algo, min_bytes, max_byte
 
 
 def _parse_size(name: str, text: str) -> float:
-    mult = {"K": 1024, "M": 1024**2, "G": 1024**3}
+    """``8M`` -> 8 MiB in bytes; a finite size of at least one byte."""
+    import math
+
+    mult = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
     t = text.strip().upper().removesuffix("B")
     try:
-        if t and t[-1] in mult:
-            return float(t[:-1]) * mult[t[-1]]
-        return float(t)
+        value = float(t[:-1]) * mult[t[-1]] if t and t[-1] in mult else float(t)
     except ValueError:
-        raise click.BadParameter(f"expected a size like 8M or 1G, got {text!r}",
-                                 param_hint=f"--{name}") from None
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise click.BadParameter(f"expected a size of at least 1 byte like 8M or 1G, got "
+                                 f"{text!r}", param_hint=f"--{name}")
+    return value
 
 
 # --------------------------------------------------------------------------- sync DP
+def _seed_list(text: str) -> list[int]:
+    seeds = _number_list("seeds", text)
+    bad = [v for v in seeds if not 0 <= v < 2**32]
+    if bad:
+        raise click.BadParameter(f"seeds must be in [0, 2**32), got {bad[0]}",
+                                 param_hint="--seeds")
+    return seeds
+
+
 def _number_list(name: str, text: str, kind: type = int) -> list:
     """Parse ``--name 8,64,512`` into numbers of ``kind`` (int or float)."""
     try:
@@ -231,10 +263,11 @@ def _pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple
               help="Data-loader samples/s per GPU (default: unlimited).")
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="Measured kernel profile CSV (from `ddlsim kernels bench`).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--max-events", type=click.IntRange(min=1),
               help="Stop a simulation that would exceed this many events (default 50 million).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
+@click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
+              help="Write the report here.")
 def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overlap, noise,
        noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, max_events,
        out_dir) -> None:
@@ -243,6 +276,9 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
 
     predictions = []
     counts = _number_list("gpus", gpus)
+    if not all(1 <= n <= 1_000_000 for n in counts):
+        raise click.BadParameter(f"GPU counts must be in [1, 1000000], got {gpus!r}",
+                                 param_hint="--gpus")
     for n in counts:
         opts = api.DPOptions(model=model, batch_per_gpu=batch, cluster=cluster, gpus=n,
                              dtype=dtype, iterations=iterations, algo=algo, bucket_MB=bucket_mb,
@@ -279,7 +315,7 @@ def _summary_table(records: list[dict]) -> str:
 @click.option("--batch", "batch_per_worker", default=32, show_default=True, type=int,
               help="Samples per worker per update.")
 @click.option("--cluster", default="dgx-a100", show_default=True, help="Cluster preset.")
-@click.option("--workers", default=8, show_default=True, type=int)
+@click.option("--workers", default=8, show_default=True, type=GPU_COUNT)
 @click.option("--mode", default="asp", show_default=True,
               type=click.Choice(["asp", "ssp", "bsp", "backup"]),
               help="asp: fully asynchronous; ssp: bounded staleness; bsp: synchronous PS; "
@@ -302,10 +338,11 @@ def _summary_table(records: list[dict]) -> str:
               help="Also compare allreduce vs PS BSP/ASP/SSP/backup, with and without a "
                    "straggler (last worker 2x slower).")
 @click.option("--profile", type=click.Path(dir_okay=False), help="Measured kernel profile CSV.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--max-events", type=click.IntRange(min=1),
               help="Stop a simulation that would exceed this many events (default 50 million).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
+@click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
+              help="Write the report here.")
 def ps_cmd(model, batch_per_worker, cluster, workers, mode, updates, staleness_bound,
            backup_workers, shards, placement, server_nic_gbps, dtype, noise, noise_cv,
            slow_worker, compare, profile, seed, max_events, out_dir) -> None:
@@ -355,7 +392,7 @@ def _pipeline_options(f):
         click.option("--sequence-parallel", is_flag=True),
         click.option("--max-events", type=click.IntRange(min=1),
                      help="Stop a simulation beyond this many events (default 50 million)."),
-        click.option("--out", "out_dir", type=click.Path(file_okay=False),
+        click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
                      help="Write the report here."),
     ]
     for opt in reversed(opts):
@@ -474,7 +511,7 @@ def _replay_options(f):
                      type=click.Choice(["lenet-digits", "mlp"])),
         click.option("--batch", "batch_per_worker", default=32, show_default=True, type=int,
                      help="Samples per worker per gradient."),
-        click.option("--workers", default=8, show_default=True, type=int),
+        click.option("--workers", default=8, show_default=True, type=GPU_COUNT),
         click.option("--cluster", default="dgx-a100", show_default=True),
         click.option("--epochs", default=10.0, show_default=True, type=float),
         click.option("--lr", default=0.02, show_default=True, type=float),
@@ -486,8 +523,8 @@ def _replay_options(f):
         click.option("--noise-cv", default=0.0, show_default=True, type=float,
                      help="Per-kernel time noise of the simulated workers."),
         click.option("--straggler", default=None, help="WORKER=FACTOR, e.g. 7=2."),
-        click.option("--seed", default=0, show_default=True, type=int),
-        click.option("--out", "out_dir", type=click.Path(file_okay=False)),
+        click.option("--seed", default=0, show_default=True, type=SEED),
+        click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False)),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -517,7 +554,7 @@ def converge_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
     opts = ReplayOptions(model=model, batch_per_worker=batch_per_worker, epochs=epochs, lr=lr,
                          lr_policy=lr_policy, momentum=momentum,
                          staleness_aware=staleness_aware, target_accuracy=target_accuracy,
-                         seed=seed, seeds=tuple(_number_list("seeds", seeds)),
+                         seed=seed, seeds=tuple(_seed_list(seeds)),
                          progress=sys.stderr.isatty())
     so = StrategyRunOptions(workers=workers, cluster=cluster, noise_cv=noise_cv,
                             straggler=strag, seed=seed)
@@ -593,7 +630,8 @@ def lr_sweep_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
 @click.option("--mtbf-gpu-hours", type=float, help="Per-GPU mean time between failures.")
 @click.option("--checkpoint-s", default=60.0, show_default=True, type=float)
 @click.option("--restart-s", default=300.0, show_default=True, type=float)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write the report here.")
+@click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
+              help="Write the report here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_per_gpu,
              global_batch, dataset_samples, prices, failures, mtbf_gpu_hours, checkpoint_s,
@@ -640,7 +678,7 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
 @click.option("--model", default="resnet50", show_default=True)
 @click.option("--batch", default=32, show_default=True, type=int, help="Samples per GPU.")
 @click.option("--cluster", default="dgx-a100", show_default=True)
-@click.option("--gpus", default=1024, show_default=True, type=int)
+@click.option("--gpus", default=1024, show_default=True, type=GPU_COUNT)
 @click.option("--strategy", default="allreduce", show_default=True,
               type=click.Choice(["allreduce", "ps-asp", "ps-bsp"]),
               help="Sync strategies restart from the last checkpoint on any failure; "
@@ -660,8 +698,8 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
               type=click.Choice(["expected", "simulate"]),
               help="Closed form (Daly 2006) or seeded failure timelines.")
 @click.option("--sweep", is_flag=True, help="Sweep the checkpoint interval around Young/Daly.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
               help="Write the sweep report here (with --sweep).")
 def faults_cmd(model, batch, cluster, gpus, strategy, gpu_mtbf_hours, node_mtbf_hours,
                link_mtbf_hours, checkpoint_interval_s, checkpoint_gb, storage_gbps, restart_s,
@@ -731,9 +769,9 @@ def scenarios_show(name) -> None:
 
 @cli.command("run")
 @click.argument("scenario")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
               help="Report folder (default: out/<scenario name>).")
-@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--seed", type=SEED, help="Override the scenario's seed.")
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="Measured kernel profile CSV to use instead of the scenario's.")
 @click.option("--measure", is_flag=True,
@@ -798,12 +836,12 @@ def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, as_js
               help="Local worker processes (default: all cores; 1 runs inline).")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
               help="Run points on this Dask scheduler (tcp://host:8786); needs ddlsim[dask].")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
               help="Report folder (default: out/<scenario name>-sweep).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Per-point result cache (default: $DDLSIM_CACHE_DIR or "
                    "~/.cache/ddlsim/sweeps).")
-@click.option("--seed", type=int, help="Override the scenario's seed for every point.")
+@click.option("--seed", type=SEED, help="Override the scenario's seed for every point.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--quiet", is_flag=True, help="Print only the report path.")
 def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, as_json,
@@ -903,7 +941,7 @@ def calibrate_cmd(reference, fit_ids, out_path, fit_overhead) -> None:
 
 # --------------------------------------------------------------------------- demo
 @cli.command("demo")
-@click.option("--out", "out_dir", default="out/demo", show_default=True,
+@click.option("--out", "out_dir", callback=_check_out, default="out/demo", show_default=True,
               type=click.Path(file_okay=False))
 def demo(out_dir) -> None:
     """The default job: time LeNet's training kernels on this machine, then run the

@@ -957,6 +957,14 @@ def validate(reference_path: str | Path | None = None,
     cats = tuple(categories)
     if not cats:
         raise ConfigError("categories: must name at least one category, got none")
+    for cat in cats:
+        if cat not in ALL_CATEGORIES:
+            import difflib
+
+            close = difflib.get_close_matches(cat, ALL_CATEGORIES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else (
+                f" (known: {', '.join(ALL_CATEGORIES)})")
+            raise ConfigError(f"category: unknown category {cat!r}{hint}")
     ref = load_reference(reference_path)
     table = ref[ref["category"].isin(cats)].reset_index(drop=True)
     other = None

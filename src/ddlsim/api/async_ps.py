@@ -56,6 +56,8 @@ class PSOptions:
     max_events: int = DEFAULT_MAX_EVENTS
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
         for name in ("workers", "batch_per_worker", "updates", "shards"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

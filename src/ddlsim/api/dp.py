@@ -47,6 +47,8 @@ class DPOptions:
     max_events: int = DEFAULT_MAX_EVENTS
 
     def __post_init__(self) -> None:
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
         if self.gpus < 1:
             raise ConfigError(f"gpus: must be >= 1, got {self.gpus}")
         if self.batch_per_gpu < 1:

@@ -19,6 +19,7 @@ class KernelBenchOptions:
     repeats: int = 15
     progress: bool = True
     seed: int = 0
+    max_minutes: float = 30.0  # refuse a CPU profile whose estimated time exceeds this
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -49,11 +50,56 @@ def bench_kernels(opts: KernelBenchOptions):
     backend = get_backend(opts.device)
     backend.dtype(opts.dtype)  # unsupported dtype -> ConfigError before any timing
     workload = get_workload(opts.model, opts.batch)
-    df = measure_calls(training_step_calls(workload), opts.dtype, backend,
-                       repeats=opts.repeats, progress=opts.progress, seed=opts.seed)
+    calls = training_step_calls(workload)
+    _check_feasible(opts, backend, calls)
+    try:
+        df = measure_calls(calls, opts.dtype, backend, repeats=opts.repeats,
+                           progress=opts.progress, seed=opts.seed)
+    except MemoryError:
+        raise ConfigError(f"batch: {opts.model} at batch {opts.batch} ran out of memory on "
+                          f"{backend.name}; use a smaller --batch") from None
     df.attrs["model"] = opts.model
     df.attrs["batch"] = opts.batch
     return df, backend
+
+
+def _available_bytes(backend) -> float:
+    """Free device memory (GPU) or MemAvailable (CPU) in bytes; inf when unknown."""
+    if backend.name == "cupy":
+        free, _ = backend.xp.cuda.Device().mem_info
+        return float(free)
+    import re
+    from pathlib import Path
+
+    try:
+        m = re.search(r"MemAvailable:\s*(\d+) kB", Path("/proc/meminfo").read_text())
+    except OSError:
+        m = None
+    return float(m.group(1)) * 1024 if m else float("inf")
+
+
+def _check_feasible(opts: KernelBenchOptions, backend, calls) -> None:
+    """Refuse before allocating: a call whose operands do not fit in memory, or (on the
+    CPU) a profile whose estimated time exceeds ``opts.max_minutes``."""
+    from ddlsim import opspec
+    from ddlsim.kernels.host import detect_host
+
+    unique = list(dict.fromkeys(calls))
+    biggest = max(unique, key=lambda kc: opspec.bytes_moved(kc, opts.dtype))
+    need = 2.0 * opspec.bytes_moved(biggest, opts.dtype)  # operands + backend workspace
+    have = _available_bytes(backend)
+    if need > have:
+        raise ConfigError(f"batch: {opts.model} at batch {opts.batch} needs about "
+                          f"{need / 2**30:.1f} GiB for {biggest} but {backend.name} has "
+                          f"{have / 2**30:.1f} GiB free; use a smaller --batch")
+    if backend.name == "numpy":
+        # Assume 30 % of the host's fp32 peak and ~(repeats + 4) calls per kernel.
+        rate = 0.3 * detect_host().peak_fp32_flops_per_s
+        est_s = sum(opspec.flops(kc) for kc in unique) / rate * (opts.repeats + 4)
+        if est_s > 60 * opts.max_minutes:
+            raise ConfigError(f"batch: timing {opts.model} at batch {opts.batch} on this CPU "
+                              f"would take about {est_s / 60:.0f} min (more than "
+                              f"{opts.max_minutes:g}); use a smaller --batch or --repeats")
 
 
 def host_device_spec(memory_bw_bytes_per_s: float | None = None):

@@ -161,7 +161,9 @@ def parse_target(text: str, model: str, dataset_samples: int | None = None,
             raise ConfigError(f"target: tokens= needs a sequence model; {model!r} has no "
                               "tokens per sample (use epochs= or samples=)")
         return Target(kind, value, value / tokens_per_sample)
-    n = dataset_samples or DATASET_SAMPLES.get(model)
+    if dataset_samples is not None and dataset_samples < 1:
+        raise ConfigError(f"dataset_samples: must be >= 1, got {dataset_samples}")
+    n = dataset_samples if dataset_samples is not None else DATASET_SAMPLES.get(model)
     if not n:
         raise ConfigError(f"dataset_samples: epochs= needs the training-set size of "
                           f"{model!r} (pass dataset_samples), got {dataset_samples!r}")

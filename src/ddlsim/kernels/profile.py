@@ -26,7 +26,6 @@ calls_per_step -       how often one training step of the profiled model runs th
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 
 from ddlsim import opspec
 from ddlsim.errors import ConfigError
+from ddlsim.fsutil import atomic_write_text
 from ddlsim.kernels import ops
 from ddlsim.kernels.backend import Backend
 from ddlsim.kernels.host import detect_host
@@ -117,17 +117,7 @@ def measure_memory_bandwidth(backend: Backend, nbytes: int = 256 * 1024**2,
 
 def save_profile(df, path: str | os.PathLike) -> Path:
     """Write ``df`` as CSV atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            df.to_csv(fh, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, df.to_csv(index=False, float_format="%.6g"))
 
 
 def load_profile(path: str | os.PathLike):

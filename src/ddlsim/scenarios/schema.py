@@ -152,7 +152,8 @@ class OutputsSpec(_Strict):
 
 
 class Scenario(_Strict):
-    name: str
+    # The name becomes the default report folder (out/<name>): a plain file name only.
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     description: str = ""
     workload: WorkloadSpec
     cluster: ClusterSpecFile = Field(default_factory=ClusterSpecFile)

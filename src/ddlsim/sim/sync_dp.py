@@ -141,6 +141,11 @@ class NoiseSpec:
                               f"got {self.distribution!r}")
         if not (0.0 <= self.cv < 10.0) or not np.isfinite(self.cv):
             raise ConfigError(f"noise.cv: must be in [0, 10), got {self.cv!r}")
+        if self.distribution == "normal" and self.cv > 0.3:
+            # Clipping negative draws at 0 would raise the mean above 1 beyond this CV.
+            raise ConfigError(f"noise.cv: must be <= 0.3 for the normal distribution (its "
+                              f"mean stays 1 only then; use lognormal or gamma), got "
+                              f"{self.cv!r}")
 
     @property
     def active(self) -> bool:
