@@ -227,8 +227,8 @@ def test_report_files_table_and_plots(tiny, tmp_path):
     res = run_sweep(sc, label, _opts(tmp_path, "cluster.gpus=1,2,8", "strategy=ring,tree"))
     out = write_sweep_report(res, tmp_path / "report")
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["report.html", "report.md", "scaling_efficiency.png", "sweep.csv",
-                     "throughput.png"]
+    assert names == [".ddlsim-report", "report.html", "report.md", "scaling_efficiency.png",
+                     "sweep.csv", "throughput.png"]
     md = (out / "report.md").read_text()
     assert md.count("\n| ") == 1 + 6  # header + one row per point
     assert "| 5 | 8 | tree |" in md

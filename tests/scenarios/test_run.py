@@ -53,3 +53,32 @@ def test_model_parallel_scenario_fits_and_1f1b_needs_less_memory():
     s = run_scenario(sc, label).summary().set_index("strategy")
     assert bool(s.loc["gpipe", "fits"]) and bool(s.loc["1f1b", "fits"])
     assert s.loc["1f1b", "max_memory_bytes"] < s.loc["gpipe", "max_memory_bytes"]
+
+
+def _scenario(extra: str):
+    from ddlsim.scenarios.loader import parse_scenario
+
+    return parse_scenario("name: t\nworkload: {model: vgg16, batch_per_gpu: 32}\n"
+                          "strategies: [{kind: allreduce, algo: ring}]\niterations: 3\n" + extra,
+                          "t.yaml")
+
+
+def test_cluster_bandwidth_keys_change_the_prediction():
+    slow = run_scenario(_scenario("cluster: {preset: cloud-25gbe, gpus: 16, "
+                                  "nic_bandwidth_Gbps: 10}"), "t").summary()
+    fast = run_scenario(_scenario("cluster: {preset: cloud-25gbe, gpus: 16, "
+                                  "nic_bandwidth_Gbps: 100}"), "t").summary()
+    assert slow["iteration_s"][0] > fast["iteration_s"][0]
+
+
+def test_settings_a_strategy_does_not_model_are_errors():
+    from ddlsim.errors import ConfigError
+
+    sc = _scenario("faults: {slow_links: {nic0.tx: 2}}\n").model_copy(update={})
+    doc = sc.model_dump(mode="json")
+    doc["strategies"] = [{"kind": "pipeline", "stages": 2}]
+    doc["workload"]["model"] = "gpt-small"
+    from ddlsim.scenarios.schema import Scenario
+
+    with pytest.raises(ConfigError, match="faults.slow_links: not modelled for pipeline"):
+        resolve(Scenario.model_validate(doc), "t.yaml")

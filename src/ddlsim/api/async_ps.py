@@ -54,6 +54,7 @@ class PSOptions:
     profile: str | None = None
     seed: int = 0
     max_events: int = DEFAULT_MAX_EVENTS
+    cluster_overrides: tuple[tuple[str, float], ...] = ()  # ClusterSpec fields, SI units
 
     def __post_init__(self) -> None:
         if not 0 <= self.seed < 2**32:
@@ -124,7 +125,8 @@ class PSPrediction:
 def _worker_cluster(opts: PSOptions):
     from ddlsim.api.dp import _cluster_for
 
-    return _cluster_for(opts.cluster, opts.workers, calibrated=False)
+    return _cluster_for(opts.cluster, opts.workers, calibrated=False,
+                        overrides=opts.cluster_overrides)
 
 
 def _build_cluster(opts: PSOptions):
@@ -140,7 +142,9 @@ def _build_cluster(opts: PSOptions):
     hosts = opts.server_hosts or opts.shards
     devices = tuple(base.devices) + (opts.server_device,) * (hosts * gpn)
     overrides = {}
-    probe = make_cluster(opts.cluster, nodes + hosts, gpus_per_node=gpn, devices=devices)
+    extra = dict(opts.cluster_overrides)
+    probe = make_cluster(opts.cluster, nodes + hosts, gpus_per_node=gpn, devices=devices,
+                         **extra)
     endpoints_h = [(nodes + h) * gpn for h in range(hosts)]
     if opts.server_nic_Gbps is not None:
         bw = opts.server_nic_Gbps * 1e9 / 8.0
@@ -148,7 +152,7 @@ def _build_cluster(opts: PSOptions):
             nic = probe.nic_of(ep)
             overrides.update({f"nic{nic}.tx": bw, f"nic{nic}.rx": bw})
     cluster = make_cluster(opts.cluster, nodes + hosts, gpus_per_node=gpn, devices=devices,
-                           link_overrides=overrides)
+                           link_overrides=overrides, **extra)
     return cluster, workers, [endpoints_h[j % hosts] for j in range(opts.shards)]
 
 

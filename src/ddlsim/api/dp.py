@@ -38,6 +38,7 @@ class DPOptions:
     noise_cv: float = 0.0
     slow_gpus: tuple[tuple[int, float], ...] = ()
     slow_links: tuple[tuple[str, float], ...] = ()
+    cluster_overrides: tuple[tuple[str, float], ...] = ()
     loader_samples_per_s: float | None = None
     profile: str | None = None
     calibrated: bool = True
@@ -102,20 +103,24 @@ class DPPrediction:
 
 
 def _cluster_for(preset: str, gpus: int, calibrated: bool,
-                 slow_links: tuple[tuple[str, float], ...] = ()):
+                 slow_links: tuple[tuple[str, float], ...] = (),
+                 overrides: tuple[tuple[str, float], ...] = ()):
+    """The preset's cluster holding ``gpus`` GPUs; ``overrides``: ClusterSpec fields in SI
+    units (e.g. ``("nic_bw_Bps", 3.125e9)``); ``slow_links``: (link id, slow-down factor)."""
     from ddlsim.sim.collectives import nccl_calibrated
     from ddlsim.sim.topology import PRESETS, link_table, make_cluster, with_link_capacity
 
     if preset not in PRESETS:
         make_cluster(preset, 1)  # raises the did-you-mean ConfigError
     gpn = int(PRESETS[preset]["gpus_per_node"][0])
+    extra = dict(overrides)
     if gpus <= gpn:
-        cluster = make_cluster(preset, 1, gpus_per_node=gpus)
+        cluster = make_cluster(preset, 1, gpus_per_node=gpus, **extra)
     else:
         if gpus % gpn:
             raise ConfigError(f"gpus: must be a multiple of {preset}'s {gpn} GPUs per node "
                               f"when above one node, got {gpus}")
-        cluster = make_cluster(preset, gpus // gpn)
+        cluster = make_cluster(preset, gpus // gpn, **extra)
     if calibrated:
         cluster = nccl_calibrated(cluster)
     capacity = {lid: cap for lid, _, cap, _ in link_table(cluster)}
@@ -195,7 +200,8 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
     from ddlsim.sim.workloads import get_workload
 
     workload = get_workload(opts.model, opts.batch_per_gpu)
-    cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links)
+    cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links,
+                           opts.cluster_overrides)
     models = cost_models(cluster.devices, _profile_rows(opts.profile))
     paths: dict[str, int] = {}
     costs_by_device = {}

@@ -65,6 +65,7 @@ class PipelineOptions:
     calibrated: bool = True
     model_overrides: tuple[tuple[str, int], ...] = ()
     max_events: int = DEFAULT_MAX_EVENTS
+    cluster_overrides: tuple[tuple[str, float], ...] = ()  # ClusterSpec fields, SI units
 
     def __post_init__(self) -> None:
         for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "iterations"):
@@ -188,7 +189,8 @@ def _workload(opts: PipelineOptions):
 def _cluster(opts: PipelineOptions):
     from ddlsim.api.dp import _cluster_for
 
-    cluster = _cluster_for(opts.cluster, opts.num_gpus, opts.calibrated)
+    cluster = _cluster_for(opts.cluster, opts.num_gpus, opts.calibrated,
+                           overrides=opts.cluster_overrides)
     if opts.devices:
         from ddlsim.sim.hardware import get_device
         from ddlsim.sim.tensor import Layout

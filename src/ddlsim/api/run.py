@@ -79,6 +79,34 @@ def _budget(opts: RunOptions) -> dict:
     return {} if opts.max_events is None else {"max_events": opts.max_events}
 
 
+def _cluster_overrides(sc) -> tuple[tuple[str, float], ...]:
+    """The scenario's cluster keys (units in the names) as ClusterSpec fields in SI."""
+    from ddlsim import units
+
+    out = []
+    if sc.cluster.nic_bandwidth_Gbps is not None:
+        out.append(("nic_bw_Bps", sc.cluster.nic_bandwidth_Gbps * units.Gbps))
+    if sc.cluster.intra_bandwidth_GBps is not None:
+        out.append(("intra_bw_Bps", sc.cluster.intra_bandwidth_GBps * units.GBps))
+    return tuple(out)
+
+
+def _unsupported(sc, kind: str) -> None:
+    """Scenario settings a strategy kind does not model are errors, not silently dropped."""
+    used = {
+        "noise": sc.noise.distribution != "none" and sc.noise.cv > 0,
+        "faults.slow_gpus": bool(sc.faults.slow_gpus),
+        "faults.slow_links": bool(sc.faults.slow_links),
+        "faults.loader_samples_per_s": sc.faults.loader_samples_per_s is not None,
+    }
+    modelled = {"allreduce": set(used), "ps": {"noise", "faults.slow_gpus"},
+                "pipeline": set()}[kind]
+    for key, on in used.items():
+        if on and key not in modelled:
+            raise ConfigError(f"{key}: not modelled for {kind} strategies; remove it or run "
+                              "that strategy in a scenario of its own")
+
+
 def _dp_options(sc, strategy, opts: RunOptions) -> DPOptions:
     return DPOptions(
         model=sc.workload.model, batch_per_gpu=sc.workload.batch_per_gpu,
@@ -91,7 +119,8 @@ def _dp_options(sc, strategy, opts: RunOptions) -> DPOptions:
         loader_samples_per_s=sc.faults.loader_samples_per_s,
         profile=opts.profile or sc.profile, calibrated=sc.cluster.calibrated,
         seed=sc.seed if opts.seed is None else opts.seed,
-        trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else (), **_budget(opts))
+        trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else (),
+        cluster_overrides=_cluster_overrides(sc), **_budget(opts))
 
 
 def _ps_options(sc, strategy, opts: RunOptions):
@@ -109,7 +138,7 @@ def _ps_options(sc, strategy, opts: RunOptions):
         server_nic_Gbps=strategy.server_nic_Gbps, noise=sc.noise.distribution,
         noise_cv=sc.noise.cv, slow_workers=tuple(sorted(sc.faults.slow_gpus.items())),
         profile=opts.profile or sc.profile, seed=sc.seed if opts.seed is None else opts.seed,
-        **_budget(opts))
+        cluster_overrides=_cluster_overrides(sc), **_budget(opts))
 
 
 def _pipeline_options(sc, strategy, opts: RunOptions):
@@ -124,7 +153,8 @@ def _pipeline_options(sc, strategy, opts: RunOptions):
         grad_dtype=sc.workload.grad_dtype, optimizer=strategy.optimizer,
         recompute=strategy.recompute, sequence_parallel=strategy.sequence_parallel,
         iterations=min(sc.iterations, 3), profile=opts.profile or sc.profile,
-        calibrated=sc.cluster.calibrated, **_budget(opts))
+        calibrated=sc.cluster.calibrated, cluster_overrides=_cluster_overrides(sc),
+        **_budget(opts))
 
 
 def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple[str, str, object]]:
@@ -134,6 +164,7 @@ def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple
     out = []
     for i, strategy in enumerate(sc.strategies):
         try:
+            _unsupported(sc, strategy.kind)
             if strategy.kind == "allreduce":
                 o = _dp_options(sc, strategy, opts)
                 _cluster_for(o.cluster, o.gpus, o.calibrated, o.slow_links)

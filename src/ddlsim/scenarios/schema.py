@@ -27,7 +27,6 @@ class WorkloadSpec(_Strict):
     batch_per_gpu: PositiveInt = 32
     dtype: Dtype = "float32"
     grad_dtype: Literal["float32", "float16", "bfloat16"] | None = None
-    dataset_samples: PositiveInt | None = None
 
 
 class ClusterSpecFile(_Strict):
