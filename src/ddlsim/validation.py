@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ddlsim.errors import ConfigError
+from ddlsim.fsutil import atomic_write_bytes, atomic_write_text
 from ddlsim.sim import hardware
 from ddlsim.sim.costs import DEFAULT_EFFICIENCY, CostModel, op_class
 from ddlsim.sim.hardware import DeviceSpec, get_device, resolve_device_name
@@ -879,8 +880,7 @@ def calibrate(reference_path: str | Path | None = None,
                             "relative_to": "NCCL-calibrated NVLink rate"}},
                "reference": Path(reference_path).name if reference_path else "published.csv",
                "date": datetime.date.today().isoformat()}
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(rec, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(rec, indent=2) + "\n")
     return calib
 
 
@@ -1248,11 +1248,12 @@ def plot_scatter(result: ValidationResult, path: str | Path) -> Path:
            title="ddlsim validate: predicted vs published")
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    return path
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def strategy_sections(reference: pd.DataFrame) -> tuple[str, pd.DataFrame]:
@@ -1305,9 +1306,8 @@ def write_report(out: str | Path = "docs/validation.md", **kw) -> ValidationResu
     """Write the Markdown report and its scatter plot (same name, ``.png``) next to it."""
     text, result, _ = full_report(**kw)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     plot_scatter(result, out.with_suffix(".png"))
-    out.write_text(text)
+    atomic_write_text(out, text)
     return result
 
 

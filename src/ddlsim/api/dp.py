@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ddlsim import units
 from ddlsim.api.kernels import host_device_spec
 from ddlsim.errors import ConfigError
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
@@ -215,11 +216,15 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
 
     import math
 
-    input_bytes = float(math.prod(workload.input_shape)) * 4.0  # float32 input samples
+    # Bytes copied to the GPU per sample: token ids are int64 (PyTorch's torch.long, the
+    # dtype nn.Embedding takes); images arrive as float32 tensors.
+    elem = 8.0 if workload.tokens_per_sample > 1 else 4.0
+    input_bytes = float(math.prod(workload.input_shape)) * elem
+    bucket_bytes = opts.bucket_MB * units.MB
     pcie = min(models[n].device.pcie_bw_bytes_per_s for n in models)
     cfg = SyncDPConfig(
         iterations=opts.iterations, batch_per_gpu=opts.batch_per_gpu,
-        bucket_bytes=opts.bucket_MB * 1e6, overlap=opts.overlap,
+        bucket_bytes=bucket_bytes, overlap=opts.overlap,
         h2d_bytes_per_sample=input_bytes if pcie > 0 else 0.0,
         h2d_bw_bytes_per_s=pcie if pcie > 0 else 1.0,
         loader_samples_per_s=opts.loader_samples_per_s,

@@ -214,3 +214,13 @@ def array_module(*arrays: Any) -> ModuleType:
         if type(a).__module__.split(".", 1)[0] == "cupy":
             return sys.modules["cupy"]
     return np
+
+
+def scatter_add(xp: ModuleType, target: Any, indices: Any, values: Any) -> None:
+    """``target[indices] += values`` with repeated indices accumulated, on either backend
+    (``xp.add.at``; older CuPy only has ``cupyx.scatter_add``, imported here lazily)."""
+    add_at = getattr(xp.add, "at", None)
+    if add_at is not None:
+        add_at(target, indices, values)
+    else:
+        importlib.import_module("cupyx").scatter_add(target, indices, values)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ddlsim.errors import ConfigError
-from ddlsim.kernels.backend import array_module
+from ddlsim.kernels.backend import array_module, scatter_add
 from ddlsim.opspec import KernelCall, conv_out
 
 Array = Any  # numpy.ndarray or cupy.ndarray
@@ -481,13 +481,7 @@ def embedding_backward(dy: Array, ids: Array, vocab: int) -> Array:
     dtable = xp.zeros((vocab, hidden), dtype=dy.dtype)
     flat_ids = ids.reshape(-1)
     rows = dy.reshape(-1, hidden)
-    add_at = getattr(xp.add, "at", None)
-    if add_at is not None:
-        add_at(dtable, flat_ids, rows)
-    else:  # older CuPy
-        import importlib
-
-        importlib.import_module("cupyx").scatter_add(dtable, flat_ids, rows)
+    scatter_add(xp, dtable, flat_ids, rows)
     return dtable
 
 

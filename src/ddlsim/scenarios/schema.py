@@ -11,8 +11,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ddlsim import units
-
 PositiveInt = Annotated[int, Field(gt=0, le=10_000_000)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Dtype = Literal["float32", "tf32", "float16", "bfloat16"]
@@ -176,6 +174,3 @@ class Scenario(_Strict):
                              f"workload.model must be one of {', '.join(REPLAY_MODELS)}, "
                              f"got {self.workload.model!r}")
         return self
-
-    def si_bucket_bytes(self, strategy: AllreduceStrategy) -> float:
-        return strategy.bucket_MB * units.MB

@@ -34,6 +34,7 @@ from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
 from ddlsim.sim.updates import update_row
+from ddlsim.units import dtype_bytes
 
 EstimateFn = Callable[[KernelCall, str], float]
 AllreduceFn = Callable[[simpy.Environment, float], Generator]
@@ -86,7 +87,7 @@ def step_cost(workload, estimate: EstimateFn, dtype: str,
     fwd = [[estimate(kc, dtype) for kc in layer.fwd] for layer in layers]
     bwd = [[estimate(kc, dtype) for kc in layer.bwd] for layer in reversed(layers)]
     update_s = float(sum(estimate(kc, dtype) for kc in workload.update))
-    grad_size = _dtype_size(grad_dtype or dtype)
+    grad_size = dtype_bytes(grad_dtype or dtype)
     grad = [layer.param_count * grad_size for layer in reversed(layers)]
     return StepCost(
         layer_names=tuple(layer.name for layer in layers),
@@ -97,12 +98,6 @@ def step_cost(workload, estimate: EstimateFn, dtype: str,
         bwd_grad_bytes=np.array(grad, dtype=float),
         update_s=update_s,
     )
-
-
-def _dtype_size(dtype: str) -> int:
-    from ddlsim.units import dtype_bytes
-
-    return dtype_bytes(dtype)
 
 
 def make_buckets(bwd_grad_bytes: np.ndarray, bucket_bytes: float) -> list[tuple[int, float]]:
