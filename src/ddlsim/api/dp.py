@@ -191,6 +191,16 @@ def cost_models(device_names, rows):
     return models
 
 
+def counting_estimator(model, paths: dict[str, int]):
+    """``estimate(call, dtype) -> seconds`` from ``model`` that also counts, in ``paths``,
+    how many calls each cost path priced (measured / interpolated / roofline)."""
+    def estimate(kc, dtype):
+        est = model.estimate(kc, dtype)
+        paths[est.path] = paths.get(est.path, 0) + 1
+        return est.seconds
+    return estimate
+
+
 def predict_dp(opts: DPOptions) -> DPPrediction:
     """Simulate synchronous data parallelism for ``opts`` and return the prediction."""
     import simpy
@@ -205,13 +215,9 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
                            opts.cluster_overrides)
     models = cost_models(cluster.devices, _profile_rows(opts.profile))
     paths: dict[str, int] = {}
-    costs_by_device = {}
-    for name, model in models.items():
-        def estimate(kc, dtype, model=model):
-            est = model.estimate(kc, dtype)
-            paths[est.path] = paths.get(est.path, 0) + 1
-            return est.seconds
-        costs_by_device[name] = step_cost(workload, estimate, opts.dtype, opts.grad_dtype)
+    costs_by_device = {name: step_cost(workload, counting_estimator(model, paths), opts.dtype,
+                                       opts.grad_dtype)
+                       for name, model in models.items()}
     costs = [costs_by_device[name] for name in cluster.devices]
 
     import math

@@ -290,7 +290,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     import numpy as np
     import simpy
 
-    from ddlsim.api.dp import _profile_rows, cost_models
+    from ddlsim.api.dp import _profile_rows, cost_models, counting_estimator
     from ddlsim.sim.collectives import collective
     from ddlsim.sim.memory import in_flight, stage_memory
     from ddlsim.sim.network import Network
@@ -322,10 +322,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     tp_time = _tp_time_fn(cluster, opts.tp)
     per_dev = {}
     for name, model in models.items():
-        def estimate(kc, dtype, model=model):
-            est = model.estimate(kc, dtype)
-            paths[est.path] = paths.get(est.path, 0) + 1
-            return est.seconds
+        estimate = counting_estimator(model, paths)
         fwd, bwd, _ = layer_times(layers, tp_comm, estimate, opts.dtype, tp_time,
                                   opts.gemm_dtype)
         per_dev[name] = (fwd, bwd + recompute_times(layers, fwd, opts.recompute), estimate)

@@ -98,6 +98,23 @@ def plot_lr_sweep(ax, df) -> None:
     ax.legend(fontsize="small")
 
 
+def save_convergence_figure(history, target: float | None, path) -> None:
+    """Accuracy and loss against simulated time, side by side, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    plot_accuracy_vs_time(ax1, history, target)
+    ax1.set_title("Test accuracy vs simulated time")
+    plot_loss_vs_time(ax2, history)
+    ax2.set_title("Loss vs simulated time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_convergence_report(predictions: dict, out_dir, target: float | None = None,
                              title: str = "Convergence replay"):
     """Write summary.csv, history.csv, updates.csv, accuracy/loss plots and report.md for
@@ -107,7 +124,6 @@ def write_convergence_report(predictions: dict, out_dir, target: float | None = 
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
     from ddlsim.reports.files import atomic_dir
@@ -120,14 +136,7 @@ def write_convergence_report(predictions: dict, out_dir, target: float | None = 
         summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
         history.to_csv(tmp / "history.csv", index=False, float_format="%.6g")
         updates_frame(results).to_csv(tmp / "updates.csv", index=False, float_format="%.6g")
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-        plot_accuracy_vs_time(ax1, history, target)
-        ax1.set_title("Test accuracy vs simulated time")
-        plot_loss_vs_time(ax2, history)
-        ax2.set_title("Loss vs simulated time")
-        fig.tight_layout()
-        fig.savefig(tmp / "convergence.png", dpi=110)
-        plt.close(fig)
+        save_convergence_figure(history, target, tmp / "convergence.png")
         cols = [c for c in ("strategy", "outcome", "updates", "final_test_acc", "time_to_target_s",
                             "tta_reached", "tta_seeds", "tta_median_s", "tta_median_updates")
                 if c in summary.columns]

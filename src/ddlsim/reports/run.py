@@ -117,23 +117,15 @@ def _write_convergence(run, replayed, summary, tmp: Path) -> list[str]:
 
     from ddlsim.reports.convergence import (
         history_frame,
-        plot_accuracy_vs_time,
-        plot_loss_vs_time,
         plot_lr_sweep,
+        save_convergence_figure,
         sweep_frame,
     )
 
     conv = run.scenario.convergence
     history = history_frame({r.name: r.convergence.result for r in replayed})
     history.to_csv(tmp / "convergence.csv", index=False, float_format="%.6g")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-    plot_accuracy_vs_time(ax1, history, conv.target_accuracy)
-    ax1.set_title("Test accuracy vs simulated time")
-    plot_loss_vs_time(ax2, history)
-    ax2.set_title("Loss vs simulated time")
-    fig.tight_layout()
-    fig.savefig(tmp / "convergence.png", dpi=110)
-    plt.close(fig)
+    save_convergence_figure(history, conv.target_accuracy, tmp / "convergence.png")
     plots = ["convergence.png"]
     if "tta_median_s" in summary.columns:
         fig, ax = plt.subplots(figsize=(7, 4))
