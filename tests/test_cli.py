@@ -327,3 +327,17 @@ def test_out_over_a_users_folder_is_refused(tmp_path, capsys):
     assert exc.value.code == 2  # refused while parsing, before any simulation
     assert "is not a ddlsim report" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_dp_exports_the_chosen_iterations_and_ranks(tmp_path):
+    import json
+
+    res = run("dp", "--gpus", "16", "--iterations", "4", "--trace-iteration", "1",
+              "--trace-iteration", "2", "--trace-rank", "0", "--trace-rank", "9",
+              "--out", str(tmp_path / "t"))
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "t" / "trace.json").read_text())
+    procs = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"}
+    assert procs == {"gpu0", "gpu9"}
+    steps = [e for e in doc["traceEvents"] if e["ph"] == "X" and e["name"] == "optimizer step"]
+    assert len(steps) == 2 * 2  # two iterations x two ranks

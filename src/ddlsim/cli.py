@@ -264,13 +264,17 @@ def _pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="Measured kernel profile CSV (from `ddlsim kernels bench`).")
 @click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--trace-iteration", "trace_iters", multiple=True, type=click.IntRange(min=0),
+              help="Iteration to export in trace.json (repeatable; default: the last).")
+@click.option("--trace-rank", "trace_ranks", multiple=True, type=click.IntRange(min=0),
+              help="GPU rank whose streams go in the trace (repeatable; default: 0 and 1).")
 @click.option("--max-events", type=click.IntRange(min=1),
               help="Stop a simulation that would exceed this many events (default 50 million).")
 @click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
               help="Write the report here.")
 def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overlap, noise,
-       noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, max_events,
-       out_dir) -> None:
+       noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, trace_iters, trace_ranks,
+       max_events, out_dir) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
 
@@ -288,8 +292,9 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
                              slow_links=_pairs("--slow-link", slow_link, str,
                                                "LINK=FACTOR like nic0.tx=4"),
                              loader_samples_per_s=loader_rate,
-                             profile=profile, seed=seed, trace_iterations=(iterations - 1,),
-                             **_events(max_events))
+                             profile=profile, seed=seed,
+                             trace_iterations=tuple(trace_iters) or (iterations - 1,),
+                             trace_ranks=tuple(trace_ranks) or (0, 1), **_events(max_events))
         predictions.append(api.predict_dp(opts))
     summary = summary_frame(predictions)
     click.echo(tables.render(summary.drop(columns=["model", "cluster"]), {
