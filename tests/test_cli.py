@@ -30,6 +30,8 @@ def test_kernels_bench_writes_a_profile_that_show_reads(tmp_path):
     assert (df["median_s"] > 0).all() and (df["p10_s"] <= df["median_s"]).all()
     shown = run("kernels", "show", str(path))
     assert shown.exit_code == 0 and "kernels measured on" in shown.output
+    # the device identity travels beside the profile and is shown with it
+    assert "numpy_version=" in shown.output and "blas=" in shown.output
 
 
 def test_dp_prints_a_row_per_gpu_count_and_writes_a_report(tmp_path):

@@ -66,10 +66,15 @@ def kernels_bench(model, batch, dtype, device, repeats, out_path, top) -> None:
                                   repeats=repeats, progress=sys.stderr.isatty())
     df, backend = api.bench_kernels(opts)
     click.echo(f"backend: {backend.name} ({backend.reason})")
+    _echo_device(backend.device_info())
     _echo_profile_summary(df, top)
     if out_path is not None:
-        path = save_profile(df, out_path)
-        click.echo(f"profile written to {path}")
+        path = save_profile(df, out_path, backend.device_info())
+        click.echo(f"profile written to {path} (device identity beside it, .device.json)")
+
+
+def _echo_device(info: dict) -> None:
+    click.echo("device: " + ", ".join(f"{k}={v}" for k, v in info.items()))
 
 
 @kernels.command("show")
@@ -77,11 +82,19 @@ def kernels_bench(model, batch, dtype, device, repeats, out_path, top) -> None:
 @click.option("--top", default=15, show_default=True, type=int, help="Rows in the summary.")
 def kernels_show(profile, top) -> None:
     """Summarise a profile CSV: top kernels by time per step, achieved fraction of peak."""
-    from ddlsim.kernels.profile import load_profile
+    import json
+
+    from ddlsim.kernels.profile import device_info_path, load_profile
 
     df = load_profile(profile)
     devices = ", ".join(sorted(set(map(str, df["device"]))))
     click.echo(f"{profile}: {len(df)} kernels measured on {devices}")
+    sidecar = device_info_path(profile)
+    if sidecar.exists():
+        try:
+            _echo_device(json.loads(sidecar.read_text()))
+        except (OSError, ValueError):
+            click.echo(f"note: {sidecar} is unreadable; device identity not shown")
     _echo_profile_summary(df, top)
 
 

@@ -115,9 +115,23 @@ def measure_memory_bandwidth(backend: Backend, nbytes: int = 256 * 1024**2,
     return 2.0 * src.nbytes / stats.median_s
 
 
-def save_profile(df, path: str | os.PathLike) -> Path:
-    """Write ``df`` as CSV atomically (a temporary file renamed into place)."""
+def save_profile(df, path: str | os.PathLike, device_info: dict | None = None) -> Path:
+    """Write ``df`` as CSV atomically (a temporary file renamed into place); with
+    ``device_info`` (:meth:`Backend.device_info`: name, memory, driver/runtime, library
+    versions) also write it beside the CSV as ``<name>.device.json``."""
+    import json
+
+    path = Path(path)
+    if device_info is not None:
+        atomic_write_text(device_info_path(path), json.dumps(device_info, indent=2,
+                                                             sort_keys=True, default=str))
     return atomic_write_text(path, df.to_csv(index=False, float_format="%.6g"))
+
+
+def device_info_path(profile_path: str | os.PathLike) -> Path:
+    """Where the device identity of a profile CSV is kept."""
+    p = Path(profile_path)
+    return p.with_name(p.stem + ".device.json")
 
 
 def load_profile(path: str | os.PathLike):
