@@ -822,7 +822,7 @@ def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, as_js
                 model=sc.workload.model, batch=sc.workload.batch_per_gpu,
                 dtype="float32" if sc.workload.dtype == "tf32" else sc.workload.dtype,
                 device=device, progress=progress))
-            profile = str(save_profile(df, Path(tmp) / "profile.csv"))
+            profile = str(save_profile(df, Path(tmp) / "profile.csv", backend.device_info()))
             if not quiet:
                 click.echo(f"measured {len(df)} kernels on {backend.name} ({backend.reason})")
         run = run_scenario(sc, label, RunOptions(seed=seed, profile=profile,
@@ -977,7 +977,7 @@ def demo(out_dir) -> None:
                                                            progress=progress))
     click.echo(f"backend: {backend.name} ({backend.reason})")
     _echo_profile_summary(df, 6)
-    profile = save_profile(df, out / "lenet-digits-profile.csv")
+    profile = save_profile(df, out / "lenet-digits-profile.csv", backend.device_info())
     click.echo("\n2/2 running scenario digits-sync-vs-async (simulate 3 strategies on 8 GPUs, "
                "then train for real replaying each one's updates)...")
     sc, label = load_scenario("digits-sync-vs-async")
