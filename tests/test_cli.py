@@ -245,6 +245,7 @@ def test_run_measure_times_the_kernels_here_and_uses_them(tmp_path):
     assert res.exit_code == 0, res.output
     assert "measured" in res.output
     assert (tmp_path / "r" / "kernel_profile.csv").exists()
+    assert (tmp_path / "r" / "kernel_profile.device.json").exists()
     # every kernel of the step was priced from the measured rows, none by roofline
     report = (tmp_path / "r" / "ring" / "report.md").read_text()
     assert "Kernel costs: measured:" in report and "roofline" not in report.split(

@@ -83,6 +83,10 @@ def write_run_report(run, out_dir: str | Path) -> Path:
             import shutil
 
             shutil.copyfile(run.profile_csv, tmp / "kernel_profile.csv")
+            sidecar = Path(run.profile_csv).with_name(Path(run.profile_csv).stem
+                                                      + ".device.json")
+            if sidecar.exists():
+                shutil.copyfile(sidecar, tmp / "kernel_profile.device.json")
         subdirs = []
         for r in run.results:
             sub = tmp / _slug(r.name)
