@@ -1,6 +1,8 @@
 """api.pipeline end to end: predictions, memory results that do not fit, heterogeneous
 placement, validation rows, and the report folder."""
 
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -117,3 +119,44 @@ def test_report_folder(tmp_path):
     ops = pd.read_csv(out / "ops.csv")
     assert len(ops) == 2 * 2 * 3
     assert "| stage |" in (out / "report.md").read_text()
+
+
+def test_torchgpipe_resnet101_rows_on_p40():
+    from ddlsim.api.pipeline import (
+        TORCHGPIPE_PCIE3_BW_Bps,
+        _except_last_prediction,
+        _predict,
+        _row_options,
+    )
+
+    df = pd.read_csv("src/ddlsim/data/published.csv")
+    pp = df[df["id"].str.startswith("PP-TG")]
+    out = validate_pipeline_rows(pp).set_index("id")
+    ok = out[out["status"] == "ok"]
+    assert set(ok.index) == {f"PP-TGR-0{k}a" for k in range(1, 6)}
+    # GPipe-paper speed-ups (no GPU/batch), AmoebaNet-D and U-Net: reasons, no numbers
+    rest = out[out["status"] != "ok"]
+    assert rest["reason"].str.len().gt(0).all() and rest["predicted"].isna().all()
+    assert "GPU not stated" in out.loc["PP-TGR-03b", "reason"]
+    assert "not in the workload zoo" in out.loc["PP-TGP-01", "reason"]
+    # more partitions at the published batches: more samples/s
+    thr = [ok.loc[f"PP-TGR-0{k}a", "predicted"] for k in (3, 4, 5)]
+    assert thr[0] < thr[1] < thr[2]
+
+    row = {r["id"]: r for r in pp.to_dict("records")}
+    opts, _ = _row_options(row["PP-TGR-03a"])
+    # 25000 samples in torch.chunk pieces of 15: 1667 micro-batches
+    assert (opts.stages, opts.micro_batches, opts.micro_batch) == (2, 1667, 15)
+    assert opts.devices == ("p40", "p40") and opts.optimizer == "sgd"
+    assert dict(opts.cluster_overrides)["intra_bw_Bps"] == pytest.approx(12.5e9)
+    assert TORCHGPIPE_PCIE3_BW_Bps == pytest.approx(12.5e9)
+
+    # checkpoint='except_last' on one partition: every micro-batch but the last runs its
+    # forward again, so the iteration is T_none + (m - 1) x forward time, exactly
+    opts, _ = _row_options(row["PP-TGR-02a"])
+    assert (opts.stages, opts.micro_batches, opts.recompute) == (1, 2, "full")
+    blended = _except_last_prediction(opts)
+    none = _predict(replace(opts, recompute="none"))
+    fwd = none.stage_costs[0].fwd_s
+    assert blended.iteration_s == pytest.approx(none.iteration_s + fwd, rel=1e-9)
+    assert blended.summary()["samples_per_s"] == pytest.approx(220 / blended.iteration_s)

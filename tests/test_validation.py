@@ -25,6 +25,9 @@ MODELS = {
     "ResNet-101": "resnet101",
     "Transformer-XL base": None,
     "Transformer-XL large": None,
+    "BERT-Large pretraining (phase1 seq128 + phase2 seq512)": "bert-large",
+    "BERT-base": "bert-base",
+    "BERT Large": "bert-large",
 }
 PRECISIONS = {
     "fp32": ("float32", "float32"),
@@ -343,7 +346,7 @@ def test_calibrate_uses_declared_rows_only(tmp_path):
 
 
 def test_unknown_model_and_gpu_unexpressible(tmp_path):
-    rows = [_row(id="U-1", model="BERT-large"), _row(id="U-2", gpu="TPU v4"),
+    rows = [_row(id="U-1", model="RoBERTa-large"), _row(id="U-2", gpu="TPU v4"),
             _row(id="U-3", category="llm_3d_parallel", model="Mystery-9B", metric="x")]
     res = v.validate(_write(tmp_path / "r.csv", rows), categories=v.ALL_CATEGORIES,
                      calibration="default").rows.set_index("id")
@@ -379,7 +382,7 @@ def test_measured_gpu_profile_takes_precedence(tmp_path):
 
 @pytest.mark.parametrize("text,key", [("GPT-3 175B", "gpt3-175b"), ("Llama 2 70B", "llama2-70b"),
                                       ("LLAMA3-8B", "llama3-8b"), ("ResNet-50 v1.5", "resnet50"),
-                                      ("BERT-large", None)])
+                                      ("BERT-large", "bert-large"), ("RoBERTa-large", None)])
 def test_parse_common_spellings(text, key):
     assert v.parse_model(text) == key
 
@@ -505,3 +508,18 @@ def test_bundled_time_to_train_rows():
     assert "steps: model" in res.loc["TTT-GOY-02", "reason"]       # stat_eff model
     assert (res.loc[res["status"] != "predicted", "reason"].str.len() > 20).all()
     assert 0.5 < res.loc["TTT-GOY-01", "predicted"] < 2.0           # hours, order of 1
+
+
+def test_bert_row_is_predicted_from_the_zoo(tmp_path):
+    # a user's BERT-large data-parallel row (sequences/s) maps to the zoo's bert-large; two
+    # GPUs of a DGX A100 run at most twice one GPU's rate
+    rows = [_row(id="B-1", model="BERT-large (seq 128)", precision="AMP (mixed fp16)",
+                 micro_batch="8", unit="sequences/s"),
+            _row(id="B-2", model="BERT-large (seq 128)", precision="AMP (mixed fp16)",
+                 micro_batch="8", unit="sequences/s", num_gpus="2",
+                 interconnect="DGX A100")]
+    res = v.validate(_write(tmp_path / "b.csv", rows), categories=("data_parallel",),
+                     calibration="default").rows.set_index("id")
+    assert (res["status"] == "predicted").all(), res["reason"].tolist()
+    one, two = res.loc["B-1", "predicted"], res.loc["B-2", "predicted"]
+    assert 0 < one < two <= 2 * one

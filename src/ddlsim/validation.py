@@ -217,6 +217,8 @@ _MODELS = [
     (r"^llama[-\s]?3(\.1)?[-\s]?8\s?b\b", "llama3-8b"),
     (r"^llama[-\s]?3(\.1)?[-\s]?70\s?b\b", "llama3-70b"),
     (r"^llama[-\s]?3(\.1)?[-\s]?405\s?b\b", "llama3-405b"),
+    (r"^bert[-\s]?large\b", "bert-large"),
+    (r"^bert[-\s]?base\b", "bert-base"),
     (r"^vgg[-\s]?16\b", "vgg16"),
     (r"^alexnet\b", "alexnet"),
     (r"^lenet[-\s]?5\b", "lenet5"),
@@ -224,8 +226,9 @@ _MODELS = [
 
 
 def parse_model(text: str) -> str | None:
-    """Free-text model name -> workload zoo key (``"ResNet-50 v1.5"`` -> ``resnet50``),
-    or None when the zoo has no such model (ResNet-101, Inception V3, Transformer-XL...)."""
+    """Free-text model name -> workload zoo key (``"ResNet-50 v1.5"`` -> ``resnet50``,
+    ``"BERT-Large"`` -> ``bert-large``), or None when the zoo has no such model (Inception
+    V3, Transformer-XL...)."""
     t = re.sub(r"\s*\(.*?\)\s*", " ", str(text)).strip().lower()
     for pattern, key in _MODELS:
         if re.search(pattern, t):
@@ -294,14 +297,15 @@ _SCALING_RE = re.compile(r"^scaling_efficiency(?:_(\d+)_to_(\d+)_gpus)?$")
 def parse_metric(metric: str, unit: str) -> tuple[str, float, int | None] | None:
     """Metric and unit -> ``(kind, display scale, baseline GPUs)`` or None.
 
-    Kinds: ``throughput`` (samples/s), ``scaling_efficiency`` (fraction vs the baseline
-    GPU count, 1 by default), ``backprop_s`` (single-GPU backward seconds),
-    ``time_to_train`` (hours: steps to the target x simulated iteration time).
+    Kinds: ``throughput`` (samples/s: images, sequences), ``scaling_efficiency``
+    (fraction vs the baseline GPU count, 1 by default), ``backprop_s`` (single-GPU
+    backward seconds), ``time_to_train`` (hours: steps to the target x simulated iteration time).
     """
     m, u = str(metric).strip().lower(), str(unit).strip().lower()
     if m in ("time_to_train_hours", "time_to_accuracy_hours") and u.startswith("h"):
         return "time_to_train", 1.0 / 3600.0, None
-    if m in ("train_throughput", "images_per_sec") and u.startswith(("images/s", "img/s")):
+    if m in ("train_throughput", "images_per_sec") and u.startswith(
+            ("images/s", "img/s", "samples/s", "sequences/s", "seq/s")):
         return "throughput", 1.0, None
     hit = _SCALING_RE.match(m)
     if hit:
@@ -433,9 +437,9 @@ def parse_row(row: Mapping[str, object]) -> tuple[RowSpec | None, str]:
                       "not defined")
     if re.match(r"^bert", str(row["model"]).strip().lower()) and \
             str(row["category"]) == "time_to_train":
-        return None, ("BERT pretraining time: the steps of each phase are not in the row and "
-                      "no published statistical-efficiency model covers BERT; the BERT encoder "
-                      "is not in the workload zoo")
+        return None, ("BERT pretraining time: the BERT encoder is in the zoo (bert-base, "
+                      "bert-large), but the steps of each phase (seq 128 then 512) are not in "
+                      "the row and no published statistical-efficiency model covers BERT")
     model = parse_model(str(row["model"]))
     if model is None:
         return None, f"model {row['model']!r} not in the zoo"

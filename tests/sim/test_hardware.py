@@ -68,7 +68,7 @@ def _expected_from_row(key: str, row: dict[str, str]) -> float:
 
 
 #: GPU rows published.csv has no hardware_spec rows for: every number names the datasheet.
-DATASHEET_ONLY = {"p100-sxm2-16gb"}
+DATASHEET_ONLY = {"p100-sxm2-16gb", "p40"}
 
 
 def _published_gpus() -> list[str]:
@@ -110,7 +110,7 @@ def test_h100_row_against_hand_read_values():
 
 
 def test_list_devices_has_the_catalog_rows():
-    assert set(list_devices()) == {"p100-sxm2-16gb", "v100-sxm2-16gb", "v100-sxm2-32gb",
+    assert set(list_devices()) == {"p100-sxm2-16gb", "p40", "v100-sxm2-16gb", "v100-sxm2-32gb",
                                    "a100-40gb", "a100-80gb", "h100-sxm", "h200", "l4",
                                    "cpu-generic"}
     assert all(CATALOG[name].name == name for name in list_devices())
@@ -157,7 +157,9 @@ def test_dtypes_per_generation():
     ("A100-PCIe-80GB", None),
     ("V100-SXM3-32GB (DGX-2H)", None),
     ("L40S", None),
-    ("Tesla P40", None),
+    ("Tesla P40", "p40"),
+    ("P40 PCIe 24GB", "p40"),
+    ("Tesla P40 (48GB)", None),
     ("GTX 980", None),
     ("A100 (64GB)", None),
     ("", None),
@@ -248,3 +250,15 @@ def test_p100_row_against_its_datasheet():
     assert p100.memory_bytes == 16 * 2**30
     assert p100.nvlink_bw_bytes_per_s == 80e9 and p100.pcie_bw_bytes_per_s == 16e9
     assert "tf32" not in p100.peak_flops_per_s  # Pascal: no tensor cores
+
+
+def test_p40_row_against_its_datasheet():
+    """Tesla P40 datasheet: 12 TFLOPS FP32, 24 GB GDDR5 at 346 GB/s, PCIe 3.0 x16
+    (32 GB/s bidirectional, per direction half), no NVLink, no tensor cores."""
+    p40 = get_device("Tesla P40")
+    assert p40.peak_flops_per_s == {"float32": 12e12}
+    assert p40.memory_bytes == 24 * 2**30
+    assert p40.memory_bw_bytes_per_s == 346e9
+    assert p40.pcie_bw_bytes_per_s == 16e9 and p40.nvlink_bw_bytes_per_s == 0.0
+    with pytest.raises(ConfigError, match=r"'float16'.*p40"):
+        p40.peak_flops("float16")

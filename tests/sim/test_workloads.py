@@ -130,7 +130,8 @@ def test_gpt_layer_names_and_order():
 
 # ------------------------------------------------------------------ structure
 
-ALL_SMALL = [(n, {}) for n in CNNS] + [("gpt-small", dict(layers=2))]
+ALL_SMALL = [(n, {}) for n in CNNS] + [("gpt-small", dict(layers=2)),
+                                       ("bert-base", dict(layers=2, seq=16))]
 
 
 @pytest.mark.parametrize(("name", "over"), ALL_SMALL)
@@ -355,3 +356,49 @@ def test_deeper_resnets_differ_from_resnet50_only_in_stage_depth():
     per_block = 1024 * 256 + 9 * 256 * 256 + 256 * 1024 + 2 * (256 + 256 + 1024)
     assert r101.param_count - r50.param_count == 17 * per_block
     assert W.resnet152(batch=1).name == "resnet152"
+
+
+# --------------------------------------------------------------------------- BERT
+# Published sizes (Devlin et al. 2019 Sec. 3): BERT-BASE 110M, BERT-LARGE 340M. The exact
+# encoder+pooler count for the HF configs (vocab 30522, 512 positions, 2 token types) is
+# 109,482,240 / 335,141,888: the 340M of the paper is rounded up (335.1M is 1.4 % below).
+@pytest.mark.parametrize(("name", "exact", "rel"), [("bert-base", 109_482_240, 0.005),
+                                                    ("bert-large", 335_141_888, 0.015)])
+def test_bert_presets_match_published_parameter_counts(name, exact, rel):
+    p = W.BERT_PRESETS[name]
+    assert W.bert_param_count(p.layers, p.hidden) == exact
+    assert abs(exact / p.params - 1) < rel
+    enc = W.get_workload(name, 1, seq=8, pretraining_heads=False)
+    assert enc.param_count == exact  # the layer list counts the same parameters
+    full = W.get_workload(name, 1, seq=8)
+    h, v = p.hidden, 30522
+    assert full.param_count - exact == h * h + 5 * h + v + 2  # MLM transform, bias; NSP
+
+
+def test_bert_layer_names_and_matmul_flops_are_closed_form():
+    b, s, h, a, layers, v = 2, 16, 64, 4, 2, 50
+    w = W.bert(b, layers, h, a, s, vocab=v)
+    names = [layer.name for layer in w.layers]
+    block = ["attn.qkv", "attn.core", "attn.proj", "add1", "ln1", "mlp.fc1", "mlp.gelu",
+             "mlp.fc2", "add2", "ln2"]  # post-LN
+    assert names[:2] == ["embedding", "embedding.ln"]
+    assert names[2:2 + 10 * layers] == [f"h.{i}.{x}" for i in range(layers) for x in block]
+    assert names[-1] == "loss" and "mlm.decoder" in names and "pooler.dense" in names
+    rows = b * s
+    # forward matmuls per block: qkv 3h^2, proj h^2, MLP 8h^2 (per row), attention 2 bmm of
+    # s x s x h per sequence; pooler h^2 and NSP 2h per sequence; MLM dense h^2 and
+    # decoder h*V per row; a multiply-add is 2 FLOPs
+    want = (layers * (2 * rows * 12 * h * h + 2 * 2 * b * s * s * h)
+            + 2 * b * (h * h + 2 * h) + 2 * rows * (h * h + h * v))
+    got = sum(matmul_flops(layer.fwd) for layer in w.layers)
+    assert got == pytest.approx(want, rel=1e-12)
+    assert w.tokens_per_sample == s and w.hyperparams["heads"] == a
+
+
+def test_bert_validation():
+    with pytest.raises(ConfigError, match="seq: must be <= 512"):
+        W.get_workload("bert-base", 1, seq=1024)
+    with pytest.raises(ConfigError, match="heads: must divide"):
+        W.bert(1, 1, 64, 5, 8)
+    with pytest.raises(ConfigError, match="bert-large"):
+        W.get_workload("bert-largee", 1)

@@ -452,6 +452,90 @@ def _kv(text: str, key: str) -> int | None:
     return int(found[-1]) if found else None
 
 
+#: Tesla P40 server of the torchgpipe benchmarks (8 P40 on PCIe 3.0 x16, no NVLink;
+#: kakaobrain/torchgpipe benchmarks/*-speed/README.md "Optimized Environment"): the
+#: pcie-8gpu preset with the P40 on every GPU and PCIe 3.0 instead of 4.0. PCIe 3.0 x16 is
+#: 8 GT/s x 16 lanes x 128/130 = 15.75 GB/s per direction (PCI-SIG PCIe 3.0 base spec);
+#: the achievable rate takes the preset's own PCIe 4.0 fraction (25 of 31.5 GB/s), a
+#: global rule, not fitted: 15.75 x 25 / 31.5 = 12.5 GB/s.
+TORCHGPIPE_CLUSTER = "pcie-8gpu"
+TORCHGPIPE_PCIE3_BW_Bps = 15.75e9 * 25.0 / 31.5
+_TORCHGPIPE_NOTE = ("8x Tesla P40 on PCIe 3.0 x16 (pcie-8gpu preset, 12.5 GB/s achievable per "
+                    "direction); torchgpipe checkpoint='except_last' (default): every "
+                    "micro-batch but the last recomputes its forward, priced as "
+                    "T_none + (m-1)/m (T_full - T_none) (exact for one stage); plain SGD; "
+                    "the row gives no balance, so auto placement")
+
+#: Workload zoo keys of the torchgpipe benchmark models the zoo holds.
+_TORCHGPIPE_MODELS = {"resnet-101": "resnet101"}
+
+
+def _torchgpipe_options(row) -> tuple[PipelineOptions | None, str]:
+    """A torchgpipe benchmark row (PP-TGP AmoebaNet-D, PP-TGR ResNet-101, PP-TGU U-Net):
+    GPipe of ``pp`` partitions and ``chunks`` micro-batches on Tesla P40s over PCIe, or the
+    plain single-GPU model for the baseline. ``(None, reason)`` when not expressible."""
+    model, gpu = str(row["model"]).strip(), str(row["gpu"])
+    key = _TORCHGPIPE_MODELS.get(model.lower())
+    if key is None:
+        return None, (f"{model}: not in the workload zoo (AmoebaNet-D's NASNet-style cells and "
+                      "U-Net's long skip connections are not layer lists the zoo builds yet; "
+                      "their definitions are in torchgpipe benchmarks/models)")
+    if "p40" not in gpu.lower():
+        return None, (f"GPU not stated ({gpu!r}): a speed-up read by the torchgpipe authors "
+                      "off GPipe v4 Figure 3(b), whose hardware, batch and micro-batch counts "
+                      "are not in the row")
+    if str(row["metric"]) != "train_throughput":
+        return None, f"metric {row['metric']!r} has no rule for torchgpipe rows"
+    par = str(row["parallelism"])
+    pp = _kv(par, "pp") or 1
+    chunks = _kv(par, "chunks") or _kv(par, r"chunks\(M\)") or 1
+    batch = int(float(row["global_batch"]))
+    # torch.chunk splits the batch into pieces of ceil(batch / chunks) samples (the row's
+    # micro_batch), the last one smaller: 25000 in 1667 chunks is 1666 x 15 + 10. The
+    # model runs ``chunks`` full micro-batches (at most chunks - 1 samples more).
+    micro = math.ceil(batch / chunks)
+    if math.ceil(batch / micro) != chunks:
+        return None, f"torch.chunk splits batch {batch} into fewer than chunks={chunks} pieces"
+    opts = PipelineOptions(
+        model=key, micro_batch=micro, micro_batches=chunks, schedule="gpipe",
+        stages=pp, cluster=TORCHGPIPE_CLUSTER, devices=("p40",) * pp, placement="auto",
+        dtype="float32", optimizer="sgd", recompute="full" if chunks > 1 else "none",
+        workspace_GiB=1.0, cluster_overrides=(("intra_bw_Bps", TORCHGPIPE_PCIE3_BW_Bps),))
+    baseline = "baseline" in par.lower()
+    return opts, ("plain model on one P40 (no GPipe, no checkpointing)" if baseline
+                  else _TORCHGPIPE_NOTE)
+
+
+def _except_last_prediction(opts: PipelineOptions, cost_model_factory=None):
+    """Prediction of a torchgpipe pipeline with ``checkpoint='except_last'``: the
+    recompute-everything (``opts``) and recompute-nothing runs on the same placement,
+    iteration time blended as ``T_none + (m-1)/m (T_full - T_none)``; memory from the
+    checkpointed run. Returns the checkpointed prediction with the blended result."""
+    full = _predict(opts, cost_model_factory=cost_model_factory)
+    if opts.recompute != "full" or opts.micro_batches == 1:
+        return full
+    balance = tuple(b - a for a, b in zip(full.bounds[:-1], full.bounds[1:], strict=True))
+    none = _predict(replace(opts, recompute="none", placement="manual", balance=balance),
+                    cost_model_factory=cost_model_factory)
+    m = opts.micro_batches
+    t_none, t_full = none.iteration_s, full.iteration_s
+    t = t_none + (m - 1) / m * (t_full - t_none)
+    times = list(full.result.iteration_times_s)
+    times[-1] = t
+    return replace(full, result=_Rescaled(full.result, times))
+
+
+@dataclass
+class _Rescaled:
+    """A pipeline result whose iteration times were replaced (other fields delegate)."""
+
+    base: object
+    iteration_times_s: list
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+
 def _row_options(row) -> tuple[PipelineOptions | None, str]:
     """Options reproducing a published row, or None and the reason it is not expressible."""
     rid, model, par = str(row["id"]), str(row["model"]), str(row["parallelism"])
@@ -484,8 +568,7 @@ def _row_options(row) -> tuple[PipelineOptions | None, str]:
     if rid.startswith("MEG-S19"):
         return None, "V100-SXM3 (DGX-2H) not in the device catalog; no batch size given"
     if rid.startswith("PP-TG"):
-        return None, ("Tesla P40 not in the device catalog; AmoebaNet-D / ResNet-101 / U-Net "
-                      "not in the workload catalog")
+        return _torchgpipe_options(row)
     if rid.startswith("PP-PD"):
         return None, ("PipeDream's replicated stages / async weight stashing (or BSP DP) on "
                       "Titan X / Ethernet clusters: not this model")
@@ -504,6 +587,7 @@ def _predicted_metric(pred: PipelinePrediction, metric: str, unit: str = "") -> 
         "iteration_time_derived": s["iteration_s"],
         "tokens_per_sec_per_gpu": s["tokens_per_s"] / gpus,
         "model_tflops_per_gpu": s["model_tflops_per_gpu"],
+        "train_throughput": s["samples_per_s"] if unit.startswith("samples/s") else None,
     }.get(metric)
 
 
@@ -533,7 +617,7 @@ def validate_pipeline_rows(reference_df, categories=("pipeline_parallel", "llm_3
                          "status": "skipped", "reason": f"more than {max_gpus} GPUs"})
             continue
         if opts not in cache:
-            cache[opts] = _predict(opts, cost_model_factory=cost_model_factory)
+            cache[opts] = _except_last_prediction(opts, cost_model_factory)
         pred = cache[opts]
         value = _predicted_metric(pred, str(row["metric"]), str(row["unit"]))
         if value is None:

@@ -196,6 +196,28 @@ def _p100() -> DeviceSpec:
     )
 
 
+_P40_DATASHEET = "NVIDIA Tesla P40 datasheet (2016)"
+
+
+def _p40() -> DeviceSpec:
+    # published.csv has no hardware_spec row for the P40 (its rows PP-TGP-*, PP-TGR-*,
+    # PP-TGU-* only name it); every number is from the vendor datasheet. It is a PCIe card
+    # (no NVLink). Pascal GP102 has no tensor cores and its FP16/FP64 rates are a small
+    # fraction of FP32 that the datasheet does not list, so only float32 is catalogued.
+    return _gpu(
+        "p40", "NVIDIA Tesla P40",
+        peaks={
+            "float32": (12 * TFLOPS, f"{_P40_DATASHEET}: single-precision performance "
+                                     "12 TeraFLOPS (GPU Boost clock)"),
+        },
+        memory=(24 * GiB, f"{_P40_DATASHEET}: 24 GB GDDR5 ({_GIB})"),
+        memory_bw=(346 * GB, f"{_P40_DATASHEET}: memory bandwidth 346 GB/s"),
+        pcie=(16 * GB, f"{_P40_DATASHEET}: PCI Express 3.0 x16 (32 GB/s bidirectional, "
+                       f"{_HALF_OF})"),
+        nvlink=(0.0, f"{_P40_DATASHEET}: PCIe card, no NVLink"),
+    )
+
+
 def _a100(memory_gib: int, memory_id: str, bw_gbps: float, bw_id: str) -> DeviceSpec:
     return _gpu(
         f"a100-{memory_gib}gb", f"NVIDIA A100-SXM4-{memory_gib}GB",
@@ -326,6 +348,7 @@ def _generic_cpu() -> DeviceSpec:
 def _build_catalog() -> Mapping[str, DeviceSpec]:
     rows = [
         _p100(),
+        _p40(),
         _v100(16, "HW-V100-04"),
         _v100(32, "HW-V100-04b"),
         _a100(40, "HW-A100-10", 1555, "HW-A100-10b"),
@@ -368,7 +391,8 @@ def _memory_gb(t: str) -> int | None:
 
 
 # Short names a user may mistype, for did-you-mean suggestions only.
-_SHORT_NAMES = {"p100": "p100-sxm2-16gb", "v100": "v100-sxm2-16gb", "a100": "a100-40gb",
+_SHORT_NAMES = {"p100": "p100-sxm2-16gb", "p40": "p40", "v100": "v100-sxm2-16gb",
+                "a100": "a100-40gb",
                 "h100": "h100-sxm", "h200": "h200", "l4": "l4", "cpu": "cpu-generic"}
 
 
@@ -377,9 +401,10 @@ def resolve_device_name(text: str) -> str | None:
 
     Case-insensitive; accepts catalog keys and the usual spellings ("A100",
     "A100-SXM4-80GB", "NVIDIA A100 80GB", "H100", "H100-SXM5-80GB", "NVIDIA H100 80GB HBM3",
-    "V100", "Tesla V100-SXM2-32GB", "H200-SXM-141GB", "L4", "cpu"). Without a memory size,
-    "V100" is the 16 GB and "A100" the 40 GB part (the first of each). A PCIe, NVL or SXM3
-    variant is a different product (other clocks) and gives None, as does any other GPU.
+    "V100", "Tesla V100-SXM2-32GB", "H200-SXM-141GB", "L4", "Tesla P40", "cpu"). Without a
+    memory size, "V100" is the 16 GB and "A100" the 40 GB part (the first of each). A PCIe,
+    NVL or SXM3 variant is a different product (other clocks) and gives None (except the
+    P40, which exists only as a PCIe card), as does any other GPU.
     """
     if not isinstance(text, str) or not text.strip():
         return None
@@ -388,6 +413,8 @@ def resolve_device_name(text: str) -> str | None:
         return key
     t = _normalise(text)
     tokens = re.sub(r"-", " ", t)
+    if re.search(r"\bp40\b", tokens):  # only ever a PCIe card: "P40 PCIe" is this row
+        return "p40" if _memory_gb(tokens) in (None, 24) else None
     if _OTHER_VARIANT.search(tokens):
         return None
     mem = _memory_gb(tokens)
