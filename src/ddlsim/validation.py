@@ -1022,8 +1022,9 @@ def validate(reference_path: str | Path | None = None,
             continue
         r = rows if c is calib else _compare(dp_table, parsed, c, used)
         ok = r[r["status"] == "predicted"]
+        fit = ok["used_for_fit"].astype(bool)  # object dtype when the table is empty
         rec = {"calibration": c.label}
-        for tag, part in (("fit", ok[ok["used_for_fit"]]), ("held-out", ok[~ok["used_for_fit"]])):
+        for tag, part in (("fit", ok[fit]), ("held-out", ok[~fit])):
             e = part["abs_pct_error"].dropna()
             rec.update({f"{tag} rows": len(e), f"{tag} median": e.median(),
                         f"{tag} mean": e.mean(), f"{tag} max": e.max()})
@@ -1194,10 +1195,20 @@ def render_markdown(result: ValidationResult) -> str:
         "the simulated iteration time. Only the Goyal et al. rows are expressible (P100 from "
         "its datasheet, gemm efficiency uncalibrated: no P100 fit row), and both come out "
         "15-20 % fast. DAWNBench rows lack GPU count, precision and per-phase resolution; "
-        "BERT rows lack per-phase steps and a statistical model.",
-        "- pipeline_parallel: ResNet-101 is now in the workload zoo (torchvision parameter "
-        "count), but the Tesla P40 is not in the catalog and api.pipeline's row mapping "
-        "still refuses the torchgpipe rows; PipeDream rows are a different training model.",
+        "BERT-Large is in the zoo (bert-large, 335M parameters) but its rows lack per-phase "
+        "steps and no statistical model covers BERT.",
+        "- pipeline_parallel: the torchgpipe ResNet-101 rows on Tesla P40 (datasheet row, "
+        "PCIe 3.0) are predicted as GPipe with checkpoint='except_last' and auto placement. "
+        "They come out 14-17 % slow at 1-4 partitions because the P40's fp32 gemm efficiency "
+        "is uncalibrated (the 0.5 default: no P40 fit row is declared); declaring the "
+        "single-GPU baseline PP-TGR-01a as its fit row (the data-parallel rule) fits 0.665 "
+        "and puts 02a-04a within 1.2 %, but the 8-partition row (05a) then reads 26 % fast: "
+        "per-micro-batch overheads of 150 micro-batches x 8 partitions (torchgpipe's copy "
+        "streams and Python scheduling) and the row's own imbalanced balance are not "
+        "modelled. Not expressible: the GPipe-paper speed-ups (hardware, batch and "
+        "micro-batches not stated), AmoebaNet-D and U-Net (not in the zoo; U-Net rows give "
+        "no batch either), PipeDream (replicated stages / weight stashing on Titan X "
+        "Ethernet clusters, a different training model).",
         "",
         "## Every row",
         "",
