@@ -164,3 +164,152 @@ def test_bad_inputs():
         net.link("nic0.txx")
     with pytest.raises(ConfigError, match="links: indices must be in"):
         net.transfer([10_000], 1.0)
+
+
+# -- the optimised engine against a straightforward fluid simulation ---------------------------
+def _reference_max_min(caps, flows):
+    """Weighted max-min rates by textbook progressive filling (no memo, no shortcuts).
+
+    ``caps``: capacity per link (B/s); ``flows``: list of {link: weight}. Returns rates (B/s).
+    """
+    rates = [0.0] * len(flows)
+    unfrozen = set(range(len(flows)))
+    used = {i: 0.0 for f in flows for i in f}
+    while unfrozen:
+        load = {i: 0.0 for i in used}
+        for k in unfrozen:
+            for i, w in flows[k].items():
+                load[i] += w
+        share = {i: (caps[i] - used[i]) / load[i] for i in used if load[i] > 0}
+        level = min(share.values())
+        tight = {i for i, s in share.items() if s <= level * (1 + 1e-12)}
+        for k in [k for k in unfrozen if tight & flows[k].keys()]:
+            rates[k] = level
+            unfrozen.discard(k)
+            for i, w in flows[k].items():
+                used[i] += w * level
+    return rates
+
+
+def _reference_finish_times(caps, starts, paths, sizes, changes):
+    """Completion time (s) of each flow, recomputing max-min rates at every event.
+
+    ``starts`` (s), ``paths`` ({link: weight}), ``sizes`` (bytes per unit weight);
+    ``changes``: (time s, link, new capacity B/s) applied in time order.
+    """
+    caps = list(caps)
+    remaining = list(sizes)
+    finish = [None] * len(sizes)
+    pending = sorted(range(len(sizes)), key=lambda k: starts[k])
+    changes = sorted(changes)
+    active, t = [], 0.0
+    while pending or active:
+        while pending and starts[pending[0]] <= t:
+            active.append(pending.pop(0))
+        while changes and changes[0][0] <= t:
+            _, link, bw = changes.pop(0)
+            caps[link] = bw
+        rates = _reference_max_min(caps, [paths[k] for k in active])
+        horizon = [starts[pending[0]] - t] if pending else []
+        horizon += [changes[0][0] - t] if changes else []
+        horizon += [remaining[k] / r for k, r in zip(active, rates, strict=True)]
+        dt = min(horizon)
+        t += dt
+        for k, r in zip(active, rates, strict=True):
+            remaining[k] -= r * dt
+        for k in [k for k in active if remaining[k] <= 1e-9 * sizes[k]]:
+            finish[k] = t
+            active.remove(k)
+    return finish
+
+
+def _engine_finish_times(net, env, starts, links, sizes, changes):
+    times = {}
+
+    def job(k):
+        yield env.timeout(starts[k])
+        yield net.transfer(links[k], sizes[k])
+        times[k] = env.now
+
+    def change(t, link, bw):
+        yield env.timeout(t)
+        net.set_capacity(net.links[link].id, bw)
+
+    for k in range(len(sizes)):
+        env.process(job(k))
+    for t, link, bw in changes:
+        env.process(change(t, link, bw))
+    env.run()
+    return [times[k] for k in range(len(sizes))]
+
+
+def _random_case(seed, nodes=6):
+    """Random flows over a few links (repeats = weight 2), some on identical paths (so the
+    same active sets recur), starts on a coarse grid (so some coincide), random capacities
+    and, for odd seeds, two capacity changes in flight."""
+    rng = np.random.default_rng(seed)
+    env, net = _net(nodes=nodes)
+    n_links = len(net.links)
+    caps = rng.uniform(0.5, 4.0, n_links) * GB
+    for link, bw in zip(net.links, caps, strict=True):
+        net.set_capacity(link.id, float(bw))
+    shared = [list(rng.choice(n_links, size=int(rng.integers(1, 5)))) for _ in range(4)]
+    links, starts, sizes = [], [], []
+    for _ in range(int(rng.integers(5, 40))):
+        if rng.random() < 0.5:
+            links.append(shared[int(rng.integers(len(shared)))])
+        else:
+            links.append(list(rng.choice(n_links, size=int(rng.integers(1, 6)))))
+        starts.append(float(rng.integers(0, 12)) * 0.25)
+        sizes.append(float(rng.uniform(0.05, 3.0)) * GB)
+    changes = []
+    if seed % 2:
+        changes = [(float(rng.uniform(0.1, 3.0)), int(rng.integers(n_links)),
+                    float(rng.uniform(0.5, 4.0)) * GB) for _ in range(2)]
+    paths = [dict(zip(*np.unique(p, return_counts=True), strict=True)) for p in links]
+    ref = _reference_finish_times(caps, starts, paths, sizes, changes)
+    return env, net, (starts, links, sizes, changes), ref
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_engine_matches_reference_fluid_simulation(seed):
+    env, net, case, ref = _random_case(seed)
+    got = _engine_finish_times(net, env, *case)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
+    assert net.active_flows == 0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_engine_variants_agree_bit_for_bit(seed, monkeypatch):
+    """Small-set filling, NumPy filling, short-path counters and the memo give identical
+    completion times (they perform the same float operations in the same order)."""
+    import ddlsim.sim.network as network
+
+    env, net, case, _ = _random_case(seed)
+    base = _engine_finish_times(net, env, *case)
+    memo_used = len(net._memo) > 0
+    monkeypatch.setattr(network, "_SMALL_INCIDENCES", 0)
+    monkeypatch.setattr(network, "_MEMO_MAX_FLOWS", 0)
+    monkeypatch.setattr(network, "_SHORT_PATH", 0)
+    env, net, case, _ = _random_case(seed)
+    assert _engine_finish_times(net, env, *case) == base
+    assert memo_used and len(net._memo) == 0
+
+
+def test_recurring_active_set_in_another_order_gets_its_own_rates():
+    """The same two paths active again, started in the opposite order: each flow must get
+    its own path's rate back (the rate memo is keyed by paths in start order)."""
+    env, net = _net()
+    net.set_capacity("nic1.tx", 2 * GB)
+    net.set_capacity("nic3.rx", 2 * GB)
+    a, b = net.route(0, 2), net.route(1, 3)  # 1 GB/s and 2 GB/s paths
+    c = net.path([net.link("nic0.tx").index])  # shares nic0.tx with a
+    starts = [0.0, 0.0, 0.0, 10.0, 10.0, 10.0]
+    links = [a, b, c, b, c, a]
+    sizes = [GB, 2 * GB, GB, 2 * GB, GB, GB]
+    got = _engine_finish_times(net, env, starts, links, sizes, [])
+    caps = [link.capacity_Bps for link in net.links]
+    paths = [dict(zip(p.idx.tolist(), p.weights.tolist(), strict=True)) for p in links]
+    ref = _reference_finish_times(caps, starts, paths, sizes, [])
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert got == pytest.approx([2.0, 1.0, 2.0, 11.0, 12.0, 12.0])  # a, c halve nic0.tx

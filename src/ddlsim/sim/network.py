@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import simpy
@@ -38,6 +39,17 @@ from ddlsim.sim.topology import ClusterSpec, link_table, route
 
 _REL_TOL = 1e-9  # a flow is done when remaining <= _REL_TOL * nbytes ...
 _TIME_TOL_S = 1e-10  # ... or when it would finish within this many seconds
+#: Up to this many (flow, link) incidences among the active flows, max-min filling runs in
+#: plain Python over the links in use; above it (rings over hundreds of links), in NumPy over
+#: every link. Both do the same float operations in the same order (same rates, bit for bit).
+_SMALL_INCIDENCES = 256
+#: Rates of an active set of at most this many flows are memoised (see ``_max_min_rates``) ...
+_MEMO_MAX_FLOWS = 32
+#: ... in a table of at most this many entries (cleared when full).
+_MEMO_MAX_ENTRIES = 1 << 16
+#: Paths of at most this many links update the per-link counters element by element
+#: (cheaper than NumPy fancy indexing for a handful of links; same float operations).
+_SHORT_PATH = 8
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,16 @@ class Path:
     @property
     def num_links(self) -> int:
         return int(self.idx.size)
+
+    @cached_property
+    def pairs(self) -> tuple[tuple[int, float], ...]:
+        """``(link index, weight)`` per link, as Python numbers (for the small-set filling)."""
+        return tuple(zip(self.idx.tolist(), self.weights.tolist(), strict=True))
+
+    @cached_property
+    def link_set(self) -> frozenset[int]:
+        """The link indices, for O(1) membership tests."""
+        return frozenset(self.idx.tolist())
 
 
 class Link:
@@ -128,6 +150,10 @@ class Network:
         self._busy = np.zeros(n)  # closed busy intervals, s
         self._busy_since = np.zeros(n)
         self._active: list[Flow] = []
+        self._incidences = 0  # sum of num_links over active flows
+        # (id(path) of each active flow, in order) -> (the paths, their rates); holding the
+        # paths keeps their ids from being reused while the entry exists.
+        self._memo: dict[tuple[int, ...], tuple[tuple[Path, ...], tuple[float, ...]]] = {}
         self._gen = 0
         self._dirty = False
         self.flows_started = 0
@@ -151,6 +177,7 @@ class Network:
             raise ConfigError(f"bw_Bps: must be > 0, got {bw_Bps!r}")
         self._settle()
         self._cap[self.link(link_id).index] = float(bw_Bps)
+        self._memo.clear()  # memoised rates were for the old capacities
         self._mark_dirty()
 
     def path(self, links: Sequence[int], latency_s: float = 0.0) -> Path:
@@ -190,14 +217,48 @@ class Network:
         if flow.nbytes <= 0 or links.num_links == 0:
             self._finish_later(flow)
             return done
-        idx = links.idx
-        newly = idx[self._load[idx] == 0]
-        self._busy_since[newly] = self.env.now
         self._settle()
-        self._load[idx] += links.weights
+        self._occupy(links, self.env.now)
         self._active.append(flow)
+        self._incidences += links.num_links
         self._mark_dirty()
         return done
+
+    def _occupy(self, path: Path, now: float) -> None:
+        """Add ``path``'s weights to the link loads; idle links start a busy interval."""
+        load, since = self._load, self._busy_since
+        if path.idx.size <= _SHORT_PATH:
+            for i, w in path.pairs:
+                if load[i] == 0:
+                    since[i] = now
+                load[i] += w
+            return
+        idx = path.idx
+        since[idx[load[idx] == 0]] = now
+        load[idx] += path.weights
+
+    def _release(self, flow: Flow, now: float) -> None:
+        """Remove a finished flow from the link loads and count its bytes; links left idle
+        close their busy interval. Weights are integers, so a load <= 0.5 means idle."""
+        load, carried, busy, since = self._load, self._carried, self._busy, self._busy_since
+        nbytes = flow.nbytes
+        path = flow.path
+        if path.idx.size <= _SHORT_PATH:
+            for i, w in path.pairs:
+                left = load[i] - w
+                carried[i] += w * nbytes
+                if left <= 0.5:
+                    load[i] = 0.0
+                    busy[i] += now - since[i]
+                else:
+                    load[i] = left
+            return
+        idx, w = path.idx, path.weights
+        load[idx] -= w
+        carried[idx] += w * nbytes
+        freed = idx[load[idx] <= 0.5]
+        load[freed] = 0.0
+        busy[freed] += now - since[freed]
 
     def _finish_later(self, flow: Flow) -> None:
         if flow.latency_s > 0:
@@ -263,17 +324,78 @@ class Network:
         self._schedule_next()
 
     def _max_min_rates(self) -> None:
-        """Weighted max-min fair rates by progressive filling."""
+        """Weighted max-min fair rates by progressive filling.
+
+        Each round picks the link with the smallest fair share ``remaining capacity / load``
+        (ties: lowest link index), freezes the unfrozen flows crossing it at that share (in
+        start order) and removes their use from every link they cross. The small-set and the
+        NumPy variants below perform exactly these float operations, so they agree bit for bit.
+        """
         active = self._active
         if not active:
             return
         if len(active) == 1:
             f = active[0]
-            f.rate = float(np.min(self._cap[f.path.idx] / f.path.weights))
+            cap = self._cap
+            f.rate = float(min(cap[i] / w for i, w in f.path.pairs))
             return
+        key = None
+        if len(active) <= _MEMO_MAX_FLOWS:
+            key = tuple([id(f.path) for f in active])
+            hit = self._memo.get(key)
+            if hit is not None:
+                for f, rate in zip(active, hit[1], strict=True):
+                    f.rate = rate
+                return
+        if self._incidences <= _SMALL_INCIDENCES:
+            self._fill_small(active)
+        else:
+            self._fill_numpy(active)
+        if key is not None:
+            if len(self._memo) >= _MEMO_MAX_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = (tuple([f.path for f in active]), tuple([f.rate for f in active]))
+
+    def _fill_small(self, active: list[Flow]) -> None:
+        """Progressive filling in Python over only the links the active flows use."""
+        cap = self._cap
+        rem: dict[int, float] = {}
+        load: dict[int, float] = {}
+        for f in active:
+            for i, w in f.path.pairs:
+                if i in load:
+                    load[i] += w
+                else:
+                    load[i] = w
+                    rem[i] = float(cap[i])
+        unfrozen = active
+        inf = float("inf")
+        while unfrozen:
+            best, bottleneck = inf, -1
+            for i, ld in load.items():
+                if ld > 0:
+                    share = rem[i] / ld
+                    if share < best or (share == best and i < bottleneck):
+                        best, bottleneck = share, i
+            rate = best if best > 0.0 else 0.0
+            keep = []
+            for f in unfrozen:
+                if bottleneck in f.path.link_set:
+                    f.rate = rate
+                    for i, w in f.path.pairs:
+                        rem[i] -= w * rate
+                        load[i] -= w
+                else:
+                    keep.append(f)
+            if len(keep) == len(unfrozen):  # pragma: no cover - numerical safety net
+                raise SimulationError("max-min filling made no progress")
+            unfrozen = keep
+
+    def _fill_numpy(self, active: list[Flow]) -> None:
+        """Progressive filling with NumPy over every link (for flows over many links)."""
         rem = self._cap.copy()
         load = self._load.copy()
-        unfrozen = list(active)
+        unfrozen = active
         share = np.empty_like(rem)
         while unfrozen:
             share.fill(np.inf)
@@ -282,10 +404,9 @@ class Network:
             rate = max(float(share[bottleneck]), 0.0)
             keep = []
             for f in unfrozen:
-                idx = f.path.idx
-                pos = int(np.searchsorted(idx, bottleneck))
-                if pos < idx.size and idx[pos] == bottleneck:
+                if bottleneck in f.path.link_set:
                     f.rate = rate
+                    idx = f.path.idx
                     rem[idx] -= f.path.weights * rate
                     load[idx] -= f.path.weights
                 else:
@@ -298,7 +419,12 @@ class Network:
         self._gen += 1
         if not self._active:
             return
-        dt = min(f.remaining / f.rate if f.rate > 0 else np.inf for f in self._active)
+        dt = np.inf
+        for f in self._active:
+            if f.rate > 0:
+                d = f.remaining / f.rate
+                if d < dt:
+                    dt = d
         if not np.isfinite(dt):
             if self._dirty:  # a recomputation is already pending this instant
                 return
@@ -315,16 +441,15 @@ class Network:
         still, finished = [], []
         t_tol = _TIME_TOL_S + 1e-15 * now  # absorbs float rounding of env.now + dt
         for f in self._active:
-            slack = max(_REL_TOL * f.nbytes, f.rate * t_tol)
+            slack = _REL_TOL * f.nbytes
+            by_time = f.rate * t_tol
+            if by_time > slack:
+                slack = by_time
             (finished if f.remaining <= slack else still).append(f)
         self._active = still
         for f in finished:
-            idx, w = f.path.idx, f.path.weights
-            self._load[idx] -= w
-            self._carried[idx] += w * f.nbytes
-            freed = idx[self._load[idx] <= 0.5]  # weights are integers: 0 means idle
-            self._load[freed] = 0.0
-            self._busy[freed] += now - self._busy_since[freed]
+            self._incidences -= f.path.idx.size
+            self._release(f, now)
             f.remaining = 0.0
             self._finish_later(f)
         if finished:
