@@ -3,7 +3,7 @@
 The issue's target: 256 workers x 20,000 applied updates in <= 10 s. Prints, per case, the
 wall time of :func:`ddlsim.api.predict_ps` (after a warm-up run), wall time per applied
 gradient, the network flows started and the predicted throughput and staleness.
-Usage: python bench/bench_async_ps.py [--quick] [--updates N]
+Usage: python bench/bench_async_ps.py [--quick] [--updates N] [--only SUBSTRING]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="2,000 updates instead of 20,000")
     ap.add_argument("--updates", type=int, default=None)
+    ap.add_argument("--only", default="", help="run only the cases whose label contains this")
     args = ap.parse_args()
     n = args.updates or (2000 if args.quick else 20000)
     predict_ps(PSOptions(workers=8, updates=20))  # warm up imports and the cost model
@@ -54,6 +55,8 @@ def main() -> None:
                                      server_concurrency=0)),
     ]
     for label, kw in cases:
+        if args.only not in label:
+            continue
         print(json.dumps(case(label, **kw)), flush=True)
 
 

@@ -335,9 +335,12 @@ class Network:
         if not active:
             return
         if len(active) == 1:
-            f = active[0]
-            cap = self._cap
-            f.rate = float(min(cap[i] / w for i, w in f.path.pairs))
+            path = active[0].path
+            if path.idx.size <= _SHORT_PATH:
+                cap = self._cap
+                active[0].rate = float(min(cap[i] / w for i, w in path.pairs))
+            else:
+                active[0].rate = float(np.min(self._cap[path.idx] / path.weights))
             return
         key = None
         if len(active) <= _MEMO_MAX_FLOWS:
