@@ -37,7 +37,15 @@ DTYPE_CHOICE = click.Choice(["float32", "float16", "bfloat16"])
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ddlsim")
 def cli() -> None:
-    """Predict how deep-learning training behaves on a multi-GPU cluster."""
+    """Predict how deep-learning training behaves on a multi-GPU cluster.
+
+    \b
+    Start here:
+      ddlsim demo                       time kernels here, compare sync vs async
+      ddlsim scenarios list             built-in scenarios; `scenarios show NAME`
+      ddlsim run NAME_OR_FILE.yaml      simulate a scenario, write an HTML report
+      ddlsim dp --model resnet50 --gpus 8,64,512 --cluster dgx-a100
+    """
 
 
 # --------------------------------------------------------------------------- kernels
