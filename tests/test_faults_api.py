@@ -168,8 +168,8 @@ def test_failures_section_errors_name_the_key():
     from ddlsim.scenarios.loader import parse_scenario
 
     bad = {**SCENARIO, "faults": {"failures": {"gpu_mtbf_h": 10}}}
-    with pytest.raises(ConfigError, match="faults.failures.gpu_mtbf_h: unknown key; did you "
-                                          "mean 'gpu_mtbf_hours'"):
+    with pytest.raises(ConfigError, match="faults.failures.gpu_mtbf_h: unknown key 'gpu_mtbf_h'; "
+                                          "did you mean 'gpu_mtbf_hours'"):
         parse_scenario(yaml.safe_dump(bad), "f.yaml")
     neg = {**SCENARIO, "faults": {"failures": {"restart_s": -1}}}
     with pytest.raises(ConfigError, match="faults.failures.restart_s"):

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.fsutil import atomic_write_bytes, atomic_write_text
 from ddlsim.sim import hardware
 from ddlsim.sim.costs import DEFAULT_EFFICIENCY, CostModel, op_class
@@ -963,12 +963,7 @@ def validate(reference_path: str | Path | None = None,
         raise ConfigError("categories: must name at least one category, got none")
     for cat in cats:
         if cat not in ALL_CATEGORIES:
-            import difflib
-
-            close = difflib.get_close_matches(cat, ALL_CATEGORIES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else (
-                f" (known: {', '.join(ALL_CATEGORIES)})")
-            raise ConfigError(f"category: unknown category {cat!r}{hint}")
+            raise unknown_name("category", cat, ALL_CATEGORIES, "category")
     ref = load_reference(reference_path)
     table = ref[ref["category"].isin(cats)].reset_index(drop=True)
     other = None

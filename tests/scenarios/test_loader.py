@@ -51,11 +51,11 @@ def test_defaults_are_filled_in():
                                          "did you mean 'dgx-a100'?"),
     (with_("workload.batch_per_gpu", -3), "f.yaml: workload.batch_per_gpu: Input should be "
                                           "greater than 0; got -3"),
-    (with_("strategies.0.bucket_mb", 3), "f.yaml: strategies.0.bucket_mb: unknown key; "
-                                         "did you mean 'bucket_MB'?"),
+    (with_("strategies.0.bucket_mb", 3), "f.yaml: strategies.0.bucket_mb: unknown key "
+                                         "'bucket_mb'; did you mean 'bucket_MB'?"),
     (with_("strategies.0.kind", "allreduc"), "f.yaml: strategies.0.kind: unknown strategy "
                                              "kind 'allreduc'; did you mean 'allreduce'?"),
-    (with_("faults.slow_gpu", {1: 2.0}), "f.yaml: faults.slow_gpu: unknown key; "
+    (with_("faults.slow_gpu", {1: 2.0}), "f.yaml: faults.slow_gpu: unknown key 'slow_gpu'; "
                                          "did you mean 'slow_gpus'?"),
     (with_("noise.cv", math.nan), "f.yaml: noise.cv: Input should be a finite number"),
     (with_("strategies", []), "f.yaml: strategies: List should have at least 1 item"),

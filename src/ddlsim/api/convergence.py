@@ -24,7 +24,7 @@ from ddlsim.convergence.replay import (
     time_to_accuracy,
 )
 from ddlsim.convergence.train import LRSchedule
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -183,12 +183,7 @@ def simulated_update_log(strategy: str, model: str, batch_per_worker: int,
                          so: StrategyRunOptions) -> tuple[list[tuple], dict]:
     """Simulate ``strategy`` for ``model`` and return ``(update_log, throughput summary)``."""
     if strategy not in CONVERGE_STRATEGIES:
-        import difflib
-
-        close = difflib.get_close_matches(strategy, CONVERGE_STRATEGIES, n=1)
-        hint = f": did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"strategy: must be one of {', '.join(CONVERGE_STRATEGIES)}, "
-                          f"got {strategy!r}{hint}")
+        raise unknown_name("strategy", strategy, CONVERGE_STRATEGIES, "strategy")
     noise = "lognormal" if so.noise_cv > 0 else "none"
     slow = (so.straggler,) if so.straggler else ()
     if strategy == "allreduce":

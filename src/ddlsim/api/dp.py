@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ddlsim import units
 from ddlsim.api.kernels import host_device_spec
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
 
 # --------------------------------------------------------------------------- sync DP
@@ -127,11 +127,7 @@ def _cluster_for(preset: str, gpus: int, calibrated: bool,
     capacity = {lid: cap for lid, _, cap, _ in link_table(cluster)}
     for link_id, factor in slow_links:
         if link_id not in capacity:
-            import difflib
-
-            close = difflib.get_close_matches(link_id, list(capacity), n=1)
-            hint = f": did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"slow_links: unknown link {link_id!r}{hint}")
+            raise unknown_name("slow_links", link_id, capacity, "link")
         if not factor > 0:
             raise ConfigError(f"slow_links[{link_id}]: factor must be > 0, got {factor!r}")
         cluster = with_link_capacity(cluster, link_id, capacity[link_id] / factor)

@@ -27,7 +27,6 @@ when none does.
 from __future__ import annotations
 
 import csv
-import difflib
 import importlib.resources
 import io
 import math
@@ -36,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 
 HOUR_S = 3600.0
 
@@ -146,11 +145,11 @@ def parse_target(text: str, model: str, dataset_samples: int | None = None,
         return Target("accuracy", None, None)
     m = re.fullmatch(r"([a-z]+)\s*=\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)", s)
     if not m or m.group(1) not in TARGET_KINDS:
-        kind = m.group(1) if m else s.split("=")[0]
-        close = difflib.get_close_matches(kind, TARGET_KINDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        kind = m.group(1) if m else s.split("=")[0].strip()
+        if kind not in TARGET_KINDS:
+            raise unknown_name("target", kind, TARGET_KINDS, "target kind")
         raise ConfigError(f"target: must be epochs=N, samples=N, tokens=N or accuracy, "
-                          f"got {text!r}{hint}")
+                          f"got {text!r}")
     kind, value = m.group(1), float(m.group(2))
     if not (value > 0 and math.isfinite(value)):
         raise ConfigError(f"target: {kind} must be a finite number > 0, got {text!r}")

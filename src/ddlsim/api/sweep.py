@@ -29,7 +29,6 @@ shared file system.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ddlsim import __version__
-from ddlsim.errors import ConfigError, DdlsimError
+from ddlsim.errors import ConfigError, DdlsimError, unknown_name
 
 CACHE_FORMAT = 1
 STRATEGY_AXIS = "strategy"
@@ -199,9 +198,7 @@ def _unknown_key(path: str, base: dict) -> str | None:
             node = node.get(part) if isinstance(node, dict) else None
             continue
         known = list(node) + ([STRATEGY_AXIS] if depth == 0 else [])
-        close = difflib.get_close_matches(part, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
-        return f"--axis {path}: unknown key {part!r}{hint}"
+        return str(unknown_name(f"--axis {path}", part, known, "key"))
     return None
 
 
@@ -295,11 +292,7 @@ def resolve_points(scenario, label: str, opts: SweepOptions) -> tuple[list[Sweep
         if path == STRATEGY_AXIS:
             for value, text in zip(parsed, raw, strict=True):
                 if str(value) not in labels:
-                    close = difflib.get_close_matches(str(value), list(labels), n=1)
-                    hint = (f"; did you mean {close[0]!r}?" if close
-                            else f" (labels: {', '.join(labels)})")
-                    raise ConfigError(f"--axis strategy: value {text}: no strategy with "
-                                      f"that label{hint}")
+                    raise unknown_name("--axis strategy", text, labels, "strategy label")
             continue
         unknown = _unknown_key(path, base)
         for value, text in zip(parsed, raw, strict=True):

@@ -13,7 +13,6 @@ He et al. 2015), zero biases, drawn on the host from ``numpy.random.default_rng(
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.kernels import ops
 from ddlsim.kernels.backend import array_module
 
@@ -189,7 +188,5 @@ def get_model(name: str, **kwargs: Any):
     """Build the named model; ConfigError with the closest name for an unknown one."""
     key = name.replace("_", "-")
     if key not in MODELS:
-        close = difflib.get_close_matches(key, list(MODELS), n=1)
-        hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(MODELS)})"
-        raise ConfigError(f"model: unknown model {name!r}{hint}")
+        raise unknown_name("model", name, MODELS, "model")
     return MODELS[key](**kwargs)

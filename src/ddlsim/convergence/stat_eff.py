@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ddlsim.convergence.data import Dataset
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.kernels import ops
 from ddlsim.kernels.backend import get_backend
 
@@ -259,9 +259,5 @@ PUBLISHED_MODELS = {"resnet50-imagenet": _resnet50_imagenet, "mnist-classifier":
 def published_model(name: str) -> StatEffModel:
     """The statistical-efficiency model of a large workload, parameters from published.csv."""
     if name not in PUBLISHED_MODELS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(PUBLISHED_MODELS), n=1)
-        hint = f": did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown published model {name!r}{hint}")
+        raise unknown_name("model", name, PUBLISHED_MODELS, "published model")
     return PUBLISHED_MODELS[name](_published_rows())

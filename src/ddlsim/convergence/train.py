@@ -20,14 +20,13 @@ Learning", IJCAI 2016, arXiv 1511.05950).
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.kernels import ops
 
 Array = Any
@@ -54,10 +53,7 @@ class LRSchedule:
         if not (self.base_lr > 0 and math.isfinite(self.base_lr)):
             raise ConfigError(f"base_lr: must be a finite number > 0, got {self.base_lr!r}")
         if self.policy not in LR_POLICIES:
-            close = difflib.get_close_matches(str(self.policy), LR_POLICIES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"policy: must be one of {', '.join(LR_POLICIES)}, "
-                              f"got {self.policy!r}{hint}")
+            raise unknown_name("policy", self.policy, LR_POLICIES, "policy")
         if self.reference_batch is not None and self.reference_batch < 1:
             raise ConfigError(f"reference_batch: must be >= 1, got {self.reference_batch}")
         if self.policy == "linear-warmup" and self.reference_batch is None:

@@ -8,7 +8,6 @@ checked against NumPy); tests replace that function with ``monkeypatch``.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import os
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ddlsim.errors import BackendUnavailableError, ConfigError
+from ddlsim.errors import BackendUnavailableError, ConfigError, unknown_name
 
 DEVICES = ("auto", "cpu", "gpu")
 
@@ -76,13 +75,11 @@ class Backend:
     def dtype(self, name: str) -> Any:
         """The backend's dtype object for ``name``; :class:`ConfigError` if unsupported."""
         if not self.supports_dtype(name):
-            hint = ""
             if name not in _KNOWN_DTYPES:
-                close = difflib.get_close_matches(str(name), _KNOWN_DTYPES, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise unknown_name("dtype", name, _KNOWN_DTYPES, "dtype")
             supported = [d for d in _KNOWN_DTYPES if self.supports_dtype(d)]
             raise ConfigError(f"dtype: {name!r} not supported on {self.name} backend "
-                              f"(supported: {', '.join(supported)}){hint}")
+                              f"(supported: {', '.join(supported)})")
         if name == "bfloat16":
             return self.xp.bfloat16
         return np.dtype(name)
@@ -192,9 +189,7 @@ def get_backend(device: str = "auto") -> Backend:
     ``'cpu'`` is always NumPy.
     """
     if not isinstance(device, str) or device not in DEVICES:
-        close = difflib.get_close_matches(str(device), DEVICES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"device: must be one of {', '.join(DEVICES)}, got {device!r}{hint}")
+        raise unknown_name("device", device, DEVICES, "device")
     if device == "cpu":
         return Backend("numpy", np, "device='cpu' requested: numpy on the CPU")
     cupy, why = _detect_cupy()

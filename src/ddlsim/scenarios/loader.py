@@ -7,7 +7,6 @@ Nothing is simulated from an invalid file: names (model, cluster preset) are res
 
 from __future__ import annotations
 
-import difflib
 import typing
 from importlib import resources
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.scenarios.schema import Scenario
 
 LIBRARY = "ddlsim.scenarios.library"
@@ -43,9 +42,7 @@ def _read(source: str | Path) -> tuple[str, str]:
             raise ConfigError(f"{path}: cannot read scenario file ({exc})") from None
     names = builtin_names()
     if str(source) not in names:
-        close = difflib.get_close_matches(str(source), names, n=1)
-        hint = f": did you mean {close[0]!r}?" if close else f" (built-in: {', '.join(names)})"
-        raise ConfigError(f"scenario: no file or built-in scenario named {str(source)!r}{hint}")
+        raise unknown_name("scenario", str(source), names, "file or built-in scenario")
     text = resources.files(LIBRARY).joinpath(f"{source}.yaml").read_text(encoding="utf-8")
     return f"<built-in {source}>", text
 
@@ -101,16 +98,11 @@ def _format_error(label: str, err: dict) -> str:
     if err.get("type") == "extra_forbidden":
         parent = _model_at(Scenario, loc[:-1])
         known = list(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else (
-            f"; known keys: {', '.join(known)}" if known else "")
-        return f"{label}: {path}: unknown key{hint}"
+        return str(unknown_name(f"{label}: {path}", loc[-1], known, "key"))
     if err.get("type") == "union_tag_invalid":
         ctx = err.get("ctx", {})
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t]
-        close = difflib.get_close_matches(str(ctx.get("tag")), tags, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(tags)})"
-        return f"{label}: {path}.kind: unknown strategy kind {ctx.get('tag')!r}{hint}"
+        return str(unknown_name(f"{label}: {path}.kind", ctx.get("tag"), tags, "strategy kind"))
     msg = " ".join(str(err.get("msg", "invalid")).removeprefix("Value error, ").split())
     if err.get("type") == "value_error" and isinstance(value, dict):
         return f"{label}: {path}: {msg}"  # a rule across fields: the message names them
@@ -127,9 +119,7 @@ def _check_names(label: str, sc: Scenario) -> None:
 
     def suggest(field: str, value: str, known: list[str]) -> None:
         if value not in known:
-            close = difflib.get_close_matches(value, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-            raise ConfigError(f"{label}: {field}: unknown name {value!r}{hint}")
+            raise unknown_name(f"{label}: {field}", value, known)
 
     suggest("workload.model", sc.workload.model, list_workloads())
     suggest("cluster.preset", sc.cluster.preset, list(PRESETS))

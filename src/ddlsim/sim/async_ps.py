@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.opspec import call
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
 from ddlsim.sim.sync_dp import EstimateFn, NoiseSpec, StepCost
@@ -184,12 +184,7 @@ class PSConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in PS_MODES:
-            import difflib
-
-            close = difflib.get_close_matches(str(self.mode), PS_MODES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"mode: must be one of {', '.join(PS_MODES)}, "
-                              f"got {self.mode!r}{hint}")
+            raise unknown_name("mode", self.mode, PS_MODES, "mode")
         for name, value, minimum in (("updates", self.updates, 1),
                                      ("batch_per_worker", self.batch_per_worker, 1),
                                      ("staleness_bound", self.staleness_bound, 0),

@@ -67,7 +67,7 @@ from typing import Any
 
 import simpy
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.sim.network import Network, Path
 from ddlsim.sim.topology import ClusterSpec, route
 
@@ -480,11 +480,7 @@ def collective(env: simpy.Environment, net: Network, op: str, ranks: Sequence[in
 
 def _check_name(field: str, value: str, known: Sequence[str]) -> None:
     if value not in known:
-        import difflib
-
-        close = difflib.get_close_matches(value, list(known), n=1)
-        hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-        raise ConfigError(f"{field}: unknown {field} {value!r}{hint}")
+        raise unknown_name(field, value, known, field)
 
 
 # -- nccl-tests conventions ---------------------------------------------------------------------

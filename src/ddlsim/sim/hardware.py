@@ -20,14 +20,13 @@ This module does no file I/O: the numbers below were read from
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.units import DTYPE_BYTES, GB, TFLOPS, GiB
 
 KINDS = ("gpu", "cpu")
@@ -443,8 +442,4 @@ def get_device(name: str) -> DeviceSpec:
     key = resolve_device_name(name) if isinstance(name, str) else None
     if key is not None:
         return CATALOG[key]
-    candidates = {k: k for k in CATALOG} | _SHORT_NAMES
-    guess = difflib.get_close_matches(str(name).strip().lower(), list(candidates), n=1,
-                                      cutoff=0.4)
-    hint = f"; did you mean {candidates[guess[0]]!r}?" if guess else ""
-    raise ConfigError(f"device: unknown device {name!r} (known: {', '.join(CATALOG)}){hint}")
+    raise unknown_name("device", name, CATALOG, "device", aliases=_SHORT_NAMES, cutoff=0.4)

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.units import GiB, dtype_bytes
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -66,11 +66,7 @@ _HALF = ("float16", "bfloat16", "fp8")
 
 def _check_name(field: str, value: object, known: Sequence[str]) -> None:
     if value not in known:
-        import difflib
-
-        close = difflib.get_close_matches(str(value), list(known), n=1)
-        hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-        raise ConfigError(f"{field}: unknown value {value!r}{hint}")
+        raise unknown_name(field, value, known, "value")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from functools import cached_property
 import numpy as np
 import simpy
 
-from ddlsim.errors import ConfigError, SimulationError
+from ddlsim.errors import ConfigError, SimulationError, unknown_name
 from ddlsim.sim.topology import ClusterSpec, link_table, route
 
 _REL_TOL = 1e-9  # a flow is done when remaining <= _REL_TOL * nbytes ...
@@ -165,11 +165,7 @@ class Network:
         try:
             return self._by_id[link_id]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(link_id, list(self._by_id), n=1)
-            hint = f": did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"link: unknown link id {link_id!r}{hint}") from None
+            raise unknown_name("link", link_id, self._by_id, "link id") from None
 
     def set_capacity(self, link_id: str, bw_Bps: float) -> None:
         """Change one link's capacity now (bytes/s); running flows adapt immediately."""

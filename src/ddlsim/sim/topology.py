@@ -31,21 +31,15 @@ Presets are data (:data:`PRESETS`): every number carries its source.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.units import US, GBps, Gbps
 
 INTRA_KINDS = ("nvswitch", "nvlink", "pcie", "none")
 FABRICS = ("infiniband", "ethernet")
 LINK_KINDS = ("gpu_tx", "gpu_rx", "nic_tx", "nic_rx", "leaf_up", "leaf_down")
-
-
-def _suggest(name: str, known: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
 
 
 @dataclass(frozen=True)
@@ -104,14 +98,12 @@ class ClusterSpec:
         if self.oversubscription < 1.0:
             raise ConfigError(f"oversubscription: must be >= 1, got {self.oversubscription!r}")
         if self.intra_link not in INTRA_KINDS:
-            raise ConfigError(f"intra_link: unknown kind {self.intra_link!r}"
-                              f"{_suggest(self.intra_link, INTRA_KINDS)}")
+            raise unknown_name("intra_link", self.intra_link, INTRA_KINDS, "kind")
         if self.intra_link == "none" and self.gpus_per_node != 1:
             raise ConfigError(f"intra_link: 'none' needs gpus_per_node == 1, "
                               f"got {self.gpus_per_node}")
         if self.fabric not in FABRICS:
-            raise ConfigError(f"fabric: unknown kind {self.fabric!r}"
-                              f"{_suggest(self.fabric, FABRICS)}")
+            raise unknown_name("fabric", self.fabric, FABRICS, "kind")
         if self.gpus_per_node % self.nics_per_node:
             raise ConfigError(f"nics_per_node: must divide gpus_per_node={self.gpus_per_node}, "
                               f"got {self.nics_per_node}")
@@ -129,8 +121,7 @@ class ClusterSpec:
             _check_float(f"link_overrides[{link_id!r}]", bw, positive=True)
             ids = ids if ids is not None else set(link_ids(self))
             if link_id not in ids:
-                raise ConfigError(f"link_overrides: unknown link {link_id!r}"
-                                  f"{_suggest(str(link_id), list(ids))}")
+                raise unknown_name("link_overrides", link_id, link_ids(self), "link")
 
     # -- derived sizes ------------------------------------------------------------------
     @property
@@ -344,8 +335,7 @@ def preset_sources(preset: str) -> dict[str, str]:
 
 def _preset(preset: str) -> dict[str, tuple[Any, str]]:
     if preset not in PRESETS:
-        raise ConfigError(f"preset: unknown cluster preset {preset!r}"
-                          f"{_suggest(preset, tuple(PRESETS))}")
+        raise unknown_name("preset", preset, PRESETS, "cluster preset")
     return PRESETS[preset]
 
 
@@ -368,7 +358,7 @@ def make_cluster(preset: str, nodes: int, gpus_per_node: int | None = None,
     data = {k: v for k, (v, _) in _preset(preset).items()}
     for key in overrides:
         if key not in _FIELDS and key != "device":
-            raise ConfigError(f"{key}: unknown cluster field{_suggest(key, _FIELDS + ('device',))}")
+            raise unknown_name(key, key, _FIELDS + ("device",), "cluster field")
     gpn = data["gpus_per_node"] if gpus_per_node is None else gpus_per_node
     data["gpus_per_node"] = gpn
     if isinstance(gpn, int) and gpn >= 1 and "nics_per_node" not in overrides:

@@ -44,13 +44,12 @@ FLOPs come from :func:`ddlsim.opspec.flops` (a multiply-add is 2).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ddlsim.errors import ConfigError
+from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.opspec import KernelCall, call, conv_out, flops
 from ddlsim.units import dtype_bytes
 
@@ -225,16 +224,10 @@ class Workload:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise ConfigError(_unknown("layer", name, [layer.name for layer in self.layers]))
+        raise unknown_name("layer", name, [layer.name for layer in self.layers], "layer")
 
 
 # --------------------------------------------------------------------------- validation
-
-def _unknown(what: str, name: object, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(known), n=1)
-    hint = f": did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"
-    return f"unknown {what} {name!r}{hint}"
-
 
 def _check_int(label: str, value: object, minimum: int = 1) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -1097,12 +1090,11 @@ def _apply_spec(net: _Net, i: int, spec: Mapping[str, object], counts: dict[str,
         raise ConfigError(f"{where}: must be a mapping with a 'kind', got {spec!r}")
     kind = spec.get("kind")
     if kind not in SPEC_FIELDS:
-        raise ConfigError(f"{where}.kind: " + _unknown("layer kind", kind, list(SPEC_FIELDS)))
+        raise unknown_name(f"{where}.kind", kind, SPEC_FIELDS, "layer kind")
     required, optional = SPEC_FIELDS[kind]  # type: ignore[index]
     for key in spec:
         if key != "kind" and key not in required and key not in optional:
-            raise ConfigError(f"{where}.{key}: " + _unknown(
-                f"field for {kind}", key, list(required + optional)))
+            raise unknown_name(f"{where}.{key}", key, required + optional, f"field for {kind}")
     for key in required:
         if key not in spec:
             raise ConfigError(f"{where}.{key}: required for kind {kind!r}, missing")
@@ -1227,10 +1219,10 @@ def get_workload(name: str, batch: int, **overrides: object) -> Workload:
     Unknown names or override keys raise ConfigError with the closest known one.
     """
     if name not in WORKLOADS:
-        raise ConfigError(_unknown("workload", name, list(WORKLOADS)))
+        raise unknown_name("workload", name, WORKLOADS, "workload")
     builder = WORKLOADS[name]
     accepted = [p for p in inspect.signature(builder).parameters if p not in ("batch", "name")]
     for key in overrides:
         if key not in accepted:
-            raise ConfigError(f"{name}.{key}: " + _unknown(f"option for {name}", key, accepted))
+            raise unknown_name(f"{name}.{key}", key, accepted, f"option for {name}")
     return builder(batch, **overrides)
