@@ -608,6 +608,24 @@ GPT_PRESETS: dict[str, GptPreset] = {
 }
 
 
+def _attention_calls(bh: int, seq: int, d: int) -> tuple[tuple[KernelCall, ...], ...]:
+    """Forward and backward kernels of the attention core for ``bh`` = batch x heads
+    heads of size ``d`` over ``seq`` tokens (full s x s scores; masking folds into the
+    softmax): ``(fwd, bwd)``."""
+    def bmm(m: int, n: int, k: int) -> KernelCall:
+        return call("bmm", b=bh, m=m, n=n, k=k)
+
+    fwd = (bmm(seq, seq, d),  # S = Q K^T
+           call("softmax_fwd", rows=bh * seq, cols=seq),  # P = softmax(S)
+           bmm(seq, d, seq))  # O = P V
+    bwd = (bmm(seq, seq, d),  # dP = dO V^T
+           bmm(seq, d, seq),  # dV = P^T dO
+           call("softmax_bwd", rows=bh * seq, cols=seq),  # dS
+           bmm(seq, d, seq),  # dQ = dS K
+           bmm(seq, d, seq))  # dK = dS^T Q
+    return fwd, bwd
+
+
 def _gpt_block(net: _Net, i: int, batch: int, hidden: int, heads: int, seq: int,
                ffn: int) -> list[Layer]:
     """The layers of transformer block ``i`` (pre-LN), in forward order."""
@@ -616,20 +634,8 @@ def _gpt_block(net: _Net, i: int, batch: int, hidden: int, heads: int, seq: int,
     ln = (call("layernorm_fwd", rows=rows, cols=hidden),)
     ln_b = (call("layernorm_bwd", rows=rows, cols=hidden),)
     add = (call("add", numel=numel),)
-    d = hidden // heads
     bh = batch * heads
-
-    def bmm(m: int, n: int, k: int) -> KernelCall:
-        return call("bmm", b=bh, m=m, n=n, k=k)
-
-    attn_fwd = (bmm(seq, seq, d),  # S = Q K^T
-                call("softmax_fwd", rows=bh * seq, cols=seq),  # P = softmax(S)
-                bmm(seq, d, seq))  # O = P V
-    attn_bwd = (bmm(seq, seq, d),  # dP = dO V^T
-                bmm(seq, d, seq),  # dV = P^T dO
-                call("softmax_bwd", rows=bh * seq, cols=seq),  # dS
-                bmm(seq, d, seq),  # dQ = dS K
-                bmm(seq, d, seq))  # dK = dS^T Q
+    attn_fwd, attn_bwd = _attention_calls(bh, seq, hidden // heads)
     p = f"h.{i}"
     ln_saved = numel + 2 * rows
     layers = [Layer(f"{p}.ln1", "layernorm", ln, ln_b, 2 * hidden, ln_saved, numel)]
@@ -782,15 +788,9 @@ def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn
     net.grad = True
     add = (call("add", numel=numel),)
 
-    def bmm(m: int, n: int, k: int) -> KernelCall:
-        return call("bmm", b=bh, m=m, n=n, k=k)
-
     # Grouped-query attention: K and V have kv_heads heads, each shared by heads/kv_heads
     # query heads, so the core attention math is that of full multi-head attention.
-    attn_fwd = (bmm(seq, seq, d), call("softmax_fwd", rows=bh * seq, cols=seq),
-                bmm(seq, d, seq))
-    attn_bwd = (bmm(seq, seq, d), bmm(seq, d, seq), call("softmax_bwd", rows=bh * seq, cols=seq),
-                bmm(seq, d, seq), bmm(seq, d, seq))
+    attn_fwd, attn_bwd = _attention_calls(bh, seq, d)
     layers = [_norm_layer(f"{p}.ln1", rows, hidden)]
     net.linear(f"{p}.attn.qkv", hidden + 2 * kv_heads * d, bias=False, rows=rows)
     layers.append(net.layers.pop())
@@ -934,14 +934,8 @@ def _bert_block(i: int, batch: int, hidden: int, heads: int, seq: int, ffn: int
     net.grad = True
     add = (call("add", numel=numel),)
 
-    def bmm(m: int, n: int, k: int) -> KernelCall:
-        return call("bmm", b=bh, m=m, n=n, k=k)
-
     # Bidirectional attention: the full s x s score matrix, no mask beyond padding.
-    attn_fwd = (bmm(seq, seq, d), call("softmax_fwd", rows=bh * seq, cols=seq),
-                bmm(seq, d, seq))
-    attn_bwd = (bmm(seq, seq, d), bmm(seq, d, seq), call("softmax_bwd", rows=bh * seq, cols=seq),
-                bmm(seq, d, seq), bmm(seq, d, seq))
+    attn_fwd, attn_bwd = _attention_calls(bh, seq, d)
     net.linear(f"{p}.attn.qkv", 3 * hidden, rows=rows)
     layers = [net.layers.pop()]
     layers.append(Layer(f"{p}.attn.core", "attention", attn_fwd, attn_bwd, 0,
