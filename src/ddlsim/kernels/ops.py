@@ -145,6 +145,22 @@ class _PaddedBlocks:
         return blk
 
 
+def _column_blocks(x: Array, r: int, s: int, p: int, q: int, stride: int, pad: int):
+    """Yield ``(n0, m, cols)`` for consecutive blocks of ``m`` images starting at ``n0``:
+    ``cols[c, r, s, m, p, q]`` is the im2col of that block (padding applied per block; the
+    buffer is reused, so use it before asking for the next block)."""
+    xp = array_module(x)
+    n, c = x.shape[0], x.shape[1]
+    nb = _block(n, c * r * s * p * q * x.itemsize, xp)
+    blocks = _PaddedBlocks(x, nb, pad)
+    cols = xp.empty((c, r, s, nb, p, q), dtype=x.dtype)
+    for n0 in range(0, n, nb):
+        m = min(nb, n - n0)
+        cb = cols if m == nb else xp.empty((c, r, s, m, p, q), dtype=x.dtype)
+        _im2col(blocks.get(n0, m), cb, r, s, stride)
+        yield n0, m, cb
+
+
 def conv2d_forward(x: Array, w: Array, stride: int = 1, pad: int = 0) -> Array:
     """Cross-correlation ``x[n, c, h, w] * w[k, c, r, s] -> y[n, k, p, q]`` (no bias).
 
@@ -156,13 +172,7 @@ def conv2d_forward(x: Array, w: Array, stride: int = 1, pad: int = 0) -> Array:
     p, q = _conv_dims(x.shape, w.shape, stride, pad)
     w2 = w.reshape(k, c * r * s)
     y = xp.empty((n, k, p, q), dtype=x.dtype)
-    nb = _block(n, c * r * s * p * q * x.itemsize, xp)
-    blocks = _PaddedBlocks(x, nb, pad)
-    cols = xp.empty((c, r, s, nb, p, q), dtype=x.dtype)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
-        cb = cols if m == nb else xp.empty((c, r, s, m, p, q), dtype=x.dtype)
-        _im2col(blocks.get(n0, m), cb, r, s, stride)
+    for n0, m, cb in _column_blocks(x, r, s, p, q, stride, pad):
         yb = w2 @ cb.reshape(c * r * s, m * p * q)
         y[n0:n0 + m] = yb.reshape(k, m, p, q).transpose(1, 0, 2, 3)
     return y
@@ -208,13 +218,7 @@ def conv2d_backward_filter(dy: Array, x: Array, w_shape: tuple[int, int, int, in
     if tuple(dy.shape) != (n, k, p, q):
         raise ConfigError(f"dy: expected shape {(n, k, p, q)}, got {tuple(dy.shape)}")
     dw = xp.zeros((k, c * r * s), dtype=x.dtype)
-    nb = _block(n, c * r * s * p * q * x.itemsize, xp)
-    blocks = _PaddedBlocks(x, nb, pad)
-    cols = xp.empty((c, r, s, nb, p, q), dtype=x.dtype)
-    for n0 in range(0, n, nb):
-        m = min(nb, n - n0)
-        cb = cols if m == nb else xp.empty((c, r, s, m, p, q), dtype=x.dtype)
-        _im2col(blocks.get(n0, m), cb, r, s, stride)
+    for n0, m, cb in _column_blocks(x, r, s, p, q, stride, pad):
         dyb = dy[n0:n0 + m].transpose(1, 0, 2, 3).reshape(k, m * p * q)
         dw += dyb @ cb.reshape(c * r * s, m * p * q).T
     return dw.reshape(k, c, r, s)
