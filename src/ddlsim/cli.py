@@ -946,7 +946,7 @@ def validate_cmd(reference, categories, calibration, out_path) -> None:
 @click.option("--reference", type=click.Path(dir_okay=False),
               help="Reference CSV (default: the bundled table).")
 @click.option("--fit-id", "fit_ids", multiple=True,
-              help="Row ids to fit on (repeatable; default: the declared single-GPU ResNet-50 "
+              help="Row ids to fit on (repeatable; default: the declared single-GPU baseline "
                    "and first-LLM rows).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
               help="Where to store the constants (default: print only).")

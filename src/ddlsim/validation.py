@@ -724,6 +724,13 @@ _PIPELINE_CATS = ("llm_3d_parallel", "pipeline_parallel")
 #: row; NeMo 24.07: the Llama 2 7B pure-DP row). Every other LLM row is held out.
 LLM_FIT_ROW_IDS = ("MEG-SC21-01a", "MEG-NEMO-05a")
 
+#: Pipeline tables: the single-GPU baseline of a table whose GPU family has no other fit
+#: row (torchgpipe's ResNet-101 on Tesla P40) fits that family's gemm efficiency, the same
+#: rule as the data-parallel single-GPU rows; every pipelined row is held out.
+PIPELINE_FIT_ROW_IDS = ("PP-TGR-01a",)
+
+DEFAULT_FIT_IDS = FIT_ROW_IDS + LLM_FIT_ROW_IDS + FRAMEWORK_FIT_ROW_IDS + PIPELINE_FIT_ROW_IDS
+
 #: The stored calibration ``validate`` loads when the reference holds no declared fit row.
 CALIBRATION_FILE = Path(__file__).parent / "data" / "calibration.json"
 
@@ -736,7 +743,9 @@ FIT_RULE = ("data_parallel: the single-GPU ResNet-50 rows of one framework (Deep
             "framework: one single-GPU row per non-reference framework (DP-DLE-MXRN50-07 "
             "MXNet, DP-DLE-TFRN50-07 TensorFlow+XLA: V100-SXM2-16GB AMP, the configuration "
             "every framework's table shares with the PyTorch fit rows) fits that framework's "
-            "factor on the memory-bound efficiency (closed form, PyTorch = 1). "
+            "factor on the memory-bound efficiency (closed form, PyTorch = 1); pipeline: the "
+            "single-GPU baseline PP-TGR-01a (torchgpipe, Tesla P40) fits the p40 gemm "
+            "efficiency. "
             "NCCL bus-bandwidth efficiencies are sim.collectives' constants (ring NVLink: COL-02, "
             "network: COL-10, NVLS: COL-01).")
 
@@ -871,7 +880,7 @@ def calibrate(reference_path: str | Path | None = None,
     )
 
     ids = (tuple(fit_ids) if fit_ids is not None
-           else FIT_ROW_IDS + LLM_FIT_ROW_IDS + FRAMEWORK_FIT_ROW_IDS)
+           else DEFAULT_FIT_IDS)
     ref = load_reference(reference_path)
     calib, used = fit_all(ref, ids, fit_overhead=fit_overhead)
     calib = replace(calib, label=f"stored: fitted on {len(used)} rows ({', '.join(used)})")
@@ -942,7 +951,7 @@ def _strategy_rows(table: pd.DataFrame, calib: Calibration, used: set) -> list[d
 def validate(reference_path: str | Path | None = None,
              categories: Iterable[str] = ("data_parallel",),
              calibration: str | Calibration = "fit",
-             fit_ids: Sequence[str] = FIT_ROW_IDS + LLM_FIT_ROW_IDS + FRAMEWORK_FIT_ROW_IDS,
+             fit_ids: Sequence[str] = DEFAULT_FIT_IDS,
              fit_overhead: bool = False) -> ValidationResult:
     """Predict every row of ``categories`` in the reference and compare.
 
@@ -1194,13 +1203,12 @@ def render_markdown(result: ValidationResult) -> str:
         "steps and no statistical model covers BERT.",
         "- pipeline_parallel: the torchgpipe ResNet-101 rows on Tesla P40 (datasheet row, "
         "PCIe 3.0) are predicted as GPipe with checkpoint='except_last' and auto placement. "
-        "They come out 14-17 % slow at 1-4 partitions because the P40's fp32 gemm efficiency "
-        "is uncalibrated (the 0.5 default: no P40 fit row is declared); declaring the "
-        "single-GPU baseline PP-TGR-01a as its fit row (the data-parallel rule) fits 0.665 "
-        "and puts 02a-04a within 1.2 %, but the 8-partition row (05a) then reads 26 % fast: "
-        "per-micro-batch overheads of 150 micro-batches x 8 partitions (torchgpipe's copy "
-        "streams and Python scheduling) and the row's own imbalanced balance are not "
-        "modelled. Not expressible: the GPipe-paper speed-ups (hardware, batch and "
+        "The single-GPU baseline PP-TGR-01a fits the P40 fp32 gemm efficiency (0.665, the "
+        "data-parallel rule); the held-out 02a-04a then land within about 1 %, but the "
+        "8-partition row (05a) reads 26 % fast: per-micro-batch overheads of 150 "
+        "micro-batches x 8 partitions (torchgpipe's copy streams and Python scheduling) and "
+        "the row's own imbalanced balance are not modelled. Not expressible: the "
+        "GPipe-paper speed-ups (hardware, batch and "
         "micro-batches not stated), AmoebaNet-D and U-Net (not in the zoo; U-Net rows give "
         "no batch either), PipeDream (replicated stages / weight stashing on Titan X "
         "Ethernet clusters, a different training model).",
