@@ -7,7 +7,14 @@ import pytest
 import simpy
 
 from ddlsim.errors import ConfigError
-from ddlsim.sim.async_ps import PSConfig, Shard, plan_shards, shard_costs, simulate_ps
+from ddlsim.sim.async_ps import (
+    PSConfig,
+    Shard,
+    overlap_segments,
+    plan_shards,
+    shard_costs,
+    simulate_ps,
+)
 from ddlsim.sim.network import Network
 from ddlsim.sim.sync_dp import NoiseSpec, StepCost
 from ddlsim.sim.topology import make_cluster
@@ -189,3 +196,104 @@ def test_config_errors():
         PSConfig(staleness_bound=-1)
     with pytest.raises(ConfigError, match="backup_workers"):
         _run(2, PSConfig(mode="backup", backup_workers=2))
+
+
+# --------------------------------------------------------------------------- overlap
+def _layered_cost(fwd_layer_s, bwd_layer_s, grad_layer_bytes) -> StepCost:
+    """One kernel per layer: forward seconds in forward order, backward seconds and
+    gradient bytes in backward order."""
+    n = len(fwd_layer_s)
+    bounds = np.arange(n + 1)
+    return StepCost(tuple(f"l{i}" for i in range(n)), np.asarray(fwd_layer_s, float), bounds,
+                    np.asarray(bwd_layer_s, float), bounds, np.asarray(grad_layer_bytes, float),
+                    0.0)
+
+
+def _run_layers(workers: int, cfg: PSConfig, fwd, bwd, shard_bytes, apply_s: float):
+    """Workers on nodes 0..W-1, shard j (layer j) on its own host node W + j."""
+    S = len(fwd)
+    cluster = make_cluster("cpu-cluster", workers + S, nic_bw_Bps=NIC, nic_latency_s=0.0,
+                           switch_latency_s=0.0)
+    net = Network(simpy.Environment(), cluster)
+    shards = [Shard(j, j, j + 1, shard_bytes, (max(1, int(shard_bytes // 4)),),
+                    endpoint=workers + j, apply_s=apply_s, accumulate_s=0.0)
+              for j in range(S)]
+    cost = _layered_cost(fwd, bwd, [shard_bytes] * S)
+    return simulate_ps(net, [cost] * workers, list(range(workers)), shards, cfg)
+
+
+def test_overlap_exact_log_two_workers_two_shards():
+    # Layers l0, l1 = shards 0, 1 (hosts); fwd 1 s/layer, bwd 2 s/layer, 1 MB per shard at
+    # 1 MB/s, apply 0.5 s, FIFO servers. w0's pulls share its NIC: both end at 2 (v0);
+    # w1's then end at 4. w0: fwd [2,4], bwd l1 [4,6] -> push s1 [6,7] apply [7,7.5];
+    # bwd l0 [6,8] -> push s0 [8,9] apply [9,9.5]: update 0 at 9.5 (read v0).
+    # w1: fwd [4,6], bwd l1 [6,8] -> push s1 [8,9]+0.5, bwd l0 [8,10] -> push s0 [10,11]
+    # apply [11,11.5]: update 1 at 11.5 (read v0). w0 pulls s1 at 8 (v0, its own s1
+    # applied at 7.5), s0 at 9.5 (v1) -> [9.5,10.5]; fwd [10.5,12.5], bwd [12.5,16.5]:
+    # push s1 [14.5,15.5]+0.5, s0 [16.5,17.5] apply [17.5,18]: update 2 at 18 (read v0).
+    # w1 pulls s1 at 10 (v1), s0 at 11.5 (v2) -> [11.5,12.5]; fwd [12.5,14.5], bwd
+    # [14.5,18.5]: push s0 [18.5,19.5] apply [19.5,20]: update 3 at 20 (read v1).
+    r = _run_layers(2, PSConfig(mode="asp", updates=4, server_concurrency=1, overlap=True),
+                    fwd=[1.0, 1.0], bwd=[2.0, 2.0], shard_bytes=1e6, apply_s=0.5)
+    assert [row[:5] for row in r.update_log] == [
+        (0, pytest.approx(9.5), 0, 0, 1), (1, pytest.approx(11.5), 1, 0, 2),
+        (2, pytest.approx(18.0), 0, 0, 3), (3, pytest.approx(20.0), 1, 1, 4)]
+    assert [row[5] for row in r.update_log] == [0, 1, 2, 2]
+    assert r.makespan_s == pytest.approx(20.0)
+    np.testing.assert_allclose(r.compute_busy_s, [12.0, 12.0])
+    # Without overlap w0 would push both shards only after its backward (at 8).
+    plain = _run_layers(2, PSConfig(mode="asp", updates=4, server_concurrency=1,
+                                    overlap=False),
+                        fwd=[1.0, 1.0], bwd=[2.0, 2.0], shard_bytes=1e6, apply_s=0.5)
+    assert plain.update_log[0][1] > r.update_log[0][1]
+
+
+@pytest.mark.parametrize("mode", ["asp", "ssp", "bsp", "backup"])
+def test_overlap_free_communication_iteration_is_compute(mode):
+    fwd, bwd = [0.3, 0.2, 0.5], [0.4, 0.6, 1.0]  # compute 3.0 s per step
+    cfg = PSConfig(mode=mode, updates=12, backup_workers=1, staleness_bound=0, overlap=True)
+    r = _run_layers(3, cfg, fwd, bwd, shard_bytes=0.0, apply_s=0.0)
+    t = np.array([row[1] for row in r.update_log])
+    if mode in ("asp", "ssp"):  # every worker finishes a step every 3 s, all together
+        np.testing.assert_allclose(t, np.repeat(3.0 * np.arange(1, 5), 3))
+    else:  # one combined update per 3 s iteration
+        np.testing.assert_allclose(t, 3.0 * np.arange(1, 13))
+    np.testing.assert_allclose(r.compute_busy_s, r.grads_computed * 3.0)
+
+
+@pytest.mark.parametrize("mode,workers,concurrency,apply_s,hidden", [
+    ("asp", 1, 1, 0.1, True), ("asp", 3, 1, 0.1, True), ("asp", 4, 0, 0.3, True),
+    ("ssp", 3, 0, 0.1, True), ("bsp", 2, 1, 0.1, True), ("bsp", 4, 0, 0.05, False),
+    ("backup", 4, 0, 0.05, False)])
+def test_overlap_between_compute_and_no_overlap(mode, workers, concurrency, apply_s, hidden):
+    # Servers on their own hosts (no link carries both a push and a pull of one shard).
+    fwd, bwd = [0.2, 0.3, 0.5], [0.5, 0.7, 0.8]  # compute 3.0 s per step
+    updates = 60 if mode in ("asp", "ssp") else 15
+
+    def per_update(overlap):
+        cfg = PSConfig(mode=mode, updates=updates, backup_workers=1, staleness_bound=1,
+                       server_concurrency=concurrency, overlap=overlap)
+        r = _run_layers(workers, cfg, fwd, bwd, shard_bytes=2e5, apply_s=apply_s)
+        grads = sum(row[6] for row in r.update_log)
+        return r.makespan_s / grads * workers  # seconds per gradient, per worker
+
+    with_overlap, without = per_update(True), per_update(False)
+    assert with_overlap <= without * (1 + 1e-9)
+    assert with_overlap >= 3.0 * (1 - 1e-9)
+    if hidden:  # communication really was hidden (the others are server-NIC bound)
+        assert with_overlap < 0.99 * without
+
+
+def test_overlap_segments_and_errors():
+    cost = _layered_cost([1, 2, 3, 4], [40, 30, 20, 10], [1, 1, 1, 1])
+    shards = plan_shards([1, 1, 1, 1], 2, 1)  # layers [0,2), [2,4)
+    seg = overlap_segments(cost, shards)
+    # Forward kernels 0..3, backward kernels 4..7 (layer 3 first): shard 1 = layers 2,3.
+    assert seg.fwd_cuts.tolist() == [0, 2, 4] and seg.fwd_need == ((0,), (1,))
+    assert seg.bwd_cuts.tolist() == [4, 6, 8] and seg.bwd_push == ((1,), (0,))
+    one = overlap_segments(_cost(3.0), shards)
+    assert one.fwd_need == ((0, 1),) and one.bwd_push == ((0, 1),)
+    with pytest.raises(ConfigError, match="overlap needs one cost layer"):
+        overlap_segments(_layered_cost([1, 1, 1], [1, 1, 1], [1, 1, 1]), shards)
+    with pytest.raises(ConfigError, match="overlap"):
+        PSConfig(overlap="yes")

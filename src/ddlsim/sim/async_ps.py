@@ -8,6 +8,8 @@ colocated with workers) or the first device of an extra server host node; its tr
 goes through that endpoint's links (NIC when across nodes). ``W`` workers run one
 process each (they interleave, so they cannot share a timeline as in sync DP):
 
+Without overlap (``overlap=False``):
+
 * **pull**: for every shard, one flow ``shard endpoint -> worker GPU`` of the shard's
   bytes (weights travel in the gradient dtype);
 * **compute**: forward + backward seconds of :class:`~ddlsim.sim.sync_dp.StepCost`
@@ -48,6 +50,39 @@ Modes
             is ready (the worker learns the iteration is full and does not push it), so
             dropped gradients use no server bandwidth.
 
+Overlap (``PSConfig.overlap``, opt-in)
+--------------------------------------
+Real PS frameworks (MXNet KVStore ``dist_sync``/``dist_async``, ps-lite) push each
+parameter's gradient as soon as backward produces it and pull per key. With ``overlap``
+and ``S > 1`` a worker's step is cut into segments (:func:`overlap_segments`: one per
+shard when the :class:`StepCost` has one layer per shard-covered layer; one segment for a
+one-layer cost):
+
+* **forward** runs shard by shard in forward order; shard ``j``'s layers start once shard
+  ``j``'s pull has arrived (pulls of later shards overlap the forward of earlier ones);
+* **backward** runs shard by shard in backward order (the last shard first); shard ``j``'s
+  push starts as soon as its layers' backward is done (per-layer backward seconds summed
+  with :func:`ddlsim.sim.sync_dp._segment_sums`), overlapping the rest of backward;
+* **pulls**: in ``asp``/``ssp`` the pull of shard ``j`` waits only for this worker's
+  previous push of ``j`` to be applied (ps-lite orders a key's pull after its push); in
+  ``bsp``/``backup`` it waits until shard ``j`` (not the whole model) has applied the
+  iteration's combined update. SSP gates an iteration's start on gradients *computed*
+  minus the slowest worker's applied count, so the bound still holds. A backup worker's
+  drop is decided when its first shard's gradient is ready.
+
+``version_read`` keeps its conservative rule, so with several shards a worker whose read
+of an early shard precedes the model-level completion of its own previous gradient counts
+that gradient as missing (staleness up to 1 higher than the weights it read); and shards
+pulled early are really read earlier, so under a server bottleneck mean staleness can
+grow a lot (256 workers, 4 FIFO shards: 253 -> 456 updates). Events per
+update stay ``O(S)``. With one shard the schedule is the same as without overlap.
+Overlap is not always faster under max-min sharing: early pulls and pushes share links
+with the critical last shard's push (no priorities, unlike MXNet's), so with few coarse
+shards colocated with the workers it can be slower (tested only where links are not
+shared between directions). It is off by default for that reason and for speed: staggered
+per-shard transfers give the network more distinct flow sets to solve (the 256-worker,
+4-shard benchmark takes about 1.8x longer).
+
 The update log
 --------------
 One row per **model-level** update (:data:`ddlsim.sim.updates.UPDATE_LOG_COLUMNS`): an
@@ -73,7 +108,7 @@ import simpy
 from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.opspec import call
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
-from ddlsim.sim.sync_dp import EstimateFn, NoiseSpec, StepCost
+from ddlsim.sim.sync_dp import EstimateFn, NoiseSpec, StepCost, _segment_sums
 from ddlsim.sim.updates import update_row
 
 PS_MODES = ("asp", "ssp", "bsp", "backup")
@@ -160,6 +195,58 @@ def shard_costs(shards: Sequence[Shard], estimate: EstimateFn, dtype: str) -> li
     return out
 
 
+# --------------------------------------------------------------------------- overlap
+@dataclass(frozen=True)
+class _Segments:
+    """A worker's step cut into compute segments for the overlapped schedule.
+
+    ``fwd_cuts``/``bwd_cuts``: kernel indices (into fwd kernels followed by bwd kernels)
+    bounding the forward segments (forward order) and backward segments (backward order);
+    ``fwd_need[g]``: shards whose pull must have arrived before forward segment ``g``;
+    ``bwd_push[g]``: shards whose gradients are complete once backward segment ``g`` ends.
+    """
+
+    fwd_cuts: np.ndarray
+    bwd_cuts: np.ndarray
+    fwd_need: tuple[tuple[int, ...], ...]
+    bwd_push: tuple[tuple[int, ...], ...]
+
+
+def overlap_segments(cost: StepCost, shards: Sequence[Shard]) -> _Segments:
+    """Segments of ``cost`` for ``shards`` (contiguous layer ranges in forward order).
+
+    When ``cost`` has one layer per shard-covered layer, forward segment ``j`` is shard
+    ``j``'s layers and backward segment ``g`` is shard ``S-1-g``'s layers (backward runs
+    the last layers first, so the last shard's gradients are ready first). A one-layer
+    ``cost`` (no per-layer detail) is one segment that needs every pull and completes every
+    shard. Anything else is a ConfigError.
+    """
+    n_layers = len(cost.fwd_bounds) - 1
+    covered = shards[-1].end_layer
+    nf = int(cost.fwd_bounds[-1])
+    S = len(shards)
+    for j, sh in enumerate(shards):
+        start = 0 if j == 0 else shards[j - 1].end_layer
+        if sh.first_layer != start or sh.end_layer <= sh.first_layer:
+            raise ConfigError(f"shards: overlap needs contiguous layer ranges from 0 in "
+                              f"shard order, shard {j} is [{sh.first_layer}, {sh.end_layer})")
+    if n_layers == covered:
+        fb, bb = cost.fwd_bounds, cost.bwd_bounds
+        fwd = [int(fb[sh.first_layer]) for sh in shards] + [nf]
+        # Backward order index of forward layer l is L-1-l; shard S-1-g covers
+        # backward indices [L - end, L - first).
+        bwd = [nf + int(bb[n_layers - shards[S - 1 - g].end_layer]) for g in range(S)]
+        bwd.append(nf + int(bb[-1]))
+        return _Segments(np.array(fwd), np.array(bwd), tuple((j,) for j in range(S)),
+                         tuple((S - 1 - g,) for g in range(S)))
+    if n_layers == 1:
+        everything = tuple(range(S))
+        return _Segments(np.array([0, nf]), np.array([nf, nf + int(cost.bwd_bounds[-1])]),
+                         (everything,), (everything,))
+    raise ConfigError(f"costs: overlap needs one cost layer per shard-covered layer "
+                      f"({covered}) or a single layer, got {n_layers} layers")
+
+
 # --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class PSConfig:
@@ -170,7 +257,9 @@ class PSConfig:
     ``backup_workers``: ``b`` of the ``backup`` mode; ``slow_workers``: worker -> compute
     time factor; ``server_concurrency``: transfers a shard serves at once per direction
     (0: no limit, every transfer shares the links max-min fairly as TCP flows do; 1: FIFO,
-    the fastest to simulate).
+    the fastest to simulate); ``overlap``: per-shard pushes during backward and forward
+    per shard as its pull arrives (see "Overlap" in the module docstring; False: pull
+    everything, compute, push everything).
     """
 
     mode: str = "asp"
@@ -181,8 +270,11 @@ class PSConfig:
     noise: NoiseSpec = field(default_factory=NoiseSpec)
     slow_workers: Mapping[int, float] = field(default_factory=dict)
     server_concurrency: int = 1
+    overlap: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.overlap, bool):
+            raise ConfigError(f"overlap: must be a bool, got {self.overlap!r}")
         if self.mode not in PS_MODES:
             raise unknown_name("mode", self.mode, PS_MODES, "mode")
         for name, value, minimum in (("updates", self.updates, 1),
@@ -278,6 +370,11 @@ class _PS:
             speed[w] = f
         self.base = [np.concatenate([c.fwd_s, c.bwd_s]) * speed[w] for w, c in enumerate(costs)]
         self.const = [float(b.sum()) for b in self.base]
+        self.overlap = cfg.overlap and self.S > 1  # one shard: the same schedule either way
+        if self.overlap:
+            segs = {id(c): overlap_segments(c, shards) for c in costs}
+            self.segs = [segs[id(c)] for c in costs]
+            self.seg_const = [self._seg_times(w, self.base[w]) for w in range(self.W)]
         self.pull_paths = [[net.route(s.endpoint, g) for s in shards] for g in worker_gpus]
         self.push_paths = [[net.route(g, s.endpoint) for s in shards] for g in worker_gpus]
         cap = cfg.server_concurrency or self.W
@@ -303,6 +400,9 @@ class _PS:
         self.accepted: dict[int, int] = {}
         self.arrived = [dict() for _ in shards]  # version -> count
         self.shards_done: dict[int, int] = {}
+        # Per shard: combined updates applied (synchronous modes) and its change event.
+        self.shard_version = [0] * self.S
+        self.shard_event = [env.event() for _ in shards]
 
     # -- pieces --------------------------------------------------------------------------
     def _compute_s(self, w: int) -> float:
@@ -310,6 +410,19 @@ class _PS:
             return self.const[w]
         base = self.base[w]
         return float(base @ self.cfg.noise.draw(self.rng, base.shape))
+
+    def _seg_times(self, w: int, kernels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Forward and backward segment seconds of worker ``w`` for per-kernel ``kernels``."""
+        seg = self.segs[w]
+        row = kernels[None, :]
+        return (_segment_sums(row, seg.fwd_cuts)[0], _segment_sums(row, seg.bwd_cuts)[0])
+
+    def _compute_segments(self, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """This iteration's segment seconds (same noise draws as :meth:`_compute_s`)."""
+        if not self.cfg.noise.active:
+            return self.seg_const[w]
+        base = self.base[w]
+        return self._seg_times(w, base * self.cfg.noise.draw(self.rng, base.shape))
 
     def _pull_one(self, w: int, j: int, box: list):
         with self.tx[j].request() as req:
@@ -354,6 +467,9 @@ class _PS:
                 del self.arrived[j][v]
                 if shard.apply_s > 0:
                     yield self.env.timeout(shard.apply_s)
+                self.shard_version[j] = v + 1
+                ev, self.shard_event[j] = self.shard_event[j], self.env.event()
+                ev.succeed()
                 self._shard_reached(v)
 
     def _shard_reached(self, v: int) -> None:
@@ -435,6 +551,111 @@ class _PS:
             next_v = v_read + 1
 
 
+    # -- overlapped schedule (cfg.overlap, S > 1) ----------------------------------------
+    def _pull_after(self, w: int, j: int, box: list, after, min_shard_version: int):
+        """Pull shard ``j`` once ``after`` (this worker's previous push of ``j`` applied;
+        None: nothing) has fired and shard ``j`` has reached ``min_shard_version`` combined
+        updates. Appends to ``box`` the model version (async modes) or the shard's version
+        (synchronous modes) when the pull is served."""
+        if after is not None and not after.processed:
+            yield after
+        while self.shard_version[j] < min_shard_version:
+            yield self.shard_event[j]
+        with self.tx[j].request() as req:
+            yield req
+            box.append(self.version if self.cfg.mode in ("asp", "ssp")
+                       else self.shard_version[j])
+            yield self.net.transfer(self.pull_paths[w][j], self.shards[j].nbytes)
+
+    def _overlapped_step(self, w: int, pulls: list, push):
+        """Forward segment by segment (each once its shards' pulls arrived), then backward
+        segment by segment, calling ``push(j)`` for each shard as its gradients complete.
+        Returns the compute seconds."""
+        env, seg = self.env, self.segs[w]
+        fwd_s, bwd_s = self._compute_segments(w)
+        pending = 0.0  # forward seconds not yet waited for (merged while pulls are in)
+        for need, t in zip(seg.fwd_need, fwd_s, strict=True):
+            for j in need:
+                if not pulls[j].processed:
+                    if pending > 0:
+                        yield env.timeout(pending)
+                        pending = 0.0
+                    if not pulls[j].processed:
+                        yield pulls[j]
+            pending += t
+        if pending > 0:
+            yield env.timeout(pending)
+        for shards, t in zip(seg.bwd_push, bwd_s, strict=True):
+            if t > 0:
+                yield env.timeout(t)
+            for j in shards:
+                push(j)
+        total = float(fwd_s.sum() + bwd_s.sum())
+        self.busy[w] += total
+        self.computed[w] += 1
+        return total
+
+    def _push_apply_counted(self, w: int, j: int, ticket: list):
+        """Push + apply shard ``j`` (the process ends once applied); the last shard of the
+        gradient records the model-level update. ``ticket``: [shards left, version read]."""
+        yield from self._push_apply_one(w, j)
+        ticket[0] -= 1
+        if ticket[0] == 0:
+            self._record(w, ticket[1], 1)
+            self._tick_clock(w)
+
+    def async_worker_overlap(self, w: int):
+        """ASP/SSP, overlapped: the pull of shard ``j`` waits only for this worker's
+        previous push of ``j`` to be applied; SSP gates the start of an iteration on
+        gradients *computed* (applied or in flight) minus the slowest worker's applied."""
+        env, ssp, s = self.env, self.cfg.mode == "ssp", self.cfg.staleness_bound
+        applied: list = [None] * self.S  # per shard: previous push applied
+        while True:
+            if ssp:
+                while self.computed[w] - self.min_clock > s:
+                    yield self.min_event
+                self.max_gap = max(self.max_gap, int(self.computed[w] - self.min_clock))
+            box: list[int] = []
+            pulls = [env.process(self._pull_after(w, j, box, applied[j], 0))
+                     for j in range(self.S)]
+            ticket = [self.S, None]
+
+            def push(j, ticket=ticket, box=box):
+                if ticket[1] is None:
+                    ticket[1] = min(box)  # every pull has arrived before any push
+                applied[j] = env.process(self._push_apply_counted(w, j, ticket))
+
+            yield from self._overlapped_step(w, pulls, push)
+
+    def sync_worker_overlap(self, w: int):
+        """BSP/backup, overlapped: the pull of shard ``j`` for iteration ``v`` starts once
+        shard ``j`` has applied update ``v`` (not the whole model); the backup-worker drop
+        is decided when the gradient's first shard is ready."""
+        env = self.env
+        next_v = 0
+        while True:
+            box: list[int] = []
+            pulls = [env.process(self._pull_after(w, j, box, None, next_v))
+                     for j in range(self.S)]
+            state: list = [None]  # accepted? decided at the first push
+
+            def push(j, state=state, box=box):
+                v_read = min(box)
+                if state[0] is None:
+                    n = self.accepted.get(v_read, 0)
+                    state[0] = self.version == v_read and n < self.quota
+                    if state[0]:
+                        self.accepted[v_read] = n + 1
+                        self.applied[w] += 1
+                    else:
+                        self.dropped[w] += 1
+                        self.dropped_per_iter[v_read] = self.dropped_per_iter.get(v_read, 0) + 1
+                if state[0]:
+                    env.process(self._push_accumulate_one(w, j, v_read))
+
+            yield from self._overlapped_step(w, pulls, push)
+            next_v = min(box) + 1
+
 def ps_process(env: simpy.Environment, net, costs: Sequence[StepCost],
                worker_gpus: Sequence[int], shards: Sequence[Shard], cfg: PSConfig,
                rng: np.random.Generator, result_box: list):
@@ -457,7 +678,10 @@ def ps_process(env: simpy.Environment, net, costs: Sequence[StepCost],
     if cfg.mode == "backup" and not cfg.backup_workers < W:
         raise ConfigError(f"backup_workers: must be < workers ({W}), got {cfg.backup_workers}")
     state = _PS(env, net, costs, worker_gpus, shards, cfg, rng)
-    body = state.async_worker if cfg.mode in ("asp", "ssp") else state.sync_worker
+    if cfg.mode in ("asp", "ssp"):
+        body = state.async_worker_overlap if state.overlap else state.async_worker
+    else:
+        body = state.sync_worker_overlap if state.overlap else state.sync_worker
     for w in range(W):
         env.process(body(w))
     start = env.now
