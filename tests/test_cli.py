@@ -344,3 +344,11 @@ def test_dp_exports_the_chosen_iterations_and_ranks(tmp_path):
     assert procs == {"gpu0", "gpu9"}
     steps = [e for e in doc["traceEvents"] if e["ph"] == "X" and e["name"] == "optimizer step"]
     assert len(steps) == 2 * 2  # two iterations x two ranks
+
+
+@pytest.mark.parametrize("category", ["async_vs_sync", "collectives", "pipeline_parallel",
+                                      "time_to_train"])
+def test_validate_one_category_at_a_time(category, tmp_path):
+    res = run("validate", "--category", category, "--out", str(tmp_path / "v.md"))
+    assert res.exit_code == 0, res.output
+    assert re.search(rf"{category}: \d+ of \d+ rows predicted", res.output)

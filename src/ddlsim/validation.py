@@ -1012,7 +1012,7 @@ def validate(reference_path: str | Path | None = None,
     if extra:
         info = table.set_index("id")
         for r in extra:
-            for col in ("category", "model", "gpu", "num_gpus", "precision"):
+            for col in ("category", "model", "gpu", "num_gpus", "precision", "unit"):
                 r[col] = info.loc[r["id"], col]
         rows = pd.concat([rows, pd.DataFrame(extra)[rows.columns]], ignore_index=True)
         order = {i: k for k, i in enumerate(table["id"])}
@@ -1020,6 +1020,8 @@ def validate(reference_path: str | Path | None = None,
     for col in ("published", "predicted", "abs_pct_error", "predicted_default",
                 "abs_pct_error_default"):
         rows[col] = pd.to_numeric(rows[col], errors="coerce")
+    # object dtype when every row came from the strategy predictors: make it a real mask
+    rows["used_for_fit"] = rows["used_for_fit"].fillna(False).astype(bool)
     variants = []
     for c in (calib, other):
         if c is None:
