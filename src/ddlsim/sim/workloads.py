@@ -626,19 +626,24 @@ def _attention_calls(bh: int, seq: int, d: int) -> tuple[tuple[KernelCall, ...],
     return fwd, bwd
 
 
+def _ln_layer(name: str, rows: int, hidden: int) -> Layer:
+    """LayerNorm over ``rows`` rows of ``hidden`` (weight and bias: ``2*hidden``)."""
+    numel = rows * hidden
+    return Layer(name, "layernorm", (call("layernorm_fwd", rows=rows, cols=hidden),),
+                 (call("layernorm_bwd", rows=rows, cols=hidden),), 2 * hidden,
+                 numel + 2 * rows, numel)
+
+
 def _gpt_block(net: _Net, i: int, batch: int, hidden: int, heads: int, seq: int,
                ffn: int) -> list[Layer]:
     """The layers of transformer block ``i`` (pre-LN), in forward order."""
     rows = batch * seq
     numel = rows * hidden
-    ln = (call("layernorm_fwd", rows=rows, cols=hidden),)
-    ln_b = (call("layernorm_bwd", rows=rows, cols=hidden),)
     add = (call("add", numel=numel),)
     bh = batch * heads
     attn_fwd, attn_bwd = _attention_calls(bh, seq, hidden // heads)
     p = f"h.{i}"
-    ln_saved = numel + 2 * rows
-    layers = [Layer(f"{p}.ln1", "layernorm", ln, ln_b, 2 * hidden, ln_saved, numel)]
+    layers = [_ln_layer(f"{p}.ln1", rows, hidden)]
     net.shape = (hidden,)
     net.linear(f"{p}.attn.qkv", 3 * hidden, rows=rows)
     layers.append(net.layers.pop())
@@ -648,7 +653,7 @@ def _gpt_block(net: _Net, i: int, batch: int, hidden: int, heads: int, seq: int,
     net.linear(f"{p}.attn.proj", hidden, rows=rows)
     layers.append(net.layers.pop())
     layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
-    layers.append(Layer(f"{p}.ln2", "layernorm", ln, ln_b, 2 * hidden, ln_saved, numel))
+    layers.append(_ln_layer(f"{p}.ln2", rows, hidden))
     net.linear(f"{p}.mlp.fc1", ffn, rows=rows)
     layers.append(net.layers.pop())
     net.elementwise(f"{p}.mlp.gelu", "gelu", rows=rows)
@@ -681,9 +686,7 @@ def _gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
         prefix = f"h.{i}."
         out.extend(Layer(prefix + lay.name[4:], lay.kind, lay.fwd, lay.bwd, lay.param_count,
                          lay.activation_elems, lay.output_elems) for lay in block)
-    out.append(Layer("ln_f", "layernorm", (call("layernorm_fwd", rows=rows, cols=hidden),),
-                     (call("layernorm_bwd", rows=rows, cols=hidden),), 2 * hidden,
-                     numel + 2 * rows, numel))
+    out.append(_ln_layer("ln_f", rows, hidden))
     net.layers = out
     net.shape = (hidden,)
     net.linear("lm_head", vocab, bias=False, rows=rows, owns_weight=not tied_embeddings)
@@ -912,14 +915,6 @@ BERT_PRESETS: dict[str, BertPreset] = {
 #: BERT's token-type (segment) vocabulary and position table size (Devlin et al. 2019).
 BERT_TYPE_VOCAB = 2
 BERT_MAX_POSITIONS = 512
-
-
-def _ln_layer(name: str, rows: int, hidden: int) -> Layer:
-    """LayerNorm over ``rows`` rows of ``hidden`` (weight and bias: ``2*hidden``)."""
-    numel = rows * hidden
-    return Layer(name, "layernorm", (call("layernorm_fwd", rows=rows, cols=hidden),),
-                 (call("layernorm_bwd", rows=rows, cols=hidden),), 2 * hidden,
-                 numel + 2 * rows, numel)
 
 
 def _bert_block(i: int, batch: int, hidden: int, heads: int, seq: int, ffn: int
