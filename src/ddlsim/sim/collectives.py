@@ -336,39 +336,37 @@ def _collective(env: simpy.Environment, net: Network, op: str, algo: str, ranks:
     return CollectiveResult(op, algo, len(ranks), float(nbytes), start, env.now)
 
 
+def _ring(env: simpy.Environment, net: Network, op: str, passes: int, ranks: Sequence[int],
+          nbytes: float, chunks: int, channels: int | None
+          ) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """A ring collective making ``passes`` trips of ``p - 1`` steps (allreduce 2: reduce-
+    scatter then all-gather; reduce-scatter and all-gather 1), folded into one stage."""
+    ranks = _check_ranks(net, ranks)
+    p = len(ranks)
+    path, lat, k = ring_plan(net, ranks, channels)
+    stage = Stage(path, passes * (p - 1) / p / k, passes * (p - 1) * lat)
+    return (yield from _collective(env, net, op, "ring", ranks, nbytes, [stage], chunks))
+
+
 def allreduce_ring(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
                    chunks: int = 1, channels: int | None = None
                    ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Ring allreduce of ``nbytes`` (bytes per rank) over ``ranks`` (global GPU indices)."""
-    ranks = _check_ranks(net, ranks)
-    p = len(ranks)
-    path, lat, k = ring_plan(net, ranks, channels)
-    stage = Stage(path, 2 * (p - 1) / p / k, 2 * (p - 1) * lat)
-    return (yield from _collective(env, net, "allreduce", "ring", ranks, nbytes, [stage], chunks))
+    return (yield from _ring(env, net, "allreduce", 2, ranks, nbytes, chunks, channels))
 
 
 def reduce_scatter_ring(env: simpy.Environment, net: Network, ranks: Sequence[int],
                         nbytes: float, chunks: int = 1, channels: int | None = None
                         ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Ring reduce-scatter: ``nbytes`` in per rank, ``nbytes/p`` out."""
-    ranks = _check_ranks(net, ranks)
-    p = len(ranks)
-    path, lat, k = ring_plan(net, ranks, channels)
-    stage = Stage(path, (p - 1) / p / k, (p - 1) * lat)
-    return (yield from _collective(env, net, "reduce_scatter", "ring", ranks, nbytes, [stage],
-                                   chunks))
+    return (yield from _ring(env, net, "reduce_scatter", 1, ranks, nbytes, chunks, channels))
 
 
 def all_gather_ring(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
                     chunks: int = 1, channels: int | None = None
                     ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Ring all-gather: ``nbytes/p`` in per rank, ``nbytes`` out."""
-    ranks = _check_ranks(net, ranks)
-    p = len(ranks)
-    path, lat, k = ring_plan(net, ranks, channels)
-    stage = Stage(path, (p - 1) / p / k, (p - 1) * lat)
-    return (yield from _collective(env, net, "all_gather", "ring", ranks, nbytes, [stage],
-                                   chunks))
+    return (yield from _ring(env, net, "all_gather", 1, ranks, nbytes, chunks, channels))
 
 
 def broadcast(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
