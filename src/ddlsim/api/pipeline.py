@@ -464,10 +464,57 @@ _TORCHGPIPE_NOTE = ("8x Tesla P40 on PCIe 3.0 x16 (pcie-8gpu preset, 12.5 GB/s a
                     "direction); torchgpipe checkpoint='except_last' (default): every "
                     "micro-batch but the last recomputes its forward, priced as "
                     "T_none + (m-1)/m (T_full - T_none) (exact for one stage); plain SGD; "
-                    "the row gives no balance, so auto placement")
+                    "the benchmark's own balance (resnet101-speed/main.py)")
 
 #: Workload zoo keys of the torchgpipe benchmark models the zoo holds.
 _TORCHGPIPE_MODELS = {"resnet-101": "resnet101"}
+
+#: Partition balance of torchgpipe's ResNet-101 speed benchmark, in modules of its
+#: flattened ``nn.Sequential`` (370 modules), per partition count: kakaobrain/torchgpipe
+#: benchmarks/resnet101-speed/main.py, ``Experiments.pipeline1/2/4/8`` (``balance = [...]``).
+TORCHGPIPE_RESNET101_BALANCE = {1: (370,), 2: (135, 235), 4: (44, 92, 124, 110),
+                                8: (26, 22, 33, 44, 44, 66, 66, 69)}
+
+
+def torchgpipe_resnet_modules(names) -> list[int]:
+    """How many of the zoo's ResNet layers (``names``, in order) each module of torchgpipe's
+    flattened ResNet holds (kakaobrain/torchgpipe benchmarks/models/resnet: stem conv1, bn1,
+    relu, maxpool; per bottleneck ``identity`` (stash, no layer), conv1, bn1, relu1, conv2,
+    bn2, relu2, conv3, bn3, ``residual`` (downsample conv + bn when present, and the add),
+    relu3; then avgpool, flatten (no layer), fc). The loss runs after the last module on
+    the last device, so it joins fc. ResNet-101 gives 370 modules."""
+    out, i, n = [], 0, len(names)
+    while i < n:
+        name = names[i]
+        if name.startswith("layer") and name.endswith(".conv1"):
+            out.append(0)  # identity: stashes the block input for the residual
+        if ".downsample.0" in name:
+            out.append(3)  # residual: downsample conv, its bn, the add
+            i += 3
+        elif name == "avgpool":
+            out += [1, 0]  # avgpool, flatten
+            i += 1
+        elif name == "fc":
+            out.append(n - i)  # fc, then the loss
+            i = n
+        else:
+            out.append(1)
+            i += 1
+    return out
+
+
+def torchgpipe_layer_balance(balance, names) -> tuple[int, ...]:
+    """torchgpipe's ``balance`` (modules per partition) as layer counts of the zoo's
+    workload ``names`` (see :func:`torchgpipe_resnet_modules`)."""
+    mods = torchgpipe_resnet_modules(names)
+    if sum(balance) != len(mods):
+        raise ConfigError(f"balance: torchgpipe balance {list(balance)} covers {sum(balance)} "
+                          f"modules, the model has {len(mods)}")
+    out, start = [], 0
+    for count in balance:
+        out.append(sum(mods[start:start + count]))
+        start += count
+    return tuple(out)
 
 
 def _torchgpipe_options(row) -> tuple[PipelineOptions | None, str]:
@@ -496,9 +543,14 @@ def _torchgpipe_options(row) -> tuple[PipelineOptions | None, str]:
     micro = math.ceil(batch / chunks)
     if math.ceil(batch / micro) != chunks:
         return None, f"torch.chunk splits batch {batch} into fewer than chunks={chunks} pieces"
+    from ddlsim.sim.workloads import get_workload
+
+    names = [lay.name for lay in get_workload(key, micro, dtype="float32").layers]
+    balance = torchgpipe_layer_balance(TORCHGPIPE_RESNET101_BALANCE[pp], names)
     opts = PipelineOptions(
         model=key, micro_batch=micro, micro_batches=chunks, schedule="gpipe",
-        stages=pp, cluster=TORCHGPIPE_CLUSTER, devices=("p40",) * pp, placement="auto",
+        stages=pp, cluster=TORCHGPIPE_CLUSTER, devices=("p40",) * pp, placement="manual",
+        balance=balance,
         dtype="float32", optimizer="sgd", recompute="full" if chunks > 1 else "none",
         workspace_GiB=1.0, cluster_overrides=(("intra_bw_Bps", TORCHGPIPE_PCIE3_BW_Bps),))
     baseline = "baseline" in par.lower()
