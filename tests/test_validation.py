@@ -145,7 +145,7 @@ def test_counts_consistent_and_reasons_present(bundled):
 def test_fit_rows_declared_and_flagged(bundled):
     df = bundled.rows
     assert (set(df.loc[df["used_for_fit"], "id"])
-            == set(v.FIT_ROW_IDS) | set(v.FRAMEWORK_FIT_ROW_IDS))
+            == set(v.FIT_ROW_IDS) | set(v.FRAMEWORK_FIT_ROW_IDS) | {"DP-GOY-02"})
     assert (set(v.FIT_ROW_IDS) | set(v.LLM_FIT_ROW_IDS) | set(v.FRAMEWORK_FIT_ROW_IDS)
             <= set(bundled.fit_ids))
     for eff in [*bundled.calibration.gemm_efficiency.values(),
@@ -417,7 +417,10 @@ def test_collective_rows_are_predicted_with_fit_rows_marked():
     ("NVIDIA/DeepLearningExamples TensorFlow/Classification/ConvNets (XLA, Horovod)",
      "AMP+XLA", "tensorflow-xla"),
     ("Horovod paper, TensorFlow", "fp32", "tensorflow"),
-    ("Goyal et al. 2017", "fp32", ""),
+    ("Goyal et al. 2017 'Accurate, Large Minibatch SGD'", "fp32", "caffe2"),
+    ("NVIDIA developer news page developer.nvidia.com/facebook-trains-imagenet-1-hour",
+     "fp32", "caffe2"),
+    ("Some paper", "fp32", ""),
 ])
 def test_parse_framework(source, precision, framework):
     assert v.parse_framework(source, precision) == framework
@@ -466,6 +469,45 @@ def test_framework_rows_fit_once_and_stored():
         assert factors[spec.framework] == pytest.approx(
             v.fit_framework_factor(spec, float(row["value"]), replace(
                 calib, framework_memory_factor={})), rel=1e-6)
+
+
+def test_framework_overhead_fit_recovers_truth_on_an_end_to_end_row(tmp_path):
+    """A multi-GPU time-to-train row of a non-reference framework fits that framework's
+    per-iteration overhead; a single-GPU backprop row fits its family's gemm efficiency.
+    Published values generated from known constants are recovered."""
+    truth = v.Calibration({"p100/fp32": 0.6}, memory_efficiency=0.5,
+                          framework_overhead_s={"caffe2": 0.03})
+    src = "Goyal et al. 2017"
+    bp = {**_row(id="bp", gpu="P100-SXM2-16GB", precision="fp32", micro_batch="32",
+                 metric="backprop_time_single_gpu", unit="ms"), "source": src}
+    tt = {**_row(id="tt", category="time_to_train", model="ResNet-50 (ImageNet, 90 epochs)",
+                 gpu="P100-SXM2-16GB", num_gpus="8", precision="fp32", micro_batch="32",
+                 global_batch="256", interconnect="DGX-1", metric="time_to_train_hours",
+                 unit="h"), "source": src}
+    for r in (bp, tt):
+        spec, why = v.parse_row(r)
+        assert spec is not None, why
+        assert spec.framework == "caffe2"
+        r["value"] = str(v.predict_row(spec, truth))
+    assert v.predict_row(v.parse_row(tt)[0], truth) > v.predict_row(
+        v.parse_row(tt)[0], replace(truth, framework_overhead_s={}))
+    path = tmp_path / "ref.csv"
+    _write(path, [bp, tt], fields=[*FIELDS, "source"])
+    calib, used = v.fit_all(v.load_reference(path), ["bp", "tt"])
+    assert used == ("bp", "tt")
+    assert calib.gemm_efficiency["p100/fp32"] == pytest.approx(0.6, rel=1e-4)
+    assert calib.framework_overhead_s["caffe2"] == pytest.approx(0.03, rel=1e-3)
+    assert calib.overhead("caffe2") == pytest.approx(0.03, rel=1e-3)
+    assert calib.overhead("pytorch") == 0.0
+    with pytest.raises(ConfigError, match="framework_overhead_s"):
+        v.Calibration(framework_overhead_s={"caffe2": -1.0})
+
+
+def test_goyal_rows_fit_and_held_out():
+    rec_calib, fit_ids = v.load_calibration()
+    assert set(v.GOYAL_FIT_ROW_IDS) <= set(fit_ids)
+    assert "TTT-GOY-01" not in fit_ids and "DP-GOY-01" not in fit_ids
+    assert set(rec_calib.framework_overhead_s) == {"caffe2"}
 
 
 # ------------------------------------------------------------------ time to train
