@@ -402,3 +402,40 @@ def test_bert_validation():
         W.bert(1, 1, 64, 5, 8)
     with pytest.raises(ConfigError, match="bert-large"):
         W.get_workload("bert-largee", 1)
+
+
+@pytest.mark.parametrize("name", sorted(W.NEMOTRON_PRESETS))
+def test_nemotron_presets_closed_form_parameters(name):
+    p = W.NEMOTRON_PRESETS[name]
+    small = W.get_workload(name, 1, layers=2, seq=8)
+    assert small.param_count == W.nemotron_param_count(2, p.hidden, p.heads, p.kv_heads,
+                                                       p.ffn, p.vocab)
+    # the name is the size: 8B, 22B (21.3B), 340B (341.0B)
+    size = float(name.split("-")[1].rstrip("b")) * 1e9
+    full = W.nemotron_param_count(p.layers, p.hidden, p.heads, p.kv_heads, p.ffn, p.vocab)
+    assert full == pytest.approx(size, rel=0.07)
+
+
+def test_nemotron_mlp_is_two_gemms_with_squared_relu_and_layernorm():
+    h, a, kv, ffn, s, b = 64, 8, 2, 256, 16, 2
+    wl = W.nemotron(b, 1, h, a, kv, ffn, s, 100)
+    names = [lay.name for lay in wl.layers if lay.name.startswith("h.0.")]
+    assert names == ["h.0.ln1", "h.0.attn.qkv", "h.0.attn.core", "h.0.attn.proj", "h.0.add1",
+                     "h.0.ln2", "h.0.mlp.fc1", "h.0.mlp.sqrelu", "h.0.mlp.fc2", "h.0.add2"]
+    rows = b * s
+    mlp_gemm = sum(flops(kc) for lay in wl.layers if lay.name.startswith("h.0.mlp.")
+                   for kc in lay.fwd if kc.op == "gemm")
+    assert mlp_gemm == 2 * (2 * rows * h * ffn)  # fc1 and fc2, no gate
+    assert wl.layer("h.0.ln1").param_count == 2 * h  # layernorm1p: weight and bias
+    assert wl.layer("h.0.mlp.sqrelu").fwd == (call("relu_fwd", numel=rows * ffn),)
+    assert wl.hyperparams["gated_mlp"] == 0
+    assert W.get_workload("llama2-7b", 1, layers=1, seq=8).hyperparams["gated_mlp"] == 1
+
+
+@pytest.mark.parametrize("name,size", [("gpt3-5b", 5e9), ("gpt3-20b", 20e9)])
+def test_nemo_gpt3_presets_match_their_size(name, size):
+    p = W.GPT_PRESETS[name]
+    h, l_ = p.hidden, p.layers
+    closed = 12 * l_ * h * h + 13 * l_ * h + (p.vocab + p.seq) * h + 2 * h
+    assert W.get_workload(name, 1, layers=l_, seq=8).param_count == closed - (p.seq - 8) * h
+    assert closed == pytest.approx(size, rel=0.03)

@@ -583,6 +583,11 @@ _BROWN = ("Brown et al. 2020 'Language Models are Few-Shot Learners' Table 2.1; 
 _MEG = ("Narayanan et al. SC'21 Table 1 (published.csv {row}; heads not re-verified there), "
         "vocab 51200, seq 2048")
 
+_NEMO_GPT = ("NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/{size}.yaml "
+             "(num_layers, hidden_size, num_attention_heads, ffn 4h, encoder_seq_length "
+             "2048); vocab 50257: GPT2BPETokenizer (Megatron pads it to a multiple of "
+             "128 x tp, not modelled, as for gpt3-175b)")
+
 #: Named GPT configurations for :func:`get_workload`.
 GPT_PRESETS: dict[str, GptPreset] = {
     "gpt-small": GptPreset(12, 768, 12, 1024, 50257,
@@ -594,6 +599,9 @@ GPT_PRESETS: dict[str, GptPreset] = {
     "gpt3-1.3b": GptPreset(24, 2048, 16, 2048, 50257, _BROWN + " ('GPT-3 XL', 16 heads)"),
     "gpt3-13b": GptPreset(40, 5120, 40, 2048, 50257, _BROWN),
     "gpt3-175b": GptPreset(96, 12288, 96, 2048, 50257, _BROWN + "; published.csv FLOP-08"),
+    # NeMo's GPT-3 recipes of the NeMo 24.07 performance table (published.csv MEG-NEMO-01/02)
+    "gpt3-5b": GptPreset(24, 4096, 32, 2048, 50257, _NEMO_GPT.format(size="5b")),
+    "gpt3-20b": GptPreset(44, 6144, 48, 2048, 50257, _NEMO_GPT.format(size="20b")),
     "megatron-1.7b": GptPreset(24, 2304, 24, 2048, 51200, _MEG.format(row="MEG-SC21-01a")),
     "megatron-3.6b": GptPreset(30, 3072, 32, 2048, 51200, _MEG.format(row="MEG-SC21-02a")),
     "megatron-7.5b": GptPreset(36, 4096, 32, 2048, 51200, _MEG.format(row="MEG-SC21-03a")),
@@ -779,9 +787,16 @@ def _norm_layer(name: str, rows: int, hidden: int) -> Layer:
                  (call("layernorm_bwd", rows=rows, cols=hidden),), hidden, numel + rows, numel)
 
 
-def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-                 seq: int) -> list[Layer]:
-    """The layers of Llama block ``i`` in forward order (pre-norm, no biases)."""
+#: MLP variants of :func:`_decoder_block`: SwiGLU (Llama: gate/up fused, three matrices)
+#: and squared ReLU (Nemotron: two matrices, no gate).
+DECODER_MLPS = ("swiglu", "squared_relu")
+
+
+def _decoder_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+                   seq: int, mlp: str = "swiglu") -> list[Layer]:
+    """The layers of a bias-free pre-norm decoder block ``i`` in forward order: Llama
+    (``mlp='swiglu'``, RMSNorm) or Nemotron (``mlp='squared_relu'``, LayerNorm with bias,
+    Megatron's ``layernorm1p``)."""
     rows = batch * seq
     numel = rows * hidden
     d = hidden // heads
@@ -790,11 +805,12 @@ def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn
     net = _Net(batch, (hidden,))
     net.grad = True
     add = (call("add", numel=numel),)
+    norm = _norm_layer if mlp == "swiglu" else _ln_layer
 
     # Grouped-query attention: K and V have kv_heads heads, each shared by heads/kv_heads
     # query heads, so the core attention math is that of full multi-head attention.
     attn_fwd, attn_bwd = _attention_calls(bh, seq, d)
-    layers = [_norm_layer(f"{p}.ln1", rows, hidden)]
+    layers = [norm(f"{p}.ln1", rows, hidden)]
     net.linear(f"{p}.attn.qkv", hidden + 2 * kv_heads * d, bias=False, rows=rows)
     layers.append(net.layers.pop())
     q_kv = rows * (hidden + 2 * kv_heads * d)
@@ -804,24 +820,41 @@ def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn
     net.linear(f"{p}.attn.proj", hidden, bias=False, rows=rows)
     layers.append(net.layers.pop())
     layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
-    layers.append(_norm_layer(f"{p}.ln2", rows, hidden))
+    layers.append(norm(f"{p}.ln2", rows, hidden))
     net.shape = (hidden,)
-    net.linear(f"{p}.mlp.gate_up", 2 * ffn, bias=False, rows=rows)
-    layers.append(net.layers.pop())
-    # SwiGLU: silu(gate) * up, priced as an elementwise activation over both halves.
-    swi = rows * 2 * ffn
-    layers.append(Layer(f"{p}.mlp.swiglu", "gelu", (call("gelu_fwd", numel=swi),),
-                        (call("gelu_bwd", numel=swi),), 0, swi, rows * ffn))
+    if mlp == "swiglu":
+        net.linear(f"{p}.mlp.gate_up", 2 * ffn, bias=False, rows=rows)
+        layers.append(net.layers.pop())
+        # SwiGLU: silu(gate) * up, priced as an elementwise activation over both halves.
+        swi = rows * 2 * ffn
+        layers.append(Layer(f"{p}.mlp.swiglu", "gelu", (call("gelu_fwd", numel=swi),),
+                            (call("gelu_bwd", numel=swi),), 0, swi, rows * ffn))
+        down = f"{p}.mlp.down"
+    else:
+        net.linear(f"{p}.mlp.fc1", ffn, bias=False, rows=rows)
+        layers.append(net.layers.pop())
+        # relu(x)^2, priced with the ReLU kernels (same traffic: memory-bound, one read
+        # and one write forward); backward needs the input, which is what is kept.
+        act = rows * ffn
+        layers.append(Layer(f"{p}.mlp.sqrelu", "relu", (call("relu_fwd", numel=act),),
+                            (call("relu_bwd", numel=act),), 0, act, act))
+        down = f"{p}.mlp.fc2"
     net.shape = (ffn,)
-    net.linear(f"{p}.mlp.down", hidden, bias=False, rows=rows)
+    net.linear(down, hidden, bias=False, rows=rows)
     layers.append(net.layers.pop())
     layers.append(Layer(f"{p}.add2", "add", add, add, 0, 0, numel))
     return layers
 
 
+def _llama_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+                 seq: int) -> list[Layer]:
+    """The layers of Llama block ``i`` in forward order (pre-norm, no biases)."""
+    return _decoder_block(i, batch, hidden, heads, kv_heads, ffn, seq, "swiglu")
+
+
 @functools.lru_cache(maxsize=32)
-def _llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-           seq: int, vocab: int, dtype: str, name: str) -> Workload:
+def _decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+             seq: int, vocab: int, mlp: str, dtype: str, name: str) -> Workload:
     rows = batch * seq
     numel = rows * hidden
     emb = Layer("embedding", "embedding",
@@ -829,13 +862,13 @@ def _llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn:
                 (call("embedding_bwd", tokens=rows, hidden=hidden, vocab=vocab),),
                 vocab * hidden, rows, numel)
     out = [emb]
-    block = _llama_block(0, batch, hidden, heads, kv_heads, ffn, seq)
+    block = _decoder_block(0, batch, hidden, heads, kv_heads, ffn, seq, mlp)
     out.extend(block)
     for i in range(1, layers):
         prefix = f"h.{i}."
         out.extend(Layer(prefix + lay.name[4:], lay.kind, lay.fwd, lay.bwd, lay.param_count,
                          lay.activation_elems, lay.output_elems) for lay in block)
-    out.append(_norm_layer("ln_f", rows, hidden))
+    out.append((_norm_layer if mlp == "swiglu" else _ln_layer)("ln_f", rows, hidden))
     net = _Net(batch, (hidden,))
     net.grad = True
     net.layers = out
@@ -843,9 +876,22 @@ def _llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn:
     net.shape = (vocab,)
     net.softmax_xent("loss", rows=rows)
     hyper = (("layers", layers), ("hidden", hidden), ("heads", heads), ("kv_heads", kv_heads),
-             ("ffn", ffn), ("seq", seq), ("vocab", vocab))
+             ("ffn", ffn), ("seq", seq), ("vocab", vocab), ("gated_mlp", int(mlp == "swiglu")))
     return Workload(name, batch, (seq,), tuple(net.layers), dtype, tokens_per_sample=seq,
                     hyper=hyper)
+
+
+def _check_decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+                   seq: int, vocab: int, dtype: str) -> None:
+    _check_batch(batch)
+    _check_dtype(dtype)
+    for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
+                         ("kv_heads", kv_heads), ("ffn", ffn), ("seq", seq), ("vocab", vocab)):
+        _check_int(label, value)
+    if hidden % heads:
+        raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
+    if heads % kv_heads:
+        raise ConfigError(f"kv_heads: must divide heads={heads}, got {kv_heads}")
 
 
 def llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
@@ -862,16 +908,9 @@ def llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: 
     mlp.gate_up, mlp.swiglu, mlp.down, add2; then ln_f, lm_head, loss (norms keep
     the GPT names so Megatron's block split finds the blocks).
     """
-    _check_batch(batch)
-    _check_dtype(dtype)
-    for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
-                         ("kv_heads", kv_heads), ("ffn", ffn), ("seq", seq), ("vocab", vocab)):
-        _check_int(label, value)
-    if hidden % heads:
-        raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
-    if heads % kv_heads:
-        raise ConfigError(f"kv_heads: must divide heads={heads}, got {kv_heads}")
-    return _llama(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype, name)
+    _check_decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype)
+    return _decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, "swiglu", dtype,
+                    name)
 
 
 def llama_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
@@ -880,6 +919,77 @@ def llama_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: 
     d = hidden // heads
     block = 2 * hidden * hidden + 2 * hidden * kv_heads * d + 3 * hidden * ffn + 2 * hidden
     return 2 * vocab * hidden + layers * block + hidden
+
+
+# --------------------------------------------------------------------------- Nemotron
+
+@dataclass(frozen=True)
+class NemotronPreset:
+    """A named Nemotron configuration and where its numbers come from."""
+
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    seq: int
+    vocab: int
+    source: str
+
+    def config(self) -> dict[str, int]:
+        return dict(layers=self.layers, hidden=self.hidden, heads=self.heads,
+                    kv_heads=self.kv_heads, ffn=self.ffn, seq=self.seq, vocab=self.vocab)
+
+
+_NEMOTRON_VOCAB = ("vocab 256000: the Nemotron SentencePiece tokenizer (Parmar et al. 2024 "
+                   "'Nemotron-4 15B', arXiv 2402.16819 Sec. 2; nemotron_340b.yaml names "
+                   "nemotron_2_256k.model; HF NemotronForCausalLM config.json of the 8B/22B "
+                   "conversions: vocab_size 256000)")
+_NEMOTRON = ("NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/nemotron/{f}.yaml "
+             "(num_layers, hidden_size, ffn_hidden_size, num_attention_heads, "
+             "num_query_groups, seq 4096, squared-relu, rope, untied, no bias); "
+             "NVIDIA/NeMo nemo/collections/llm/gpt/model/nemotron.py and "
+             "tests/collections/llm/gpt/model/test_nemotron.py ({cls}); " + _NEMOTRON_VOCAB)
+
+#: Named Nemotron configurations (NeMo 24.07 performance table: published.csv MEG-NEMO-08..10).
+NEMOTRON_PRESETS: dict[str, NemotronPreset] = {
+    "nemotron-8b": NemotronPreset(32, 4096, 32, 32, 16384, 4096, 256000,
+                                  _NEMOTRON.format(f="nemotron_8b", cls="Nemotron3Config8B")),
+    "nemotron-22b": NemotronPreset(40, 6144, 48, 48, 24576, 4096, 256000,
+                                   _NEMOTRON.format(f="nemotron_22b",
+                                                    cls="Nemotron4Config22B")),
+    "nemotron-340b": NemotronPreset(96, 18432, 96, 8, 73728, 4096, 256000,
+                                    _NEMOTRON.format(f="nemotron_340b",
+                                                     cls="Nemotron4Config340B")
+                                    + "; Nemotron-4 340B, arXiv 2406.11704 Table 1"),
+}
+
+
+def nemotron(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+             seq: int, vocab: int, dtype: str = "float32", name: str = "nemotron") -> Workload:
+    """Nemotron-style decoder (Nemotron-3/4, Megatron-Core GPT with ``squared-relu``):
+    ``batch`` sequences of ``seq`` tokens per GPU; ``layers`` blocks of width ``hidden``
+    with ``heads`` query and ``kv_heads`` key/value heads, a two-matrix MLP of width
+    ``ffn`` with squared-ReLU activation (no gate), LayerNorm with bias (``layernorm1p``,
+    ``2*hidden`` weights), no linear biases, rotary positions (no position table) and an
+    untied output projection.
+
+    Parameters: ``2*V*h + l*(2*h^2 + 2*h*kv*d + 2*h*ffn + 4*h) + 2*h`` with ``d =
+    h/heads`` (:func:`nemotron_param_count`). Layers per block ``h.{i}``: ln1, attn.qkv,
+    attn.core, attn.proj, add1, ln2, mlp.fc1, mlp.sqrelu, mlp.fc2, add2; then ln_f,
+    lm_head, loss.
+    """
+    _check_decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype)
+    return _decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, "squared_relu",
+                    dtype, name)
+
+
+def nemotron_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
+                         vocab: int) -> int:
+    """Closed-form parameter count of :func:`nemotron` (see its docstring)."""
+    d = hidden // heads
+    block = 2 * hidden * hidden + 2 * hidden * kv_heads * d + 2 * hidden * ffn + 4 * hidden
+    return 2 * vocab * hidden + layers * block + 2 * hidden
 
 
 # --------------------------------------------------------------------------- BERT
@@ -1191,6 +1301,8 @@ def _llama_builder(preset_name: str, preset: LlamaPreset) -> Callable[..., Workl
 
 
 WORKLOADS.update({name: _llama_builder(name, p) for name, p in LLAMA_PRESETS.items()})
+WORKLOADS.update({name: functools.partial(nemotron, name=name, **p.config())
+                  for name, p in NEMOTRON_PRESETS.items()})
 WORKLOADS.update({name: functools.partial(bert, name=name, **p.config())
                   for name, p in BERT_PRESETS.items()})
 
