@@ -169,6 +169,26 @@ def test_report_summary_matches_rows(bundled):
     errs = df.loc[df["status"] == "predicted", "abs_pct_error"]
     assert summary.loc["all", "median"] == pytest.approx(errs.median())
     assert summary.loc["all", "max"] == pytest.approx(errs.max())
+    assert summary.loc["all", "over_15"] == int((errs > 15).sum())
+    goal_met = errs.median() <= 5 and errs.max() <= 15
+    assert summary.loc["all", "goal"] == ("met" if goal_met else "missed")
+
+
+def test_goal_column_on_hand_made_errors():
+    def result(errors):
+        rows = pd.DataFrame({"id": [f"r{i}" for i in range(len(errors))],
+                             "category": "data_parallel", "status": "predicted",
+                             "abs_pct_error": errors, "abs_pct_error_default": errors,
+                             "used_for_fit": False})
+        return v.ValidationResult(rows, v.DEFAULT_CALIBRATION, v.DEFAULT_CALIBRATION,
+                                  ("data_parallel",), "x.csv", ())
+
+    s = v.error_summary(result([1.0, 2.0, 14.9])).set_index("group")
+    assert (s.loc["all", "goal"], s.loc["all", "over_15"]) == ("met", 0)
+    s = v.error_summary(result([1.0, 2.0, 15.1])).set_index("group")
+    assert (s.loc["all", "goal"], s.loc["all", "over_15"]) == ("missed", 1)
+    s = v.error_summary(result([6.0, 6.0, 1.0])).set_index("group")  # median 6 > 5
+    assert (s.loc["data_parallel", "goal"], s.loc["data_parallel", "median"]) == ("missed", 6)
 
 
 # ------------------------------------------------------------------ synthetic reference

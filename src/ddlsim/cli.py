@@ -927,18 +927,17 @@ def validate_cmd(reference, categories, calibration, out_path) -> None:
                                      categories=tuple(categories)
                                      or validation.ALL_CATEGORIES,
                                      calibration=calibration)
-    rows = result.rows
-    for category, df in rows.groupby("category", sort=False):
-        done = df[df["status"] == "predicted"]
-        err = done["abs_pct_error"]
-        line = f"{category}: {len(done)} of {len(df)} rows predicted"
-        if len(done):
-            line += (f"; abs % error median {err.median():.1f}, mean {err.mean():.1f}, "
-                     f"max {err.max():.1f}")
+    summary = validation.error_summary(result).set_index("group")
+    for group in (*result.categories, "all"):
+        if group not in summary.index:
+            continue
+        s = summary.loc[group]
+        line = f"{group}: {s['expressed']} rows predicted"
+        if s["rows"]:
+            line += (f"; abs % error median {s['median']:.1f}, mean {s['mean']:.1f}, "
+                     f"max {s['max']:.1f}; {s['over_15']} above "
+                     f"{validation.GOAL_MAX_PCT:g}%; goal {s['goal']}")
         click.echo(line)
-    done = rows[rows["status"] == "predicted"]
-    click.echo(f"all: {len(done)} of {len(rows)} rows; median "
-               f"{done['abs_pct_error'].median():.1f}%")
     click.echo(f"report written to {out_path} (plot: {Path(out_path).with_suffix('.png')})")
 
 
