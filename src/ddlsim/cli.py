@@ -929,8 +929,8 @@ def validate_cmd(reference, categories, calibration, out_path) -> None:
                                      calibration=calibration)
     summary = validation.error_summary(result).set_index("group")
     for group in (*result.categories, "all"):
-        if group not in summary.index:
-            continue
+        if group not in summary.index or summary.loc[group, "expressed"] == "0/0":
+            continue  # no row of that category in the reference
         s = summary.loc[group]
         line = f"{group}: {s['expressed']} rows predicted"
         if s["rows"]:
