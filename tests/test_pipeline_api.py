@@ -160,3 +160,63 @@ def test_torchgpipe_resnet101_rows_on_p40():
     fwd = none.stage_costs[0].fwd_s
     assert blended.iteration_s == pytest.approx(none.iteration_s + fwd, rel=1e-9)
     assert blended.summary()["samples_per_s"] == pytest.approx(220 / blended.iteration_s)
+
+
+# --------------------------------------------------------------------------- Llama TP, CP
+LLAMA_SMALL = (("layers", 4), ("seq", 1024))
+
+
+def test_llama_tensor_parallel_prediction_uses_the_general_megatron_flops():
+    opts = ThreeDOptions(model="llama3-8b", tp=2, pp=2, dp=1, micro_batch=1, global_batch=4,
+                         cluster="dgx-h100", model_overrides=LLAMA_SMALL)
+    s = predict_3d(opts).summary()
+    assert s["gpus"] == 4
+    # Megatron's num_floating_point_operations with GQA (8 of 32 heads) and SwiGLU
+    flops = megatron_model_flops(4, 1024, 4, 4096, 128256, heads=32, kv_heads=8,
+                                 ffn=14336, gated=True)
+    assert s["model_tflops_per_gpu"] == pytest.approx(flops / s["iteration_s"] / 4 / 1e12)
+
+
+def test_context_parallel_halves_per_gpu_work_and_counts_its_gpus():
+    base = dict(model="llama3-8b", tp=1, pp=1, dp=1, micro_batch=1, global_batch=2,
+                cluster="dgx-h100", model_overrides=LLAMA_SMALL)
+    one = predict_3d(ThreeDOptions(**base))
+    two = predict_3d(ThreeDOptions(cp=2, **base))
+    assert two.options.num_gpus == 2 and two.summary()["gpus"] == 2
+    # same model FLOPs and tokens per iteration; the compute per GPU about halves (the
+    # ring p2p hides behind attention, the cp gradient allreduce is added)
+    assert two.model_flops == one.model_flops
+    f1, f2 = one.stage_costs[0].fwd_s, two.stage_costs[0].fwd_s
+    assert f2 == pytest.approx(f1 / 2, rel=0.15)
+    assert two.iteration_s < one.iteration_s
+    assert two.result.allreduces and not one.result.allreduces  # gradients over dp x cp
+
+
+def test_cp1_options_predict_exactly_as_before():
+    base = dict(model="gpt-small", tp=2, pp=2, dp=2, micro_batch=1, global_batch=8,
+                cluster="dgx-a100", model_overrides=SMALL)
+    a = predict_3d(ThreeDOptions(**base)).summary()
+    b = predict_3d(ThreeDOptions(cp=1, **base)).summary()
+    assert a == b
+    with pytest.raises(ConfigError, match="cp: must be an integer >= 1"):
+        ThreeDOptions(cp=0, **base)
+
+
+def test_nemo_rows_with_llama_tp_and_cp_are_expressible():
+    rows = pd.DataFrame([
+        {"id": "MEG-NEMO-07a", "category": "llm_3d_parallel", "model": "LLAMA2-70B",
+         "parallelism": "tp=4,pp=4,cp=1,vp=20,dp=4", "global_batch": 128, "micro_batch": 1,
+         "metric": "tokens_per_sec_per_gpu", "unit": "tokens/s/GPU", "value": 1707.0},
+        {"id": "MEG-NEMO-12a", "category": "llm_3d_parallel", "model": "LLAMA3-70B",
+         "parallelism": "tp=4,pp=4,cp=2,vp=5,dp=2", "global_batch": 128, "micro_batch": 1,
+         "metric": "tokens_per_sec_per_gpu", "unit": "tokens/s/GPU", "value": 1533.0},
+        {"id": "MEG-NEMO-10a", "category": "llm_3d_parallel", "model": "Nemotron-340B",
+         "parallelism": "tp=8,pp=8,cp=1,vp=12,dp=2", "global_batch": 32, "micro_batch": 1,
+         "metric": "tokens_per_sec_per_gpu", "unit": "tokens/s/GPU", "value": 322.0}])
+    from ddlsim.api.pipeline import _row_options
+
+    for _, row in rows.iterrows():
+        opts, reason = _row_options(row)
+        assert opts is not None, reason
+    opts, _ = _row_options(rows.iloc[1])
+    assert (opts.tp, opts.cp, opts.stages, opts.dp, opts.num_gpus) == (4, 2, 4, 2, 64)

@@ -27,8 +27,10 @@ class PipelineOptions:
 
     ``model``: workload name; ``micro_batch``: samples per micro-batch; ``micro_batches``:
     per iteration and replica (naive: use 1 and the whole batch as ``micro_batch``);
-    ``schedule``: naive | gpipe | 1f1b; ``stages`` (pp), ``tp``, ``dp``: parallel degrees
-    (``tp > 1`` needs a GPT model); ``cluster``: topology preset; ``devices``: one device
+    ``schedule``: naive | gpipe | 1f1b; ``stages`` (pp), ``tp``, ``dp``, ``cp``: parallel
+    degrees (``tp > 1`` or ``cp > 1`` needs a decoder model: GPT, Llama or Nemotron; ``cp``:
+    context parallelism, ring attention over ``cp`` GPUs that each hold ``seq/cp`` tokens,
+    gradients allreduced over ``dp x cp``); ``cluster``: topology preset; ``devices``: one device
     name per stage for heterogeneous pipelines (empty: the preset's); ``placement``: auto
     (memory-aware partitioner) | blocks (Megatron's even split of transformer blocks) |
     manual (``balance`` = layer counts per stage); ``dtype`` / ``gemm_dtype`` /
@@ -47,6 +49,7 @@ class PipelineOptions:
     stages: int = 4
     tp: int = 1
     dp: int = 1
+    cp: int = 1
     cluster: str = "dgx-a100"
     devices: tuple[str, ...] = ()
     placement: str = "auto"
@@ -68,7 +71,7 @@ class PipelineOptions:
     cluster_overrides: tuple[tuple[str, float], ...] = ()  # ClusterSpec fields, SI units
 
     def __post_init__(self) -> None:
-        for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "iterations"):
+        for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "cp", "iterations"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
@@ -78,6 +81,9 @@ class PipelineOptions:
         if self.placement == "manual" and len(self.balance) != self.stages:
             raise ConfigError(f"balance: manual placement needs {self.stages} layer counts, "
                               f"got {list(self.balance)}")
+        if self.devices and self.cp > 1:
+            raise ConfigError(f"devices: per-stage devices are not supported with context "
+                              f"parallelism, got cp={self.cp}")
         if self.devices and len(self.devices) != self.stages:
             raise ConfigError(f"devices: needs one device per stage ({self.stages}), "
                               f"got {len(self.devices)}")
@@ -88,7 +94,7 @@ class PipelineOptions:
 
     @property
     def num_gpus(self) -> int:
-        return self.tp * self.stages * self.dp
+        return self.tp * self.cp * self.stages * self.dp
 
     @property
     def global_batch(self) -> int:
@@ -96,9 +102,11 @@ class PipelineOptions:
 
 
 def ThreeDOptions(model: str = "gpt3-175b", tp: int = 8, pp: int = 16, dp: int = 8,  # noqa: N802
-                  micro_batch: int = 1, global_batch: int = 512, **kw) -> PipelineOptions:
-    """Options for TP x PP x DP of a GPT: ``global_batch`` sequences per iteration, split
-    into ``global_batch / (dp * micro_batch)`` micro-batches per replica. Defaults follow
+                  micro_batch: int = 1, global_batch: int = 512, cp: int = 1,
+                  **kw) -> PipelineOptions:
+    """Options for TP x CP x PP x DP of a decoder: ``global_batch`` sequences per iteration,
+    split into ``global_batch / (dp * micro_batch)`` micro-batches per replica (the ``cp``
+    GPUs of a replica share each micro-batch's sequences, ``seq/cp`` tokens each). Defaults follow
     Megatron-LM practice: 1F1B, even block split, mixed precision (bf16), Adam, fp32
     gradient allreduce, full recomputation off."""
     if global_batch % (dp * micro_batch):
@@ -109,7 +117,7 @@ def ThreeDOptions(model: str = "gpt3-175b", tp: int = 8, pp: int = 16, dp: int =
     kw.setdefault("grad_dtype", "float32")
     return PipelineOptions(model=model, micro_batch=micro_batch,
                            micro_batches=global_batch // (dp * micro_batch), stages=pp, tp=tp,
-                           dp=dp, **kw)
+                           dp=dp, cp=cp, **kw)
 
 
 @dataclass
@@ -291,7 +299,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     import simpy
 
     from ddlsim.api.dp import _profile_rows, cost_models, counting_estimator
-    from ddlsim.sim.collectives import collective
+    from ddlsim.sim.collectives import broadcast_time, collective
     from ddlsim.sim.memory import in_flight, stage_memory
     from ddlsim.sim.network import Network
     from ddlsim.sim.pipeline import PipelineConfig, PipelineResult, simulate_pipeline
@@ -300,14 +308,14 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         layer_times,
         megatron_model_flops,
         recompute_times,
-        shard_gpt,
+        shard_model,
         stage_costs,
     )
 
     wl = _workload(opts)
-    layout = Layout(opts.tp, opts.stages, opts.dp)
-    if opts.tp > 1 or opts.sequence_parallel:
-        sharded = shard_gpt(wl, opts.tp, opts.sequence_parallel)
+    layout = Layout(opts.tp, opts.stages, opts.dp, opts.cp)
+    if opts.tp > 1 or opts.sequence_parallel or opts.cp > 1:
+        sharded = shard_model(wl, opts.tp, opts.sequence_parallel, opts.cp)
         layers, tp_comm = sharded.layers, sharded.tp_comm
     else:
         layers, tp_comm = wl.layers, ()
@@ -320,11 +328,23 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     models = (cost_model_factory or cost_models)(stage_dev, _profile_rows(opts.profile))
     paths: dict[str, int] = {}
     tp_time = _tp_time_fn(cluster, opts.tp)
+    if opts.cp > 1:
+        # ring-attention p2p between neighbouring CP ranks (tp apart): NVLink while the
+        # tp x cp group fits in a node, else the NIC; one transfer = alpha + N / B
+        cp_local = opts.tp * opts.cp <= cluster.gpus_per_node
+        cp_bw = cluster.intra_bw_Bps if cp_local else cluster.nic_bw_Bps
+        cp_alpha = cluster.intra_latency_s if cp_local else cluster.nic_latency_s
+        tp_only = tp_time
+
+        def tp_time(op, nbytes):
+            if op == "p2p":
+                return broadcast_time(2, nbytes, cp_bw, cp_alpha)
+            return tp_only(op, nbytes) if tp_only is not None else 0.0
     per_dev = {}
     for name, model in models.items():
         estimate = counting_estimator(model, paths)
         fwd, bwd, _ = layer_times(layers, tp_comm, estimate, opts.dtype, tp_time,
-                                  opts.gemm_dtype)
+                                  opts.gemm_dtype, cp=opts.cp)
         per_dev[name] = (fwd, bwd + recompute_times(layers, fwd, opts.recompute), estimate)
     times = np.stack([per_dev[d][0] + per_dev[d][1] for d in stage_dev])
     input_elems = opts.micro_batch * math.prod(wl.input_shape)
@@ -346,9 +366,14 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
 
     hp = wl.hyperparams
     if {"hidden", "layers", "seq", "vocab"} <= set(hp):
+        # Megatron-LM's num_floating_point_operations (FLOP-06), NeMo's model TFLOP/s:
+        # GPT closed form, or with GQA / MLP width / gating for Llama and Nemotron
         args = (opts.global_batch, hp["seq"], hp["layers"], hp["hidden"], hp["vocab"])
-        model_flops = megatron_model_flops(*args)
-        hw_flops = megatron_model_flops(*args, recompute=opts.recompute == "full")
+        arch = ({} if "kv_heads" not in hp else
+                dict(heads=hp["heads"], kv_heads=hp["kv_heads"], ffn=hp["ffn"],
+                     gated=bool(hp.get("gated_mlp", 1))))
+        model_flops = megatron_model_flops(*args, **arch)
+        hw_flops = megatron_model_flops(*args, recompute=opts.recompute == "full", **arch)
     else:
         model_flops = wl.train_flops / opts.micro_batch * opts.global_batch
         hw_flops = model_flops + (wl.fwd_flops / opts.micro_batch * opts.global_batch
@@ -367,14 +392,15 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     def allreduce(env, stage, nbytes):
         procs = []
         for r in range(groups_per_stage):
-            ranks = layout.dp_group(stage, r)
+            ranks = layout.grad_group(stage, r)  # dp x cp peers; dp_group when cp = 1
             algo = ("hierarchical" if len({x // cluster.gpus_per_node for x in ranks}) > 1
                     and cluster.gpus_per_node > 1 else "ring")
             procs.append(env.process(collective(env, net, "allreduce", ranks, nbytes, algo)))
         yield env.all_of(procs)
 
     if simulate:
-        result = simulate_pipeline(costs, cfg, send, allreduce if opts.dp > 1 else None, env,
+        result = simulate_pipeline(costs, cfg, send,
+                                   allreduce if opts.dp * opts.cp > 1 else None, env,
                                    max_events=opts.max_events)
     else:
         result = PipelineResult(opts.stages, opts.micro_batches, opts.schedule, [])
@@ -441,9 +467,11 @@ _SC21_MODELS = {"GPT 1.7B": "megatron-1.7b", "GPT 3.6B": "megatron-3.6b",
                 "GPT 39.1B": "megatron-39.1b", "GPT 76.1B": "megatron-76.1b",
                 "GPT 145.6B": "megatron-145.6b", "GPT 310.1B": "megatron-310.1b",
                 "GPT 529.6B": "megatron-529.6b", "GPT 1008.0B": "megatron-1t"}
-_NEMO_MODELS = {"GPT3-175B": "gpt3-175b", "LLAMA2-7B": "llama2-7b", "LLAMA2-13B": "llama2-13b",
+_NEMO_MODELS = {"GPT3-5B": "gpt3-5b", "GPT3-20B": "gpt3-20b", "GPT3-175B": "gpt3-175b",
+                "LLAMA2-7B": "llama2-7b", "LLAMA2-13B": "llama2-13b",
                 "LLAMA2-70B": "llama2-70b", "LLAMA3-8B": "llama3-8b",
-                "LLAMA3-70B": "llama3-70b"}
+                "LLAMA3-70B": "llama3-70b", "Nemotron-8B": "nemotron-8b",
+                "Nemotron-22B": "nemotron-22b", "Nemotron-340B": "nemotron-340b"}
 
 
 def _kv(text: str, key: str) -> int | None:
@@ -601,22 +629,19 @@ def _row_options(row) -> tuple[PipelineOptions | None, str]:
             "(the row's FLOPs count it); plain 1F1B")
     if rid.startswith("MEG-NEMO"):
         if model not in _NEMO_MODELS:
-            return None, ("architecture not in the workload catalog (LLaMA/Nemotron: "
-                          "SwiGLU/GQA/other widths) or its sizes are not in published.csv")
+            return None, ("architecture not in the workload catalog or its sizes are not "
+                          "sourced")
         tp, pp, dp = _kv(par, "tp"), _kv(par, "pp"), _kv(par, "dp")
         vp, cp = _kv(par, "vp") or 1, _kv(par, "cp") or 1
-        if cp > 1:
-            return None, (f"context parallelism (cp={cp}) is not modelled (sequence split "
-                          "over GPUs with ring attention)")
-        if tp > 1 and _NEMO_MODELS[model].startswith("llama"):
-            return None, (f"tensor parallelism (tp={tp}) of a Llama block (GQA, SwiGLU) is "
-                          "not modelled: sim.tensor.shard_gpt shards GPT blocks only")
-        return ThreeDOptions(model=_NEMO_MODELS[model], tp=tp, pp=pp, dp=dp,
+        ring = (f"; cp={cp}: ring attention, K/V p2p overlapped with attention compute"
+                if cp > 1 else "")
+        return ThreeDOptions(model=_NEMO_MODELS[model], tp=tp, pp=pp, dp=dp, cp=cp,
                              micro_batch=int(row["micro_batch"]),
                              global_batch=int(row["global_batch"]), cluster="dgx-h100",
                              dtype="bfloat16", gemm_dtype="fp8"), (
             f"interleaved schedule (vp={vp}) run as plain 1F1B; distributed optimizer not "
-            "modelled (memory not checked); fp8 GEMMs, bf16 elsewhere")
+            "modelled (memory not checked); fp8 GEMMs, bf16 elsewhere; model FLOPs: "
+            f"Megatron's num_floating_point_operations (FLOP-06){ring}")
     if rid.startswith("MEG-S19"):
         return None, "V100-SXM3 (DGX-2H) not in the device catalog; no batch size given"
     if rid.startswith("PP-TG"):
