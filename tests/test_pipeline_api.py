@@ -220,3 +220,14 @@ def test_nemo_rows_with_llama_tp_and_cp_are_expressible():
         assert opts is not None, reason
     opts, _ = _row_options(rows.iloc[1])
     assert (opts.tp, opts.cp, opts.stages, opts.dp, opts.num_gpus) == (4, 2, 4, 2, 64)
+
+
+def test_nemo_rows_use_sequence_parallelism_with_tensor_parallelism():
+    from ddlsim.api.pipeline import _row_options
+
+    df = pd.read_csv("src/ddlsim/data/published.csv")
+    rows = {r["id"]: r for r in df.to_dict("records")}
+    tp4, _ = _row_options(rows["MEG-NEMO-07a"])  # Llama 2 70B, tp=4
+    tp1, _ = _row_options(rows["MEG-NEMO-05a"])  # Llama 2 7B, tp=1
+    assert (tp4.tp, tp4.sequence_parallel) == (4, True)
+    assert (tp1.tp, tp1.sequence_parallel) == (1, False)

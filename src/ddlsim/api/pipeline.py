@@ -635,10 +635,15 @@ def _row_options(row) -> tuple[PipelineOptions | None, str]:
         vp, cp = _kv(par, "vp") or 1, _kv(par, "cp") or 1
         ring = (f"; cp={cp}: ring attention, K/V p2p overlapped with attention compute"
                 if cp > 1 else "")
+        # NeMo's training configs turn sequence parallelism on with tensor parallelism
+        # (NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/175b.yaml:
+        # "## Sequence Parallelism / sequence_parallel: True", tp=4)
+        sp = tp > 1
         return ThreeDOptions(model=_NEMO_MODELS[model], tp=tp, pp=pp, dp=dp, cp=cp,
                              micro_batch=int(row["micro_batch"]),
                              global_batch=int(row["global_batch"]), cluster="dgx-h100",
-                             dtype="bfloat16", gemm_dtype="fp8"), (
+                             dtype="bfloat16", gemm_dtype="fp8", sequence_parallel=sp), (
+            f"{'sequence parallelism (NeMo config); ' if sp else ''}"
             f"interleaved schedule (vp={vp}) run as plain 1F1B; distributed optimizer not "
             "modelled (memory not checked); fp8 GEMMs, bf16 elsewhere; model FLOPs: "
             f"Megatron's num_floating_point_operations (FLOP-06){ring}")
