@@ -231,3 +231,22 @@ def test_nemo_rows_use_sequence_parallelism_with_tensor_parallelism():
     tp1, _ = _row_options(rows["MEG-NEMO-05a"])  # Llama 2 7B, tp=1
     assert (tp4.tp, tp4.sequence_parallel) == (4, True)
     assert (tp1.tp, tp1.sequence_parallel) == (1, False)
+
+
+def test_3d_cli_context_parallel(capsys):
+    from click.testing import CliRunner
+
+    from ddlsim.cli import cli, main
+
+    res = CliRunner().invoke(cli, ["3d", "--model", "llama3-8b", "--tp", "1", "--pp", "1",
+                                   "--dp", "2", "--cp", "2", "--global-batch", "8",
+                                   "--micro-batch", "1", "--cluster", "dgx-h100"])
+    assert res.exit_code == 0, res.output
+    header, values = res.output.splitlines()[:2]
+    cols = dict(zip(header.split(), values.split(), strict=False))
+    assert (cols["gpus"], cols["tp"], cols["cp"], cols["dp"]) == ("4", "1", "2", "2")
+    with pytest.raises(SystemExit) as exc:
+        main(["3d", "--model", "llama3-8b", "--cp", "0"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 1 and err.endswith("cp: must be an integer >= 1, got 0")
+    assert len(err.splitlines()) == 1

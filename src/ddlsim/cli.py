@@ -514,18 +514,21 @@ def place_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, o
 @click.option("--tp", default=8, show_default=True, type=int)
 @click.option("--pp", default=16, show_default=True, type=int)
 @click.option("--dp", default=8, show_default=True, type=int)
+@click.option("--cp", default=1, show_default=True, type=int,
+              help="Context-parallel degree: ring attention over CP GPUs, seq/CP tokens each.")
 @click.option("--global-batch", default=512, show_default=True, type=int,
               help="Sequences per iteration.")
 def three_d_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-                recompute, sequence_parallel, max_events, out_dir, tp, pp, dp,
+                recompute, sequence_parallel, max_events, out_dir, tp, pp, dp, cp,
                 global_batch) -> None:
-    """TP x PP x DP of a GPT (Megatron style): iteration time, tokens/s, TFLOP/s per GPU."""
+    """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
+    time, tokens/s, TFLOP/s per GPU."""
     from ddlsim.api.pipeline import ThreeDOptions, predict_3d
 
     kw = _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, optimizer,
                           recompute, sequence_parallel, max_events)
     kw.pop("micro_batch")
-    opts = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=micro_batch,
+    opts = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, cp=cp, micro_batch=micro_batch,
                          global_batch=global_batch, **kw)
     _echo_pipeline(predict_3d(opts), out_dir)
 

@@ -154,8 +154,8 @@ class PipelinePrediction:
         gpus = o.num_gpus
         worst = max(self.memory, key=lambda m: m.total_bytes / m.capacity_bytes)
         return {
-            "model": o.model, "cluster": o.cluster, "gpus": gpus, "tp": o.tp, "pp": o.stages,
-            "dp": o.dp, "schedule": o.schedule, "micro_batch": o.micro_batch,
+            "model": o.model, "cluster": o.cluster, "gpus": gpus, "tp": o.tp, "cp": o.cp,
+            "pp": o.stages, "dp": o.dp, "schedule": o.schedule, "micro_batch": o.micro_batch,
             "micro_batches": o.micro_batches, "global_batch": o.global_batch,
             "recompute": o.recompute, "iteration_s": t, "samples_per_s": samples,
             "tokens_per_s": samples * self.tokens_per_sample,
