@@ -402,7 +402,11 @@ def test_measured_gpu_profile_takes_precedence(tmp_path):
 
 @pytest.mark.parametrize("text,key", [("GPT-3 175B", "gpt3-175b"), ("Llama 2 70B", "llama2-70b"),
                                       ("LLAMA3-8B", "llama3-8b"), ("ResNet-50 v1.5", "resnet50"),
-                                      ("BERT-large", "bert-large"), ("RoBERTa-large", None)])
+                                      ("BERT-large", "bert-large"), ("RoBERTa-large", None),
+                                      ("GPT3-20B", "gpt3-20b"), ("GPT-3 5B", "gpt3-5b"),
+                                      ("Nemotron-4 340B", "nemotron-340b"),
+                                      ("Nemotron-22B", "nemotron-22b"),
+                                      ("Nemotron-4 15B", None)])
 def test_parse_common_spellings(text, key):
     assert v.parse_model(text) == key
 
