@@ -740,7 +740,8 @@ def gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
 
 @dataclass(frozen=True)
 class LlamaPreset:
-    """A named Llama-style configuration and where its numbers come from."""
+    """A named decoder configuration (Llama- or Nemotron-style) and where its numbers come
+    from."""
 
     layers: int
     hidden: int
@@ -749,7 +750,7 @@ class LlamaPreset:
     ffn: int
     seq: int
     vocab: int
-    params: float  # published parameter count (rounded as published), for tests
+    params: float | None  # published parameter count (rounded as published), for tests
     source: str
 
     def config(self) -> dict[str, int]:
@@ -923,22 +924,9 @@ def llama_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: 
 
 # --------------------------------------------------------------------------- Nemotron
 
-@dataclass(frozen=True)
-class NemotronPreset:
-    """A named Nemotron configuration and where its numbers come from."""
-
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    ffn: int
-    seq: int
-    vocab: int
-    source: str
-
-    def config(self) -> dict[str, int]:
-        return dict(layers=self.layers, hidden=self.hidden, heads=self.heads,
-                    kv_heads=self.kv_heads, ffn=self.ffn, seq=self.seq, vocab=self.vocab)
+#: A Nemotron preset has the fields of a Llama one; ``params`` is None where no parameter
+#: count is published next to the configuration.
+NemotronPreset = LlamaPreset
 
 
 _NEMOTRON_VOCAB = ("vocab 256000: the Nemotron SentencePiece tokenizer (Parmar et al. 2024 "
@@ -953,12 +941,12 @@ _NEMOTRON = ("NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/nemo
 
 #: Named Nemotron configurations (NeMo 24.07 performance table: published.csv MEG-NEMO-08..10).
 NEMOTRON_PRESETS: dict[str, NemotronPreset] = {
-    "nemotron-8b": NemotronPreset(32, 4096, 32, 32, 16384, 4096, 256000,
+    "nemotron-8b": NemotronPreset(32, 4096, 32, 32, 16384, 4096, 256000, None,
                                   _NEMOTRON.format(f="nemotron_8b", cls="Nemotron3Config8B")),
-    "nemotron-22b": NemotronPreset(40, 6144, 48, 48, 24576, 4096, 256000,
+    "nemotron-22b": NemotronPreset(40, 6144, 48, 48, 24576, 4096, 256000, None,
                                    _NEMOTRON.format(f="nemotron_22b",
                                                     cls="Nemotron4Config22B")),
-    "nemotron-340b": NemotronPreset(96, 18432, 96, 8, 73728, 4096, 256000,
+    "nemotron-340b": NemotronPreset(96, 18432, 96, 8, 73728, 4096, 256000, None,
                                     _NEMOTRON.format(f="nemotron_340b",
                                                      cls="Nemotron4Config340B")
                                     + "; Nemotron-4 340B, arXiv 2406.11704 Table 1"),
