@@ -881,9 +881,13 @@ def fit_all(ref: pd.DataFrame, fit_ids: Sequence[str], fit_overhead: bool = Fals
         raise ConfigError("fit_ids: no expressible fit row in the reference")
     calib = (fit_calibration([d[0] for d in dp], [d[1] for d in dp], fit_overhead=fit_overhead)
              if dp else DEFAULT_CALIBRATION)
-    for key in sorted({k for _, k in llm}):
+    # 1-D refit per gemm key named by an LLM or single-GPU backprop fit row, jointly with
+    # the data-parallel fit rows of the same key
+    for key in sorted({k for _, k in llm}
+                      | {gemm_key(sp.device, sp.dtype) for sp, _, _ in backprop}):
         mine = [r for r, k in llm if k == key]
-        mine_dp = [(sp, val) for sp, val, _ in dp if gemm_key(sp.device, sp.dtype) == key]
+        mine_dp = [(sp, val) for sp, val, _ in dp + backprop
+                   if gemm_key(sp.device, sp.dtype) == key]
 
         def loss(e: float, key=key, mine=mine, mine_dp=mine_dp, base=calib) -> float:
             c = replace(base, gemm_efficiency={**base.gemm_efficiency, key: e})
@@ -896,15 +900,6 @@ def fit_all(ref: pd.DataFrame, fit_ids: Sequence[str], fit_overhead: bool = Fals
             return out
         best = _golden(loss, 0.2, 1.0)
         calib = replace(calib, gemm_efficiency={**calib.gemm_efficiency, key: best})
-    for key in sorted({gemm_key(sp.device, sp.dtype) for sp, _, _ in backprop}
-                      - set(calib.gemm_efficiency)):
-        mine_bp = [(sp, val) for sp, val, _ in backprop if gemm_key(sp.device, sp.dtype) == key]
-
-        def loss_bp(e: float, key=key, mine_bp=mine_bp, base=calib) -> float:
-            c = replace(base, gemm_efficiency={**base.gemm_efficiency, key: e})
-            return sum(math.log(predict_row(sp, c) / val) ** 2 for sp, val in mine_bp)
-        calib = replace(calib, gemm_efficiency={**calib.gemm_efficiency,
-                                                key: _golden(loss_bp, 0.2, 1.0)})
     factors: dict[str, float] = {}
     for sp, val, rid in fw:
         if sp.framework in factors:
