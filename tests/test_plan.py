@@ -84,7 +84,7 @@ def test_cost_is_gpus_hours_price_exactly(tmp_path):
 def test_packaged_prices_cite_published_rows_and_user_rows_override(tmp_path):
     rows = load_prices()
     assert rows["h100-sxm"]["usd_per_gpu_hour"] == 4.916  # published.csv COST-01
-    assert "COST-01" in rows["h100-sxm"]["source"]
+    assert "Capacity Blocks" in rows["h100-sxm"]["source"]
     assert rows["v100-sxm2-16gb"]["usd_per_gpu_hour"] == 3.06  # published.csv COST-04
     assert all(r["source"] and r["date"] for r in rows.values())
     user = write_prices(tmp_path / "p.csv", [("h100", 9.0), ("l4", 0.8)])

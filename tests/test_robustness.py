@@ -196,30 +196,6 @@ def test_random_bytes_profile_is_a_config_error(tmp_path_factory, data):
     _one_line_config_error(load_profile, path)
 
 
-@st.composite
-def corrupt_references(draw):
-    from ddlsim.validation import DEFAULT_REFERENCE
-
-    header, rows = _bundled_rows(DEFAULT_REFERENCE)
-    dp = [r for r in rows if r[1] == "data_parallel"]
-    picks = draw(st.lists(st.integers(0, len(dp) - 1), min_size=1, max_size=3))
-    return _corrupted(draw, header, [dp[i] for i in picks])
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=corrupt_references())
-def test_corrupt_reference_parses_or_is_a_config_error(tmp_path_factory, text):
-    from ddlsim.validation import load_reference, parse_row
-
-    path = tmp_path_factory.mktemp("r") / "ref.csv"
-    path.write_text(text)
-    ref = _one_line_config_error(load_reference, path)
-    if ref is not None:
-        for row in ref.to_dict("records"):
-            spec, reason = parse_row(row)
-            assert spec is not None or (isinstance(reason, str) and reason)
-
-
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_random_bytes_reference_is_a_config_error(tmp_path_factory, data):

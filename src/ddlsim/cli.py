@@ -259,6 +259,12 @@ def _pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple
     return tuple(out)
 
 
+CALIBRATION_OPTION = click.option(
+    "--calibration", default="stored", show_default=True,
+    help="stored: the constants fitted by 'ddlsim calibrate' (data/calibration.json); "
+         "default: first principles; or a calibration .json (added to the stored ones).")
+
+
 @cli.command("dp")
 @click.option("--model", default="resnet50", show_default=True)
 @click.option("--batch", default=32, show_default=True, type=int, help="Samples per GPU.")
@@ -293,9 +299,10 @@ def _pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple
               help="Stop a simulation that would exceed this many events (default 50 million).")
 @click.option("--out", "out_dir", callback=_check_out, type=click.Path(file_okay=False),
               help="Write the report here.")
+@CALIBRATION_OPTION
 def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overlap, noise,
        noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, trace_iters, trace_ranks,
-       max_events, out_dir) -> None:
+       max_events, out_dir, calibration) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
 
@@ -304,19 +311,24 @@ def dp(model, batch, cluster, gpus, dtype, iterations, algo, bucket_mb, no_overl
     if not all(1 <= n <= 1_000_000 for n in counts):
         raise click.BadParameter(f"GPU counts must be in [1, 1000000], got {gpus!r}",
                                  param_hint="--gpus")
+    calib = api.load_calibration(calibration)
     for n in counts:
-        opts = api.DPOptions(model=model, batch_per_gpu=batch, cluster=cluster, gpus=n,
-                             dtype=dtype, iterations=iterations, algo=algo, bucket_MB=bucket_mb,
-                             overlap=not no_overlap, noise=noise, noise_cv=noise_cv,
-                             slow_gpus=_pairs("--slow-gpu", slow_gpu, int,
-                                              "RANK=FACTOR like 3=1.5"),
-                             slow_links=_pairs("--slow-link", slow_link, str,
-                                               "LINK=FACTOR like nic0.tx=4"),
-                             loader_samples_per_s=loader_rate,
-                             profile=profile, seed=seed,
-                             trace_iterations=tuple(trace_iters) or (iterations - 1,),
-                             trace_ranks=tuple(trace_ranks) or (0, 1), **_events(max_events))
-        predictions.append(api.predict_dp(opts))
+        job = api.Job(
+            workload=api.Workload(model), cluster=api.Cluster(
+                cluster, n, slow_links=_pairs("--slow-link", slow_link, str,
+                                              "LINK=FACTOR like nic0.tx=4")),
+            precision=api.Precision(None if dtype == "auto" else dtype),
+            batch=api.Batch(micro=batch),
+            strategy=api.Strategy(kind="allreduce", algo=algo, bucket_bytes=bucket_mb * 1e6,
+                                  overlap=not no_overlap),
+            iterations=iterations, seed=seed, noise=noise, noise_cv=noise_cv,
+            slow_gpus=_pairs("--slow-gpu", slow_gpu, int, "RANK=FACTOR like 3=1.5"),
+            loader_samples_per_s=loader_rate, profile=profile)
+        pred = api.predict(job, calib, max_events=max_events,
+                           trace=(tuple(trace_iters) or (iterations - 1,),
+                                  tuple(trace_ranks) or (0, 1)))
+        predictions.append(pred.detail)
+    click.echo(calib.describe())
     summary = summary_frame(predictions)
     click.echo(tables.render(summary.drop(columns=["model", "cluster"]), {
         "iteration_s": "seconds", "iteration_p10_s": "seconds", "iteration_p90_s": "seconds",
@@ -518,19 +530,42 @@ def place_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, o
               help="Context-parallel degree: ring attention over CP GPUs, seq/CP tokens each.")
 @click.option("--global-batch", default=512, show_default=True, type=int,
               help="Sequences per iteration.")
+@CALIBRATION_OPTION
 def three_d_cmd(model, micro_batch, cluster, devices, placement, balance, dtype, optimizer,
                 recompute, sequence_parallel, max_events, out_dir, tp, pp, dp, cp,
-                global_batch) -> None:
+                global_batch, calibration) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
-    time, tokens/s, TFLOP/s per GPU."""
-    from ddlsim.api.pipeline import ThreeDOptions, predict_3d
+    time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
+    175B, micro-batch 1, the even block split, the GPU's mixed precision (bf16 where it
+    has it) with fp32 gradient reduction."""
+    ctx = click.get_current_context()
 
-    kw = _pipeline_kwargs(micro_batch, cluster, devices, placement, balance, dtype, optimizer,
-                          recompute, sequence_parallel, max_events)
-    kw.pop("micro_batch")
-    opts = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, cp=cp, micro_batch=micro_batch,
-                         global_batch=global_batch, **kw)
-    _echo_pipeline(predict_3d(opts), out_dir)
+    def unset(name: str) -> bool:
+        return ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT
+
+    if devices:
+        raise click.BadParameter("per-stage devices are a 'ddlsim pipeline' option; 3d runs "
+                                 "one device type (the cluster's)", param_hint="--devices")
+    calib = api.load_calibration(calibration)
+    par = api.Parallelism(tp=tp, pp=pp, cp=cp, dp=dp, recompute=recompute,
+                          sequence_parallel=sequence_parallel,
+                          placement="blocks" if unset("placement") else placement,
+                          balance=tuple(_number_list("balance", balance)) if balance else ())
+    job = api.Job(
+        workload=api.Workload("gpt3-175b" if unset("model") else model),
+        cluster=api.Cluster(cluster, tp * cp * pp * dp), parallelism=par,
+        precision=api.Precision(None if unset("dtype") else dtype),
+        batch=api.Batch(global_batch=global_batch, micro=1 if unset("micro_batch")
+                        else micro_batch),
+        strategy=api.Strategy(kind="3d"), optimizer=optimizer)
+    pred = api.predict(job, calib, max_events=max_events)
+    click.echo(calib.describe())
+    click.echo(f"{pred.gpus} x {pred.device}, {job.workload.model}, {pred.dtype}: "
+               f"{pred.iteration_s:.3g} s per iteration, {pred.tokens_per_s:,.0f} tokens/s, "
+               f"{pred.model_tflops_per_gpu:.1f} model TFLOP/s per GPU (MFU "
+               f"{100 * pred.mfu:.1f} %), {pred.memory_bytes / 2**30:.1f} GiB on the fullest "
+               f"GPU ({'fits' if pred.fits else 'does not fit'})")
+    _echo_pipeline(pred.detail, out_dir)
 
 
 # --------------------------------------------------------------------------- convergence
@@ -917,30 +952,32 @@ def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, a
 @click.option("--category", "categories", multiple=True,
               help="Row categories to predict (repeatable; default: all).")
 @click.option("--calibration", default="stored", show_default=True,
-              help="stored: the constants in data/calibration.json; fit: refit them on the "
-                   "declared rows now; default: first principles; or a calibration .json.")
+              help="stored: data/calibration.json; fit: refit on the declared rows now; "
+                   "default: first principles; or a calibration .json (added to the stored).")
+@click.option("--loso/--no-loso", default=True, show_default=True,
+              help="Also predict each source's rows with constants fitted without it.")
 @click.option("--out", "out_path", default="docs/validation.md", show_default=True,
               type=click.Path(dir_okay=False),
               help="Markdown report; the scatter plot goes next to it (.png).")
-def validate_cmd(reference, categories, calibration, out_path) -> None:
+def validate_cmd(reference, categories, calibration, loso, out_path) -> None:
     """Predict published measurements and report predicted vs published errors."""
     from ddlsim import validation
 
-    result = validation.write_report(out_path, reference_path=reference,
-                                     categories=tuple(categories)
-                                     or validation.ALL_CATEGORIES,
-                                     calibration=calibration)
-    summary = validation.error_summary(result).set_index("group")
-    for group in (*result.categories, "all"):
-        if group not in summary.index or summary.loc[group, "expressed"] == "0/0":
-            continue  # no row of that category in the reference
-        s = summary.loc[group]
-        line = f"{group}: {s['expressed']} rows predicted"
-        if s["rows"]:
-            line += (f"; abs % error median {s['median']:.1f}, mean {s['mean']:.1f}, "
-                     f"max {s['max']:.1f}; {s['over_15']} above "
-                     f"{validation.GOAL_MAX_PCT:g}%; goal {s['goal']}")
+    result = validation.validate(reference, tuple(categories) or None, calibration, loso=loso,
+                                 progress=lambda src: click.echo(f"  refitted without {src}",
+                                                                 err=True))
+    validation.write_report(result, out_path)
+    click.echo(result.calibration.describe())
+    for s in validation.error_summary(result).to_dict("records"):
+        line = f"{s['category']}: {s['expressed']} rows predicted"
+        if s["expressed"].split()[0] != "0":
+            line += (f"; abs % error median {s['median %']:.1f}, max {s['max %']:.1f}, "
+                     f"{s['over 15 %']} above 15%")
+            if loso:
+                line += f"; leave-one-source-out median {s['LOSO median %']:.1f}"
         click.echo(line)
+    for key, bound in sorted(result.at_bounds.items()):
+        click.echo(f"warning: fitted constant {key} is at its {bound}: a missing mechanism")
     click.echo(f"report written to {out_path} (plot: {Path(out_path).with_suffix('.png')})")
 
 
@@ -948,21 +985,22 @@ def validate_cmd(reference, categories, calibration, out_path) -> None:
 @click.option("--reference", type=click.Path(dir_okay=False),
               help="Reference CSV (default: the bundled table).")
 @click.option("--fit-id", "fit_ids", multiple=True,
-              help="Row ids to fit on (repeatable; default: the declared single-GPU baseline "
-                   "and first-LLM rows).")
+              help="Row ids of your table to fit on (repeatable; default: the rows the fit "
+                   "rule declares: single-GPU rows, and the smallest pure data-parallel "
+                   "configuration of a GPU family/precision with none).")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
-              help="Where to store the constants (default: print only).")
-@click.option("--fit-overhead/--no-fit-overhead", default=False, show_default=True,
-              help="Also fit a per-iteration framework overhead.")
-def calibrate_cmd(reference, fit_ids, out_path, fit_overhead) -> None:
+              help="Where to store the constants (default: print only). Use the file with "
+                   "--calibration FILE: it adds to the stored constants.")
+def calibrate_cmd(reference, fit_ids, out_path) -> None:
     """Fit the global calibration constants (achieved fraction of peak per GPU family and
-    precision, memory-bound efficiency, overhead) on declared rows; judge with validate."""
+    precision, memory-bound efficiency, framework factors) on declared rows."""
     import json
 
     from ddlsim import validation
 
-    calib = validation.calibrate(reference, tuple(fit_ids) or None, out_path, fit_overhead)
+    calib = validation.calibrate(reference, tuple(fit_ids), out_path)
     click.echo(json.dumps(calib.to_dict(), indent=2, default=str))
+    click.echo(f"calibration: {calib.label}")
     if out_path:
         click.echo(f"calibration written to {out_path}")
 

@@ -93,13 +93,30 @@ def _rows():
 def test_published_models_use_the_cited_rows():
     rows = _rows()
     mnist = published_model("mnist-classifier")
-    assert mnist.b_noise == float(rows["LB-08"]["value"]) and "LB-08" in mnist.source
+    assert mnist.b_noise == float(rows["LB-08"]["value"])
     rn = published_model("resnet50-imagenet")
     big, small = float(rows["LB-07"]["value"]), float(rows["TTT-GOY-02"]["global_batch"])
     # the stated reading of "no accuracy loss up to 8192": examples grow by the tolerance
     assert rn.examples(big) / rn.examples(small) == pytest.approx(1 + NO_LOSS_TOLERANCE)
     # 90 epochs of ImageNet at the baseline batch
     assert rn.examples(small) / 1_281_167 == pytest.approx(90.0)
-    assert "LB-07" in rn.source and "TTT-GOY" in rn.source
+    # the source cites the rows' primary sources, not their ids
+    assert "Goyal et al. 2017" in rn.source and "developer.nvidia.com" in rn.source
+    assert "90 epochs" in rn.source and "McCandlish" in mnist.source
+    assert "LB-" not in rn.source + mnist.source and "TTT-" not in rn.source
     with pytest.raises(ConfigError, match="did you mean 'resnet50-imagenet'"):
         published_model("resnet50-imagnet")
+
+
+@pytest.mark.parametrize("model, metric", [
+    ("resnet50-imagenet", "max_batch_without_accuracy_loss"),
+    ("resnet50-imagenet", "time_to_train_hours"),
+    ("mnist-classifier", "B_simple_gradient_noise_scale"),
+])
+def test_published_model_without_its_row_names_the_missing_metric(monkeypatch, model, metric):
+    from ddlsim.convergence import stat_eff
+
+    rows = [r for r in stat_eff._published_rows() if r["metric"] != metric]
+    monkeypatch.setattr(stat_eff, "_published_rows", lambda: rows)
+    with pytest.raises(ConfigError, match=f"no .* row with metric '{metric}'"):
+        published_model(model)

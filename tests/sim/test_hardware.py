@@ -20,14 +20,68 @@ from ddlsim.sim.hardware import (
 from ddlsim.units import GB, TFLOPS, GiB
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "src" / "ddlsim" / "data" / "published.csv"
-CITED_ID = re.compile(r"\bHW-[A-Z0-9]+-\d+b?\b")
 
 # Which published.csv metric may back which catalog field.
 DTYPE_METRIC = {"float64": "fp64", "float32": "fp32", "tf32": "tf32", "float16": "fp16",
                 "bfloat16": "bf16", "fp8": "fp8"}
-# Family token that must appear in the cited row's gpu column, per catalog key.
+# Family token that must appear in the backing row's gpu column, per catalog key.
 FAMILY = {"v100-sxm2-16gb": "v100", "v100-sxm2-32gb": "v100", "a100-40gb": "a100",
           "a100-80gb": "a100", "h100-sxm": "h100", "h200": "h200", "l4": "l4"}
+
+_F = "peak_flops_per_s."
+_V100 = {_F + "float64": "HW-V100-02", _F + "float32": "HW-V100-01",
+         _F + "float16": "HW-V100-03", "memory_bw_bytes_per_s": "HW-V100-05",
+         "pcie_bw_bytes_per_s": "HW-V100-07", "nvlink_bw_bytes_per_s": "HW-V100-06"}
+_A100 = {_F + "float64": "HW-A100-02", _F + "float32": "HW-A100-03", _F + "tf32": "HW-A100-04",
+         _F + "float16": "HW-A100-05", _F + "bfloat16": "HW-A100-05",
+         "pcie_bw_bytes_per_s": "HW-A100-08", "nvlink_bw_bytes_per_s": "HW-A100-07"}
+#: (catalog key, field) -> the published.csv row whose number the field holds. The catalog
+#: cites the row's primary source (its ``source`` column), not its id; this table is how the
+#: test finds the row again.
+BACKING_ROW = {
+    **{("v100-sxm2-16gb", k): v for k, v in _V100.items()},
+    ("v100-sxm2-16gb", "memory_bytes"): "HW-V100-04",
+    **{("v100-sxm2-32gb", k): v for k, v in _V100.items()},
+    ("v100-sxm2-32gb", "memory_bytes"): "HW-V100-04b",
+    **{("a100-40gb", k): v for k, v in _A100.items()},
+    ("a100-40gb", "memory_bytes"): "HW-A100-10",
+    ("a100-40gb", "memory_bw_bytes_per_s"): "HW-A100-10b",
+    **{("a100-80gb", k): v for k, v in _A100.items()},
+    ("a100-80gb", "memory_bytes"): "HW-A100-11",
+    ("a100-80gb", "memory_bw_bytes_per_s"): "HW-A100-11b",
+    ("h100-sxm", _F + "float64"): "HW-H100-02",
+    ("h100-sxm", _F + "float32"): "HW-H100-03",
+    ("h100-sxm", _F + "tf32"): "HW-H100-04",
+    ("h100-sxm", _F + "float16"): "HW-H100-05",
+    ("h100-sxm", _F + "bfloat16"): "HW-H100-05",
+    ("h100-sxm", _F + "fp8"): "HW-H100-06",
+    ("h100-sxm", "memory_bytes"): "HW-H100-07",
+    ("h100-sxm", "memory_bw_bytes_per_s"): "HW-H100-08",
+    ("h100-sxm", "pcie_bw_bytes_per_s"): "HW-H100-10",
+    ("h100-sxm", "nvlink_bw_bytes_per_s"): "HW-H100-09",
+    ("h200", _F + "float16"): "HW-H200-04",
+    ("h200", _F + "bfloat16"): "HW-H200-04",
+    ("h200", _F + "fp8"): "HW-H200-05",
+    ("h200", "memory_bytes"): "HW-H200-01",
+    ("h200", "memory_bw_bytes_per_s"): "HW-H200-02",
+    ("h200", "nvlink_bw_bytes_per_s"): "HW-H200-03",
+    ("l4", _F + "float32"): "HW-L4-01",
+    ("l4", _F + "tf32"): "HW-L4-02",
+    ("l4", _F + "float16"): "HW-L4-03",
+    ("l4", _F + "bfloat16"): "HW-L4-03",
+    ("l4", _F + "fp8"): "HW-L4-04",
+    ("l4", "memory_bytes"): "HW-L4-05",
+    ("l4", "memory_bw_bytes_per_s"): "HW-L4-06",
+    ("l4", "pcie_bw_bytes_per_s"): "HW-L4-07",
+    ("l4", "nvlink_bw_bytes_per_s"): "HW-L4-07",
+}
+
+# Web addresses in a row's source text (e.g. "koenli.com", "glennklockwood.com/garden/...").
+_ADDRESS = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:/[\w./-]*)?")
+
+
+def _addresses(source: str) -> set[str]:
+    return {a.rstrip("./") for a in _ADDRESS.findall(source.lower()) if re.search("[a-z]", a)}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +97,7 @@ def _field_value(spec: DeviceSpec, key: str) -> float:
 
 
 def _expected_from_row(key: str, row: dict[str, str]) -> float:
-    """What the catalog field should hold, given the published row it cites."""
+    """What the catalog field should hold, given the published row backing it."""
     metric, value = row["metric"], float(row["value"])
     if key.startswith("peak_flops_per_s."):
         dtype = key.split(".", 1)[1]
@@ -71,27 +125,58 @@ def _expected_from_row(key: str, row: dict[str, str]) -> float:
 DATASHEET_ONLY = {"p100-sxm2-16gb", "p40"}
 
 
+#: Catalog rows derived from another row (rates assumed equal, stated in every source).
+DERIVED = {"v100-sxm3-32gb": "v100-sxm2-32gb"}
+
+
 def _published_gpus() -> list[str]:
-    return [name for name, spec in CATALOG.items() if spec.kind == "gpu"]
+    return [name for name, spec in CATALOG.items() if spec.kind == "gpu" and name not in DERIVED]
+
+
+def test_derived_rows_copy_their_base_and_say_so():
+    for name, base in DERIVED.items():
+        a, b = CATALOG[name], CATALOG[base]
+        assert dict(a.peak_flops_per_s) == dict(b.peak_flops_per_s)
+        assert (a.memory_bytes, a.memory_bw_bytes_per_s) == (b.memory_bytes,
+                                                             b.memory_bw_bytes_per_s)
+        assert all("assumed equal to" in src for src in a.sources.values())
+
+
+def test_backing_rows_name_catalog_fields():
+    for (name, key), row_id in BACKING_ROW.items():
+        assert name in CATALOG and key in CATALOG[name].source_keys(), (name, key, row_id)
 
 
 @pytest.mark.parametrize("name", _published_gpus())
-def test_catalog_numbers_match_the_published_rows_they_cite(name, published):
+def test_catalog_numbers_match_the_published_rows_behind_them(name, published):
     spec = CATALOG[name]
+    family_rows = [row for row in published.values()
+                   if row["category"] == "hardware_spec"
+                   and FAMILY.get(name, name) in row["gpu"].lower()]
+    family_addresses = set().union(*(_addresses(r["source"]) for r in family_rows))
     checked = 0
     for key in spec.source_keys():
-        ids = CITED_ID.findall(spec.sources[key])
-        for row_id in ids:
-            assert row_id in published, f"{name}.{key} cites unknown row {row_id}"
-            row = published[row_id]
-            assert row["category"] == "hardware_spec"
-            assert FAMILY[name] in row["gpu"].lower(), (name, row_id, row["gpu"])
-            expected = _expected_from_row(key, row)
-            assert _field_value(spec, key) == pytest.approx(expected, rel=1e-12, abs=0.0), \
-                (name, key, row_id)
-            checked += 1
-        if not ids:  # numbers without a published row must name the vendor datasheet
-            assert "datasheet" in spec.sources[key].lower(), (name, key)
+        source = spec.sources[key]
+        row_id = BACKING_ROW.get((name, key))
+        if row_id is None:
+            # numbers without a published row must name the vendor datasheet, and must not
+            # cite the published rows' sources (such a field belongs in BACKING_ROW)
+            assert "datasheet" in source.lower(), (name, key)
+            assert not {a for a in family_addresses if a in source.lower()}, (name, key)
+            continue
+        assert row_id in published, f"{name}.{key}: unknown row {row_id}"
+        row = published[row_id]
+        assert row["category"] == "hardware_spec"
+        assert FAMILY[name] in row["gpu"].lower(), (name, row_id, row["gpu"])
+        expected = _expected_from_row(key, row)
+        assert _field_value(spec, key) == pytest.approx(expected, rel=1e-12, abs=0.0), \
+            (name, key, row_id)
+        # the catalog cites the row's primary source: an address from its source column
+        addresses = _addresses(row["source"])
+        assert addresses and any(a in source.lower() for a in addresses), \
+            (name, key, row_id, source, sorted(addresses))
+        assert row_id not in source, (name, key, source)
+        checked += 1
     if name in DATASHEET_ONLY:  # no hardware_spec row exists for it in published.csv
         assert checked == 0
     else:
@@ -111,6 +196,7 @@ def test_h100_row_against_hand_read_values():
 
 def test_list_devices_has_the_catalog_rows():
     assert set(list_devices()) == {"p100-sxm2-16gb", "p40", "v100-sxm2-16gb", "v100-sxm2-32gb",
+                                   "v100-sxm3-32gb",
                                    "a100-40gb", "a100-80gb", "h100-sxm", "h200", "l4",
                                    "cpu-generic"}
     assert all(CATALOG[name].name == name for name in list_devices())

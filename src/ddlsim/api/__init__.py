@@ -11,7 +11,12 @@ from ddlsim.api.async_ps import (
     PSPrediction,
     compare_strategies,
     predict_ps,
-    validate_async_rows,
+)
+from ddlsim.api.calibration import (
+    DEFAULT_CALIBRATION,
+    Calibration,
+    load_calibration,
+    stored_calibration,
 )
 from ddlsim.api.convergence import (
     CONVERGE_STRATEGIES,
@@ -48,18 +53,22 @@ from ddlsim.api.pipeline import (
     place,
     predict_3d,
     predict_pipeline,
-    validate_pipeline_rows,
 )
+from ddlsim.api.predict import Prediction, predict, resolve_precision
+from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Workload
 
 __all__ = [
+    "Batch", "Cluster", "Job", "Parallelism", "Precision", "Strategy", "Workload",
+    "Calibration", "DEFAULT_CALIBRATION", "load_calibration", "stored_calibration",
+    "Prediction", "predict", "resolve_precision",
     "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",
     "predict_goodput", "scenario_fault_options",
     "CONVERGE_STRATEGIES", "ConvergencePrediction", "ReplayOptions", "StrategyRunOptions",
     "converge_dp", "converge_strategies", "lr_sweep_prediction", "replay_prediction",
     "simulated_update_log",
     "COMPARE_STRATEGIES", "PSOptions", "PSPrediction", "compare_strategies", "predict_ps",
-    "validate_async_rows", "PipelineOptions", "PipelinePrediction", "ThreeDOptions", "place",
-    "predict_3d", "predict_pipeline", "validate_pipeline_rows",
+    "PipelineOptions", "PipelinePrediction", "ThreeDOptions", "place",
+    "predict_3d", "predict_pipeline",
     "ALLREDUCE_ALGOS", "DPOptions", "DPPrediction", "KernelBenchOptions", "bench_kernels",
     "cost_models", "host_device_spec", "peak_for_profile", "predict_dp", "summarize_profile",
     "training_step_calls",

@@ -1,5 +1,5 @@
 """Parameter-server data parallelism (ASP, SSP, BSP, backup workers): what ``ddlsim ps``
-calls, the side-by-side comparison with allreduce, and the ``async_vs_sync`` validation.
+calls, the side-by-side comparison with allreduce, and the comparison with allreduce.
 
 Network note: PS traffic (ps-lite / gRPC over TCP) is not NCCL, so the PS clusters use the
 presets' line rates, not :func:`ddlsim.sim.collectives.nccl_calibrated`; the allreduce row
@@ -159,7 +159,7 @@ def _build_cluster(opts: PSOptions):
     return cluster, workers, [endpoints_h[j % hosts] for j in range(opts.shards)]
 
 
-def _costs(opts: PSOptions, cluster, endpoints):
+def _costs(opts: PSOptions, cluster, endpoints, cost_model_factory=None):
     from ddlsim.api.dp import _profile_rows, cost_models
     from ddlsim.sim.async_ps import plan_shards, shard_costs
     from ddlsim.sim.sync_dp import step_cost
@@ -169,7 +169,8 @@ def _costs(opts: PSOptions, cluster, endpoints):
     workload = get_workload(opts.model, opts.batch_per_worker)
     worker_devs = [cluster.devices[g] for g in range(opts.workers)]
     server_devs = [cluster.devices[e] for e in endpoints]
-    models = cost_models(worker_devs + server_devs, _profile_rows(opts.profile))
+    models = (cost_model_factory or cost_models)(worker_devs + server_devs,
+                                                 _profile_rows(opts.profile))
     paths: dict[str, int] = {}
 
     def estimator(model):
@@ -193,15 +194,16 @@ def _costs(opts: PSOptions, cluster, endpoints):
     return [by_dev[d] for d in worker_devs], priced, paths
 
 
-def predict_ps(opts: PSOptions) -> PSPrediction:
-    """Simulate a parameter-server job for ``opts`` and return the prediction."""
+def predict_ps(opts: PSOptions, cost_model_factory=None) -> PSPrediction:
+    """Simulate a parameter-server job for ``opts`` and return the prediction
+    (``cost_model_factory``: as for :func:`ddlsim.api.dp.predict_dp`)."""
     import simpy
 
     from ddlsim.sim.async_ps import simulate_ps
     from ddlsim.sim.network import Network
 
     cluster, workers, endpoints = _build_cluster(opts)
-    costs, shards, paths = _costs(opts, cluster, endpoints)
+    costs, shards, paths = _costs(opts, cluster, endpoints, cost_model_factory)
     if opts.mode == "backup" and not opts.backup_workers < opts.workers:
         raise ConfigError(f"backup_workers: must be < workers ({opts.workers}), "
                           f"got {opts.backup_workers}")
@@ -278,128 +280,3 @@ def compare_strategies(opts: PSOptions, straggler: tuple[int, float] | None = (-
     df["slowdown"] = [plain[s] / v for s, v in zip(df["strategy"], df["samples_per_s"],
                                                     strict=True)]
     return df
-
-
-# --------------------------------------------------------------------------- validation
-#: ILSVRC-2012 training images: 1,281,167 (Russakovsky et al., "ImageNet Large Scale Visual
-#: Recognition Challenge", IJCV 2015, Table 2, CLS-LOC train).
-ILSVRC12_TRAIN_IMAGES = 1_281_167
-#: Inception-BN (BN-Inception, Ioffe & Szegedy 2015) parameters: about 11.3 million.
-#: ESTIMATE - commonly quoted figure, not counted from MXNet's symbol; gradient bytes are
-#: 4 x this (fp32).
-INCEPTION_BN_PARAMS = 11.3e6
-#: Inception-BN weight arrays pushed as separate KVStore keys: about 70 (3 stem convs,
-#: 10 inception modules of 6-7 convs, 1 FC; BN scale/shift ride with their conv).
-#: ESTIMATE - counted from the BN-Inception architecture (Ioffe & Szegedy 2015, Fig. 5),
-#: not from MXNet's symbol.
-INCEPTION_BN_WEIGHT_ARRAYS = 70
-
-
-def _xeon_e5_2680v2_pair():
-    """The MXNet GTX 980 cluster's host CPUs (published row: dual Xeon E5-2680v2)."""
-    from ddlsim.sim.hardware import cpu_spec
-
-    # Intel ARK, Xeon E5-2680 v2: 10 cores, 2.8 GHz base, 4 channels DDR3-1866
-    # (4 x 14.9 GB/s = 59.7 GB/s per socket). Ivy Bridge AVX without FMA: one 8-lane add +
-    # one 8-lane multiply per cycle = 16 FP32 FLOP/cycle (Intel optimization manual).
-    return cpu_spec("xeon-e5-2680v2-x2", cores=20, freq_hz=2.8e9,
-                    flops_per_cycle_per_core_fp32=16, memory_bytes=128 * 2**30,
-                    memory_bw_bytes_per_s=2 * 59.7e9,
-                    source="Intel ARK Xeon E5-2680 v2 (2 sockets); RAM size assumed")
-
-
-def _mxnet_gtx980_prediction(mode: str, per_sample_s: float, seed: int = 0):
-    """Predicted seconds per ILSVRC-12 epoch of the MXNet README's 5-machine job.
-
-    Setup (published rows ASY-MX-02..05): 5 machines x 2 GTX 980, 1 Gbit Ethernet; one
-    MXNet worker per machine driving both GPUs (``launch.py -n 5 ... --gpus 0,1``), batch
-    96 per worker = 48 per GPU (the single-GPU row's batch); ``launch.py`` starts one
-    server per machine by default, so 5 server endpoints colocated with the workers, each
-    holding every 5th key (one key per weight array); pushes and pulls overlap compute
-    per key (``PSConfig.overlap``). The worker's
-    compute per iteration is 48 x ``per_sample_s`` (from the single-GPU row); the local
-    2-GPU gradient sum over PCIe is not modelled.
-    """
-    import numpy as np
-    import simpy
-
-    from ddlsim.sim.async_ps import PSConfig, plan_shards, shard_costs, simulate_ps
-    from ddlsim.sim.costs import CostModel
-    from ddlsim.sim.network import Network
-    from ddlsim.sim.sync_dp import StepCost
-    from ddlsim.sim.topology import make_cluster
-
-    machines = 5
-    step_s = 48 * per_sample_s
-    layers = INCEPTION_BN_WEIGHT_ARRAYS
-    grad = np.full(layers, 4.0 * INCEPTION_BN_PARAMS / layers)
-    # ESTIMATE: compute and parameters split evenly over the weight arrays (forward 1/3,
-    # backward 2/3 of the step); Inception-BN's real per-layer profile is not in the zoo.
-    bounds = np.arange(layers + 1)
-    cost = StepCost(layer_names=tuple(f"w{i}" for i in range(layers)),
-                    fwd_s=np.full(layers, step_s / 3 / layers), fwd_bounds=bounds,
-                    bwd_s=np.full(layers, 2 * step_s / 3 / layers), bwd_bounds=bounds,
-                    bwd_grad_bytes=grad, update_s=0.0)
-    # 1 Gbit Ethernet (published row); TCP latency from the cpu-cluster preset.
-    cluster = make_cluster("cpu-cluster", machines, nic_bw_Bps=1e9 / 8.0)
-    server = CostModel(_xeon_e5_2680v2_pair())
-    # MXNet's KVStore pushes/pulls one key per weight array and spreads keys over the
-    # servers by key: one shard per array, assigned round-robin to the 5 machines.
-    planned = plan_shards(grad, layers, 4, endpoints=[j % machines for j in range(layers)])
-    priced = shard_costs(planned, lambda kc, dt: server.estimate(kc, dt).seconds, "float32")
-    cfg = PSConfig(mode=mode, updates=60 if mode == "bsp" else 300, batch_per_worker=96,
-                   server_concurrency=0, overlap=True)
-    net = Network(simpy.Environment(), cluster)
-    result = simulate_ps(net, [cost] * machines, list(range(machines)), priced, cfg, seed)
-    return ILSVRC12_TRAIN_IMAGES / result.samples_per_s
-
-
-def validate_async_rows(reference_df):
-    """Predict the ``async_vs_sync`` rows of the reference table that this model expresses.
-
-    Returns a DataFrame (id, metric, published, predicted, abs_pct_error, status, reason);
-    ``status`` is ``predicted``, ``input`` (the row is used as a model input, not judged)
-    or ``not_expressible``.
-    """
-    import pandas as pd
-
-    rows = reference_df[reference_df["category"] == "async_vs_sync"]
-    by_id = {r["id"]: r for _, r in rows.iterrows()}
-    out = []
-    per_sample_s = None
-    if "ASY-MX-01" in by_id:
-        per_sample_s = float(by_id["ASY-MX-01"]["value"]) / ILSVRC12_TRAIN_IMAGES
-    cache: dict[str, float] = {}
-    for rid, r in by_id.items():
-        rec = {"id": rid, "metric": r["metric"], "published": float(r["value"]),
-               "predicted": float("nan"), "abs_pct_error": float("nan")}
-        par = str(r.get("parallelism", ""))
-        model = str(r.get("model", ""))
-        if rid == "ASY-MX-01":
-            rec.update(status="input", reason="single-GPU epoch time: the per-sample compute "
-                       "time of the 5-machine predictions (GTX 980 and Inception-BN are not "
-                       "in the catalog/zoo)")
-        elif (r["metric"] == "epoch_time" and "ILSVRC12" in model and per_sample_s
-              and ("BSP" in par or "ASYNC" in par)):
-            mode = "bsp" if "BSP" in par else "asp"
-            if mode not in cache:
-                cache[mode] = _mxnet_gtx980_prediction(mode, per_sample_s)
-            pred = cache[mode]
-            rec.update(predicted=pred, abs_pct_error=abs(pred - rec["published"])
-                       / rec["published"] * 100, status="predicted",
-                       reason=f"PS {mode.upper()}, 5 workers x 2 GPUs, 5 colocated servers, "
-                       "per-key push/pull overlapped with compute, 1 GbE; Inception-BN "
-                       "params estimated at 11.3M in 70 keys")
-        elif r["metric"].startswith("valid_accuracy"):
-            rec.update(status="not_expressible", reason="accuracy: needs the convergence "
-                       "replay of Inception-BN on ILSVRC12, not a throughput simulation")
-        elif "CIFAR" in model:
-            rec.update(status="not_expressible", reason="CIFAR-10 Inception-BN variant: its "
-                       "parameter count and whether batch is per worker are not in the "
-                       "reference")
-        else:
-            rec.update(status="not_expressible", reason="time-to-accuracy ratio: needs "
-                       "statistical efficiency (convergence replay), not throughput")
-        out.append(rec)
-    cols = ["id", "metric", "published", "predicted", "abs_pct_error", "status", "reason"]
-    return pd.DataFrame(out, columns=cols)

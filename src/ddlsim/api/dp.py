@@ -40,6 +40,7 @@ class DPOptions:
     slow_gpus: tuple[tuple[int, float], ...] = ()
     slow_links: tuple[tuple[str, float], ...] = ()
     cluster_overrides: tuple[tuple[str, float], ...] = ()
+    model_overrides: tuple[tuple[str, int], ...] = ()
     loader_samples_per_s: float | None = None
     profile: str | None = None
     calibrated: bool = True
@@ -73,6 +74,7 @@ class DPPrediction:
     cost_paths: dict  # path -> number of distinct kernels priced that way
     link_stats: list  # per link records from the network
     algo: str
+    backward_s: float = 0.0  # one GPU's backward pass (fastest device), seconds
 
     @property
     def samples_per_s(self) -> float:
@@ -103,25 +105,54 @@ class DPPrediction:
         }
 
 
+#: Achievable fraction of a PCIe link's line rate (the pcie-8gpu preset: ~25 of 31.5 GB/s
+#: per direction on PCIe 4.0 x16; an estimate, see topology.PRESETS), applied to a GPU's
+#: own PCIe rate when a cluster puts another GPU behind PCIe.
+PCIE_ACHIEVABLE = 25.0 / 31.5
+
+
+def _device_links(preset: str, extra: dict) -> dict:
+    """Intra-node bandwidth for a device that is not the preset's: an NVLink/NVSwitch node
+    runs at the GPU's own NVLink rate, a PCIe node at the GPU's PCIe rate (achievable
+    fraction) when slower than the preset's, unless the caller gave the bandwidth."""
+    from ddlsim.sim.hardware import get_device
+    from ddlsim.sim.topology import PRESETS
+
+    if "device" not in extra or "intra_bw_Bps" in extra:
+        return extra
+    dev = get_device(extra["device"])
+    link = extra.get("intra_link", PRESETS[preset]["intra_link"][0])
+    base = PRESETS[preset]["intra_bw_Bps"][0]
+    if link in ("nvlink", "nvswitch") and dev.nvlink_bw_bytes_per_s > 0:
+        return {**extra, "intra_bw_Bps": dev.nvlink_bw_bytes_per_s}
+    if link in ("nvlink", "nvswitch") or link == "pcie":
+        return {**extra, "intra_link": "pcie",
+                "intra_bw_Bps": min(base if link == "pcie" else float("inf"),
+                                    dev.pcie_bw_bytes_per_s * PCIE_ACHIEVABLE)}
+    return extra
+
+
 def _cluster_for(preset: str, gpus: int, calibrated: bool,
                  slow_links: tuple[tuple[str, float], ...] = (),
                  overrides: tuple[tuple[str, float], ...] = ()):
     """The preset's cluster holding ``gpus`` GPUs; ``overrides``: ClusterSpec fields in SI
-    units (e.g. ``("nic_bw_Bps", 3.125e9)``); ``slow_links``: (link id, slow-down factor)."""
+    units (e.g. ``("nic_bw_Bps", 3.125e9)``), ``device`` and ``gpus_per_node`` included;
+    ``slow_links``: (link id, slow-down factor). The one place a cluster is built."""
     from ddlsim.sim.collectives import nccl_calibrated
     from ddlsim.sim.topology import PRESETS, link_table, make_cluster, with_link_capacity
 
     if preset not in PRESETS:
         make_cluster(preset, 1)  # raises the did-you-mean ConfigError
-    gpn = int(PRESETS[preset]["gpus_per_node"][0])
     extra = dict(overrides)
+    gpn = int(extra.pop("gpus_per_node", PRESETS[preset]["gpus_per_node"][0]))
+    extra = _device_links(preset, extra)
     if gpus <= gpn:
         cluster = make_cluster(preset, 1, gpus_per_node=gpus, **extra)
     else:
         if gpus % gpn:
             raise ConfigError(f"gpus: must be a multiple of {preset}'s {gpn} GPUs per node "
                               f"when above one node, got {gpus}")
-        cluster = make_cluster(preset, gpus // gpn, **extra)
+        cluster = make_cluster(preset, gpus // gpn, gpus_per_node=gpn, **extra)
     if calibrated:
         cluster = nccl_calibrated(cluster)
     capacity = {lid: cap for lid, _, cap, _ in link_table(cluster)}
@@ -197,8 +228,13 @@ def counting_estimator(model, paths: dict[str, int]):
     return estimate
 
 
-def predict_dp(opts: DPOptions) -> DPPrediction:
-    """Simulate synchronous data parallelism for ``opts`` and return the prediction."""
+def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
+               ) -> DPPrediction:
+    """Simulate synchronous data parallelism for ``opts`` and return the prediction.
+
+    ``cost_model_factory(device_names, profile_rows) -> {name: model}`` (default
+    :func:`cost_models`: roofline at the default efficiency); ``overhead_s``: seconds per
+    iteration outside the kernels (the calibration's framework overhead)."""
     import simpy
 
     from ddlsim.sim.collectives import collective
@@ -206,14 +242,19 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
     from ddlsim.sim.sync_dp import NoiseSpec, SyncDPConfig, simulate_sync_dp, step_cost
     from ddlsim.sim.workloads import get_workload
 
-    workload = get_workload(opts.model, opts.batch_per_gpu)
+    workload = get_workload(opts.model, opts.batch_per_gpu, **dict(opts.model_overrides))
     cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links,
                            opts.cluster_overrides)
-    models = cost_models(cluster.devices, _profile_rows(opts.profile))
+    models = (cost_model_factory or cost_models)(cluster.devices, _profile_rows(opts.profile))
     paths: dict[str, int] = {}
     costs_by_device = {name: step_cost(workload, counting_estimator(model, paths), opts.dtype,
                                        opts.grad_dtype)
                        for name, model in models.items()}
+    if overhead_s:
+        from dataclasses import replace
+
+        costs_by_device = {k: replace(c, update_s=c.update_s + overhead_s)
+                           for k, c in costs_by_device.items()}
     costs = [costs_by_device[name] for name in cluster.devices]
 
     import math
@@ -258,4 +299,4 @@ def predict_dp(opts: DPOptions) -> DPPrediction:
     single = simulate_sync_dp([fastest], no_comm, single_cfg)
     return DPPrediction(options=opts, cluster=cluster, result=result,
                         single_gpu_samples_per_s=single.samples_per_s, cost_paths=paths,
-                        link_stats=net.link_stats(), algo=algo)
+                        link_stats=net.link_stats(), algo=algo, backward_s=fastest.bwd_total_s)

@@ -12,7 +12,6 @@ cluster's links) with the data-parallel allreduce of each stage, and report.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 
 from ddlsim.errors import ConfigError
@@ -69,6 +68,7 @@ class PipelineOptions:
     model_overrides: tuple[tuple[str, int], ...] = ()
     max_events: int = DEFAULT_MAX_EVENTS
     cluster_overrides: tuple[tuple[str, float], ...] = ()  # ClusterSpec fields, SI units
+    balance_unit: str = "layers"  # or "torchgpipe": modules of torchgpipe's flattened model
 
     def __post_init__(self) -> None:
         for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "cp", "iterations"):
@@ -243,7 +243,10 @@ def _place(opts, names, mem, times, in_flight, caps):
     from ddlsim.sim.tensor import block_bounds
 
     if opts.placement == "manual":
-        return manual_bounds(opts.balance, len(names)), ""
+        balance = opts.balance
+        if opts.balance_unit == "torchgpipe":
+            balance = torchgpipe_layer_balance(balance, names)
+        return manual_bounds(balance, len(names)), ""
     if opts.placement == "blocks":
         return block_bounds(names, opts.stages), ""
     fixed = mem.config.workspace_bytes + mem.recompute_peak(0, len(names))
@@ -366,7 +369,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
 
     hp = wl.hyperparams
     if {"hidden", "layers", "seq", "vocab"} <= set(hp):
-        # Megatron-LM's num_floating_point_operations (FLOP-06), NeMo's model TFLOP/s:
+        # Megatron-LM's num_floating_point_operations, NeMo's model TFLOP/s:
         # GPT closed form, or with GQA / MLP width / gating for Llama and Nemotron
         args = (opts.global_batch, hp["seq"], hp["layers"], hp["hidden"], hp["vocab"])
         arch = ({} if "kv_heads" not in hp else
@@ -458,52 +461,16 @@ def place(opts: PipelineOptions) -> PipelinePrediction:
     return _predict(opts, simulate=False)
 
 
-# --------------------------------------------------------------------------- validation
-#: Global rules for the published rows (not fitted to any row):
-#: Narayanan et al. SC'21 Table 1 gives no micro-batch size; we use 1 for every row.
-SC21_MICRO_BATCH = 1
-_SC21_MODELS = {"GPT 1.7B": "megatron-1.7b", "GPT 3.6B": "megatron-3.6b",
-                "GPT 7.5B": "megatron-7.5b", "GPT 18.4B": "megatron-18.4b",
-                "GPT 39.1B": "megatron-39.1b", "GPT 76.1B": "megatron-76.1b",
-                "GPT 145.6B": "megatron-145.6b", "GPT 310.1B": "megatron-310.1b",
-                "GPT 529.6B": "megatron-529.6b", "GPT 1008.0B": "megatron-1t"}
-_NEMO_MODELS = {"GPT3-5B": "gpt3-5b", "GPT3-20B": "gpt3-20b", "GPT3-175B": "gpt3-175b",
-                "LLAMA2-7B": "llama2-7b", "LLAMA2-13B": "llama2-13b",
-                "LLAMA2-70B": "llama2-70b", "LLAMA3-8B": "llama3-8b",
-                "LLAMA3-70B": "llama3-70b", "Nemotron-8B": "nemotron-8b",
-                "Nemotron-22B": "nemotron-22b", "Nemotron-340B": "nemotron-340b"}
+def predict_model_parallel(opts: PipelineOptions, cost_model_factory=None
+                           ) -> PipelinePrediction:
+    """:func:`predict_pipeline` with the cost models of ``cost_model_factory`` (the
+    calibrated ones of :mod:`ddlsim.api.predict`)."""
+    return _predict(opts, cost_model_factory=cost_model_factory)
 
 
-def _kv(text: str, key: str) -> int | None:
-    """Last ``key=N`` in ``text`` (SC'21 rows say "mp=tp*pp=16; ... split tp=8,pp=2")."""
-    found = re.findall(rf"(?<![\w*]){key}=(\d+)", text)
-    return int(found[-1]) if found else None
-
-
-#: Tesla P40 server of the torchgpipe benchmarks (8 P40 on PCIe 3.0 x16, no NVLink;
-#: kakaobrain/torchgpipe benchmarks/*-speed/README.md "Optimized Environment"): the
-#: pcie-8gpu preset with the P40 on every GPU and PCIe 3.0 instead of 4.0. PCIe 3.0 x16 is
-#: 8 GT/s x 16 lanes x 128/130 = 15.75 GB/s per direction (PCI-SIG PCIe 3.0 base spec);
-#: the achievable rate takes the preset's own PCIe 4.0 fraction (25 of 31.5 GB/s), a
-#: global rule, not fitted: 15.75 x 25 / 31.5 = 12.5 GB/s.
-TORCHGPIPE_CLUSTER = "pcie-8gpu"
-TORCHGPIPE_PCIE3_BW_Bps = 15.75e9 * 25.0 / 31.5
-_TORCHGPIPE_NOTE = ("8x Tesla P40 on PCIe 3.0 x16 (pcie-8gpu preset, 12.5 GB/s achievable per "
-                    "direction); torchgpipe checkpoint='except_last' (default): every "
-                    "micro-batch but the last recomputes its forward, priced as "
-                    "T_none + (m-1)/m (T_full - T_none) (exact for one stage); plain SGD; "
-                    "the benchmark's own balance (resnet101-speed/main.py)")
-
-#: Workload zoo keys of the torchgpipe benchmark models the zoo holds.
-_TORCHGPIPE_MODELS = {"resnet-101": "resnet101"}
-
-#: Partition balance of torchgpipe's ResNet-101 speed benchmark, in modules of its
-#: flattened ``nn.Sequential`` (370 modules), per partition count: kakaobrain/torchgpipe
-#: benchmarks/resnet101-speed/main.py, ``Experiments.pipeline1/2/4/8`` (``balance = [...]``).
-TORCHGPIPE_RESNET101_BALANCE = {1: (370,), 2: (135, 235), 4: (44, 92, 124, 110),
-                                8: (26, 22, 33, 44, 44, 66, 66, 69)}
-
-
+# --------------------------------------------------------------------------- torchgpipe
+# torchgpipe (kakaobrain) conventions: a partition ``balance`` counts modules of the
+# flattened ``nn.Sequential``, and ``checkpoint='except_last'`` is its default.
 def torchgpipe_resnet_modules(names) -> list[int]:
     """How many of the zoo's ResNet layers (``names``, in order) each module of torchgpipe's
     flattened ResNet holds (kakaobrain/torchgpipe benchmarks/models/resnet: stem conv1, bn1,
@@ -545,57 +512,17 @@ def torchgpipe_layer_balance(balance, names) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _torchgpipe_options(row) -> tuple[PipelineOptions | None, str]:
-    """A torchgpipe benchmark row (PP-TGP AmoebaNet-D, PP-TGR ResNet-101, PP-TGU U-Net):
-    GPipe of ``pp`` partitions and ``chunks`` micro-batches on Tesla P40s over PCIe, or the
-    plain single-GPU model for the baseline. ``(None, reason)`` when not expressible."""
-    model, gpu = str(row["model"]).strip(), str(row["gpu"])
-    key = _TORCHGPIPE_MODELS.get(model.lower())
-    if key is None:
-        return None, (f"{model}: not in the workload zoo (AmoebaNet-D's NASNet-style cells and "
-                      "U-Net's long skip connections are not layer lists the zoo builds yet; "
-                      "their definitions are in torchgpipe benchmarks/models)")
-    if "p40" not in gpu.lower():
-        return None, (f"GPU not stated ({gpu!r}): a speed-up read by the torchgpipe authors "
-                      "off GPipe v4 Figure 3(b), whose hardware, batch and micro-batch counts "
-                      "are not in the row")
-    if str(row["metric"]) != "train_throughput":
-        return None, f"metric {row['metric']!r} has no rule for torchgpipe rows"
-    par = str(row["parallelism"])
-    pp = _kv(par, "pp") or 1
-    chunks = _kv(par, "chunks") or _kv(par, r"chunks\(M\)") or 1
-    batch = int(float(row["global_batch"]))
-    # torch.chunk splits the batch into pieces of ceil(batch / chunks) samples (the row's
-    # micro_batch), the last one smaller: 25000 in 1667 chunks is 1666 x 15 + 10. The
-    # model runs ``chunks`` full micro-batches (at most chunks - 1 samples more).
-    micro = math.ceil(batch / chunks)
-    if math.ceil(batch / micro) != chunks:
-        return None, f"torch.chunk splits batch {batch} into fewer than chunks={chunks} pieces"
-    from ddlsim.sim.workloads import get_workload
-
-    names = [lay.name for lay in get_workload(key, micro, dtype="float32").layers]
-    balance = torchgpipe_layer_balance(TORCHGPIPE_RESNET101_BALANCE[pp], names)
-    opts = PipelineOptions(
-        model=key, micro_batch=micro, micro_batches=chunks, schedule="gpipe",
-        stages=pp, cluster=TORCHGPIPE_CLUSTER, devices=("p40",) * pp, placement="manual",
-        balance=balance,
-        dtype="float32", optimizer="sgd", recompute="full" if chunks > 1 else "none",
-        workspace_GiB=1.0, cluster_overrides=(("intra_bw_Bps", TORCHGPIPE_PCIE3_BW_Bps),))
-    baseline = "baseline" in par.lower()
-    return opts, ("plain model on one P40 (no GPipe, no checkpointing)" if baseline
-                  else _TORCHGPIPE_NOTE)
-
-
-def _except_last_prediction(opts: PipelineOptions, cost_model_factory=None):
+def except_last_prediction(opts: PipelineOptions, cost_model_factory=None):
     """Prediction of a torchgpipe pipeline with ``checkpoint='except_last'``: the
     recompute-everything (``opts``) and recompute-nothing runs on the same placement,
     iteration time blended as ``T_none + (m-1)/m (T_full - T_none)``; memory from the
     checkpointed run. Returns the checkpointed prediction with the blended result."""
-    full = _predict(opts, cost_model_factory=cost_model_factory)
+    full = predict_model_parallel(opts, cost_model_factory)
     if opts.recompute != "full" or opts.micro_batches == 1:
         return full
     balance = tuple(b - a for a, b in zip(full.bounds[:-1], full.bounds[1:], strict=True))
-    none = _predict(replace(opts, recompute="none", placement="manual", balance=balance),
+    none = _predict(replace(opts, recompute="none", placement="manual", balance=balance,
+                            balance_unit="layers"),
                     cost_model_factory=cost_model_factory)
     m = opts.micro_batches
     t_none, t_full = none.iteration_s, full.iteration_s
@@ -616,99 +543,3 @@ class _Rescaled:
         return getattr(self.base, name)
 
 
-def _row_options(row) -> tuple[PipelineOptions | None, str]:
-    """Options reproducing a published row, or None and the reason it is not expressible."""
-    rid, model, par = str(row["id"]), str(row["model"]), str(row["parallelism"])
-    if rid.startswith("MEG-SC21"):
-        tp, pp, dp = _kv(par, "tp"), _kv(par, "pp"), _kv(par, "dp")
-        return ThreeDOptions(model=_SC21_MODELS[model], tp=tp, pp=pp, dp=dp,
-                             micro_batch=SC21_MICRO_BATCH, global_batch=int(row["global_batch"]),
-                             cluster="dgx-a100", dtype="float16", recompute="full",
-                             workspace_GiB=1.0), (
-            "micro-batch not in the row: 1 assumed (global rule); full recomputation "
-            "(the row's FLOPs count it); plain 1F1B")
-    if rid.startswith("MEG-NEMO"):
-        if model not in _NEMO_MODELS:
-            return None, ("architecture not in the workload catalog or its sizes are not "
-                          "sourced")
-        tp, pp, dp = _kv(par, "tp"), _kv(par, "pp"), _kv(par, "dp")
-        vp, cp = _kv(par, "vp") or 1, _kv(par, "cp") or 1
-        ring = (f"; cp={cp}: ring attention, K/V p2p overlapped with attention compute"
-                if cp > 1 else "")
-        # NeMo's training configs turn sequence parallelism on with tensor parallelism
-        # (NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/175b.yaml:
-        # "## Sequence Parallelism / sequence_parallel: True", tp=4)
-        sp = tp > 1
-        return ThreeDOptions(model=_NEMO_MODELS[model], tp=tp, pp=pp, dp=dp, cp=cp,
-                             micro_batch=int(row["micro_batch"]),
-                             global_batch=int(row["global_batch"]), cluster="dgx-h100",
-                             dtype="bfloat16", gemm_dtype="fp8", sequence_parallel=sp), (
-            f"{'sequence parallelism (NeMo config); ' if sp else ''}"
-            f"interleaved schedule (vp={vp}) run as plain 1F1B; distributed optimizer not "
-            "modelled (memory not checked); fp8 GEMMs, bf16 elsewhere; model FLOPs: "
-            f"Megatron's num_floating_point_operations (FLOP-06){ring}")
-    if rid.startswith("MEG-S19"):
-        return None, "V100-SXM3 (DGX-2H) not in the device catalog; no batch size given"
-    if rid.startswith("PP-TG"):
-        return _torchgpipe_options(row)
-    if rid.startswith("PP-PD"):
-        return None, ("PipeDream's replicated stages / async weight stashing (or BSP DP) on "
-                      "Titan X / Ethernet clusters: not this model")
-    return None, "no rule for this row"
-
-
-def _predicted_metric(pred: PipelinePrediction, metric: str, unit: str = "") -> float | None:
-    s = pred.summary()
-    gpus = s["gpus"]
-    m = re.search(r"of ([\d.]+) TFLOP", unit)  # the row's unit names its peak ("% of 312 ...")
-    peak_tf = float(m.group(1)) if m else float("nan")
-    return {
-        "achieved_tflops_per_gpu": s["hardware_tflops_per_gpu"],
-        "pct_of_peak": 100 * s["hardware_tflops_per_gpu"] / peak_tf,
-        "aggregate_pflops": s["hardware_tflops_per_gpu"] * gpus / 1e3,
-        "iteration_time_derived": s["iteration_s"],
-        "tokens_per_sec_per_gpu": s["tokens_per_s"] / gpus,
-        "model_tflops_per_gpu": s["model_tflops_per_gpu"],
-        "train_throughput": s["samples_per_s"] if unit.startswith("samples/s") else None,
-    }.get(metric)
-
-
-def validate_pipeline_rows(reference_df, categories=("pipeline_parallel", "llm_3d_parallel"),
-                           max_gpus: int | None = None, cost_model_factory=None):
-    """Predicted vs published for the ``pipeline_parallel`` and ``llm_3d_parallel`` rows.
-
-    Columns: id, metric, unit, published, predicted, abs_pct_error, status (``ok`` |
-    ``not expressible`` | ``skipped``), reason. One simulation per distinct configuration;
-    ``max_gpus`` skips larger ones (for quick runs); ``cost_model_factory``: see
-    :func:`_predict` (validation passes its calibrated cost models).
-    """
-    import pandas as pd
-
-    rows, cache = [], {}
-    df = reference_df[reference_df["category"].isin(categories)]
-    for _, row in df.iterrows():
-        base = {"id": row["id"], "metric": row["metric"], "unit": row["unit"],
-                "published": float(row["value"])}
-        opts, reason = _row_options(row)
-        if opts is None:
-            rows.append({**base, "predicted": None, "abs_pct_error": None,
-                         "status": "not expressible", "reason": reason})
-            continue
-        if max_gpus is not None and opts.num_gpus > max_gpus:
-            rows.append({**base, "predicted": None, "abs_pct_error": None,
-                         "status": "skipped", "reason": f"more than {max_gpus} GPUs"})
-            continue
-        if opts not in cache:
-            cache[opts] = _except_last_prediction(opts, cost_model_factory)
-        pred = cache[opts]
-        value = _predicted_metric(pred, str(row["metric"]), str(row["unit"]))
-        if value is None:
-            rows.append({**base, "predicted": None, "abs_pct_error": None,
-                         "status": "not expressible", "reason": f"metric {row['metric']}"})
-            continue
-        fit = "" if pred.fits else "; predicted memory exceeds the GPU"
-        rows.append({**base, "predicted": value,
-                     "abs_pct_error": 100 * abs(value - base["published"]) / base["published"],
-                     "status": "ok", "reason": reason + fit})
-    return pd.DataFrame(rows, columns=["id", "metric", "unit", "published", "predicted",
-                                       "abs_pct_error", "status", "reason"])

@@ -18,8 +18,9 @@ a target, as a function of the global batch ``B`` and the staleness ``tau``:
   to updates-to-target measured in replays at several staleness values. The linear form
   is a modelling choice; the fitted residual is reported.
 
-Parameters for large workloads come from rows of ``ddlsim/data/published.csv`` (ids
-cited in :data:`PUBLISHED_MODELS` and in each model's ``source``).
+Parameters for large workloads come from rows of ``ddlsim/data/published.csv``, chosen by
+their columns (category, metric, model, nodes, global batch; see each builder in
+:data:`PUBLISHED_MODELS`); each model's ``source`` cites those rows' primary sources.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -223,36 +225,86 @@ IMAGENET_TRAIN_IMAGES = 1_281_167
 NO_LOSS_TOLERANCE = 0.10
 
 
-def _published_rows() -> dict[str, dict[str, str]]:
+Row = dict[str, str]
+
+
+def _published_rows() -> list[Row]:
     text = importlib.resources.files("ddlsim").joinpath("data/published.csv").read_text()
-    return {row["id"]: row for row in csv.DictReader(text.splitlines())}
+    return list(csv.DictReader(text.splitlines()))
 
 
-def _resnet50_imagenet(rows: dict[str, dict[str, str]]) -> StatEffModel:
-    lb = rows["LB-07"]      # Goyal et al. 2017: no accuracy loss up to global batch 8192
-    base = rows["TTT-GOY-02"]  # the 256-image baseline of the same recipe (90 epochs)
-    big = float(lb["value"])
-    small = float(base["global_batch"])
-    epochs = 90.0           # TTT-GOY-01 model field: "ResNet-50 (ImageNet, 90 epochs)"
+def _missing(what: str, metric: str) -> ConfigError:
+    return ConfigError(f"published.csv: no {what} row with metric {metric!r}")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_resnet50_imagenet(row: Row) -> bool:
+    return row["model"].startswith("ResNet-50 (ImageNet")
+
+
+def _cite(row: Row) -> str:
+    """A row's primary source, shortened to its first parenthesised clause."""
+    m = re.match(r"[^(]*\([^)]*\)", row["source"])
+    return (m.group(0) if m else row["source"]).strip()
+
+
+def _resnet50_imagenet(rows: list[Row]) -> StatEffModel:
+    # Goyal et al. 2017: no accuracy loss up to global batch 8192 (large_batch row)
+    metric = "max_batch_without_accuracy_loss"
+    lb = [r for r in rows if r["category"] == "large_batch" and r["metric"] == metric
+          and _is_resnet50_imagenet(r) and _number(r["value"]) is not None]
+    if not lb:
+        raise _missing("large_batch ResNet-50 (ImageNet)", metric)
+    lb_row = max(lb, key=lambda r: float(r["value"]))
+    # the baseline of the same recipe: ResNet-50 trained on one server at the smallest
+    # global batch (256 images)
+    metric = "time_to_train_hours"
+    ttt = [r for r in rows if r["category"] == "time_to_train" and r["metric"] == metric
+           and _is_resnet50_imagenet(r)]
+    base = [r for r in ttt if r["nodes"] == "1" and _number(r["global_batch"]) is not None]
+    if not base:
+        raise _missing("one-server time_to_train ResNet-50 (ImageNet)", metric)
+    base_row = min(base, key=lambda r: float(r["global_batch"]))
+    # the epoch budget of the recipe, from the model text ("ResNet-50 (ImageNet, 90 epochs)")
+    with_epochs = [(r, m) for r in ttt if (m := re.search(r"(\d+) epochs", r["model"]))]
+    if not with_epochs:
+        raise _missing("time_to_train ResNet-50 (ImageNet, N epochs)", metric)
+    epochs_row, m = with_epochs[0]
+    big = float(lb_row["value"])
+    small = float(base_row["global_batch"])
+    epochs = float(m.group(1))
     # E(B) = E_min (1 + B / B_noise); E(big) / E(small) = 1 + tol  ->  B_noise:
     b_noise = (big - (1 + NO_LOSS_TOLERANCE) * small) / NO_LOSS_TOLERANCE
     e_min = epochs / (1 + small / b_noise) * IMAGENET_TRAIN_IMAGES
     s_min = e_min / b_noise  # B_crit = E_min / S_min (McCandlish eq. 2.12)
     return StatEffModel(
         "resnet50-imagenet", b_noise=b_noise, s_min=s_min,
-        source=(f"published.csv LB-07 (no accuracy loss up to B={big:.0f}), TTT-GOY-02 "
-                f"(B={small:.0f}), TTT-GOY-01 (90 epochs); tolerance {NO_LOSS_TOLERANCE} "
-                "is a model assumption; ImageNet 1,281,167 images"))
+        source=(f"no accuracy loss up to B={big:.0f}: {_cite(lb_row)}; baseline "
+                f"B={small:.0f} on one server: {_cite(base_row)}; {epochs:.0f} epochs: "
+                f"{_cite(epochs_row)}; tolerance {NO_LOSS_TOLERANCE} is a model "
+                "assumption; ImageNet 1,281,167 images"))
 
 
-def _mnist(rows: dict[str, dict[str, str]]) -> StatEffModel:
-    row = rows["LB-08"]  # McCandlish et al. 2018 MNIST B_simple (secondary source)
+def _mnist(rows: list[Row]) -> StatEffModel:
+    # McCandlish et al. 2018 MNIST B_simple (secondary source)
+    metric = "B_simple_gradient_noise_scale"
+    found = [r for r in rows if r["category"] == "large_batch" and r["metric"] == metric
+             and r["model"].startswith("MNIST") and _number(r["value"]) is not None]
+    if not found:
+        raise _missing("large_batch MNIST", metric)
+    row = found[0]
     return StatEffModel("mnist-classifier", b_noise=float(row["value"]),
-                        source="published.csv LB-08 (B_simple of McCandlish et al. 2018's "
-                               "MNIST classifier, quoted by a reimplementation)")
+                        source=(f"B_simple of McCandlish et al. 2018's MNIST classifier, "
+                                f"quoted by a reimplementation: {_cite(row)}"))
 
 
-#: Model name -> builder from the published rows (ids in each builder).
+#: Model name -> builder from the published rows (each builder selects its rows by column).
 PUBLISHED_MODELS = {"resnet50-imagenet": _resnet50_imagenet, "mnist-classifier": _mnist}
 
 

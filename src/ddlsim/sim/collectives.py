@@ -73,15 +73,18 @@ from ddlsim.sim.topology import ClusterSpec, route
 
 # Global NCCL efficiency constants (achieved / line rate), each fitted on ONE published
 # row and judged on the others in bench/bench_collectives.py:
-#: published.csv COL-02: 370 GB/s effective busbw on 450 GB/s NVLink4 ("~20% protocol overhead").
+#: NVIDIA/nccl-tests issue #212 (maintainer): 370 GB/s effective busbw on 450 GB/s NVLink4
+#: ("~20% protocol overhead"; H100-SXM5-80GB).
 NCCL_NVLINK_EFFICIENCY = 370.0 / 450.0
-#: published.csv COL-10: 46-48 GB/s per NDR 400 Gb/s (50 GB/s) NIC through NCCL.
+#: NVIDIA/nccl-tests issue #290 (NVIDIA staff): 46-48 GB/s per NDR 400 Gb/s (50 GB/s) NIC
+#: through NCCL.
 NCCL_NET_EFFICIENCY = 47.0 / 50.0
 #: NVLS (NVLink SHARP) allreduce: achieved per-GPU link throughput as a fraction of the
 #: NCCL-calibrated NVLink rate (what :func:`nccl_calibrated` leaves on the links, i.e.
-#: NCCL_NVLINK_EFFICIENCY x line rate). Fitted on ONE row, published.csv COL-01: busbw
-#: 480 GB/s on 8 H100 = algbw 480 / (2*7/8) = 274.3 GB/s, over 0.822 x 450 = 370 GB/s.
-#: Judged on COL-03 (H100, 476) and COL-04 (H200, 475).
+#: NCCL_NVLINK_EFFICIENCY x line rate). Fitted on ONE row, NVIDIA/nccl-tests issue #212
+#: (maintainer, allreduce busbw peak): 480 GB/s on 8 H100 = algbw 480 / (2*7/8) =
+#: 274.3 GB/s, over 0.822 x 450 = 370 GB/s. Judged on the measured H100 (476 GB/s,
+#: nccl-tests issue #290) and H200 (475 GB/s, nccl-tests issue #272) rows.
 NCCL_NVLS_EFFICIENCY = (480.0 / (2 * 7 / 8)) / (450.0 * NCCL_NVLINK_EFFICIENCY)
 #: Catalog devices whose NVSwitch nodes run NVLS: Hopper GPUs on third-generation
 #: NVSwitch (NVIDIA NCCL 2.17 release notes: NVLS on H100 NVSwitch systems; DGX H100 /

@@ -56,9 +56,10 @@ OP_CLASSES = ("gemm-like", "memory")
 
 #: Fraction of the roofline reached when a device has no measured rows at all. Rationale:
 #: end-to-end training of GPT models with Megatron-LM on A100s reaches 43-52% of the 312
-#: TFLOP/s dense peak (published.csv MEG-SC21-01b..10b); kernels alone do better, whole
-#: steps (which include memory-bound ops) do about that, so 0.5 is a round, mildly
-#: conservative figure for both op classes. It is global, not fitted per row.
+#: TFLOP/s dense peak (Narayanan et al. SC'21, arXiv 2104.04473, Table 1, as in
+#: published.csv); kernels alone do better, whole steps (which include memory-bound ops)
+#: do about that, so 0.5 is a round, mildly conservative figure for both op classes. It
+#: is global, not fitted per row.
 DEFAULT_EFFICIENCY = 0.5
 
 #: Fixed seconds per kernel call, by device kind, when a device has no measured rows for

@@ -1,8 +1,10 @@
 """The device catalog: GPU and CPU specs as data rows, every number with its source.
 
 A :class:`DeviceSpec` is one row. The catalog (:data:`CATALOG`) holds the GPUs of
-``published.csv`` (``hardware_spec`` rows, cited by id in each row's ``sources``) and a
-generic CPU; :func:`cpu_spec` builds a row for a detected host CPU.
+``published.csv`` (its ``hardware_spec`` rows; each number's entry in ``sources`` cites the
+primary source those rows name: the vendor datasheet or spec table and where it was read),
+a few GPUs taken straight from their vendor datasheets, and a generic CPU;
+:func:`cpu_spec` builds a row for a detected host CPU.
 
 Conventions for turning vendor numbers into SI:
 
@@ -132,11 +134,26 @@ def _check_nonnegative(what: str, value: object) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Source strings. "published.csv <id>" cites a row of src/ddlsim/data/published.csv.
+# Source strings: the primary sources that the hardware_spec rows of
+# src/ddlsim/data/published.csv name (their ``source`` column, shortened), plus a note on
+# how the vendor number was turned into the catalog's convention.
 
-def _pub(*ids: str, note: str = "") -> str:
-    text = "published.csv " + ", ".join(ids)
-    return f"{text} ({note})" if note else text
+_V100_SPECS = ("NVIDIA Volta whitepaper spec table, as reproduced at "
+               "maosong.website/p/nvidia-gpu-specs (bandwidth/NVLink: koenli.com GPU table, "
+               "secondary)")
+_A100_SPECS = ("NVIDIA A100 datasheet, as reproduced at glennklockwood.com/garden/processors/"
+               "A100 and thundercompute.com/blog/nvidia-a100-specs-full-guide")
+_H100_SPECS = ("NVIDIA H100 datasheet table, as reproduced by NVIDIA partner HPC Tech "
+               "(archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html) and "
+               "glennklockwood.com/garden/processors/h100")
+_H200_SPECS = ("H200 spec table at koenli.com (secondary), MLPerf systems JSON "
+               "'H200-SXM5-141GB', AWS capacity-block table (8x H200 = 1128 GB)")
+_L4_SPECS = ("NVIDIA L4 datasheet values as listed by reseller store.sourcecode.com and the "
+             "grokipedia L4 vs L40S page (secondary; dense = sparse/2)")
+
+
+def _cite(source: str, note: str = "") -> str:
+    return f"{source} ({note})" if note else source
 
 
 _HALF_OF = "bidirectional aggregate / 2 = per direction"
@@ -158,18 +175,18 @@ def _gpu(name: str, display_name: str, peaks: dict[str, tuple[float, str]],
                       sources=sources)
 
 
-def _v100(memory_gib: int, memory_id: str) -> DeviceSpec:
+def _v100(memory_gib: int) -> DeviceSpec:
     return _gpu(
         f"v100-sxm2-{memory_gib}gb", f"NVIDIA Tesla V100-SXM2-{memory_gib}GB",
         peaks={
-            "float64": (7.8 * TFLOPS, _pub("HW-V100-02", note="FP64 vector; no FP64 tensor")),
-            "float32": (15.7 * TFLOPS, _pub("HW-V100-01")),
-            "float16": (125 * TFLOPS, _pub("HW-V100-03", note="tensor core, dense")),
+            "float64": (7.8 * TFLOPS, _cite(_V100_SPECS, note="FP64 vector; no FP64 tensor")),
+            "float32": (15.7 * TFLOPS, _cite(_V100_SPECS)),
+            "float16": (125 * TFLOPS, _cite(_V100_SPECS, note="tensor core, dense")),
         },
-        memory=(memory_gib * GiB, _pub(memory_id, note=_GIB)),
-        memory_bw=(900 * GB, _pub("HW-V100-05")),
-        pcie=(16 * GB, _pub("HW-V100-07", note="PCIe Gen3 x16, 32 GB/s " + _HALF_OF)),
-        nvlink=(150 * GB, _pub("HW-V100-06", note="NVLink2 300 GB/s " + _HALF_OF)),
+        memory=(memory_gib * GiB, _cite(_V100_SPECS, note=_GIB)),
+        memory_bw=(900 * GB, _cite(_V100_SPECS)),
+        pcie=(16 * GB, _cite(_V100_SPECS, note="PCIe Gen3 x16, 32 GB/s " + _HALF_OF)),
+        nvlink=(150 * GB, _cite(_V100_SPECS, note="NVLink2 300 GB/s " + _HALF_OF)),
     )
 
 
@@ -177,9 +194,10 @@ _P100_DATASHEET = "NVIDIA Tesla P100 datasheet (2016), SXM2 (NVLink) module"
 
 
 def _p100() -> DeviceSpec:
-    # published.csv has no hardware_spec row for the P100 (its rows DP-GOY-*, TTT-GOY-*
-    # only name it); every number is from the vendor datasheet. Pascal has no tensor
-    # cores: float16 is the packed-half2 FMA rate (2x float32).
+    # published.csv has no hardware_spec row for the P100 (its data-parallel and
+    # time-to-train rows of Goyal et al. 2017 only name it); every number is from the
+    # vendor datasheet. Pascal has no tensor cores: float16 is the packed-half2 FMA rate
+    # (2x float32).
     return _gpu(
         "p100-sxm2-16gb", "NVIDIA Tesla P100-SXM2-16GB",
         peaks={
@@ -199,8 +217,8 @@ _P40_DATASHEET = "NVIDIA Tesla P40 datasheet (2016)"
 
 
 def _p40() -> DeviceSpec:
-    # published.csv has no hardware_spec row for the P40 (its rows PP-TGP-*, PP-TGR-*,
-    # PP-TGU-* only name it); every number is from the vendor datasheet. It is a PCIe card
+    # published.csv has no hardware_spec row for the P40 (its torchgpipe benchmark rows
+    # only name it); every number is from the vendor datasheet. It is a PCIe card
     # (no NVLink). Pascal GP102 has no tensor cores and its FP16/FP64 rates are a small
     # fraction of FP32 that the datasheet does not list, so only float32 is catalogued.
     return _gpu(
@@ -217,20 +235,20 @@ def _p40() -> DeviceSpec:
     )
 
 
-def _a100(memory_gib: int, memory_id: str, bw_gbps: float, bw_id: str) -> DeviceSpec:
+def _a100(memory_gib: int, bw_gbps: float) -> DeviceSpec:
     return _gpu(
         f"a100-{memory_gib}gb", f"NVIDIA A100-SXM4-{memory_gib}GB",
         peaks={
-            "float64": (19.5 * TFLOPS, _pub("HW-A100-02", note="FP64 tensor core")),
-            "float32": (19.5 * TFLOPS, _pub("HW-A100-03")),
-            "tf32": (156 * TFLOPS, _pub("HW-A100-04", note="tensor core, dense")),
-            "float16": (312 * TFLOPS, _pub("HW-A100-05", note="tensor core, dense")),
-            "bfloat16": (312 * TFLOPS, _pub("HW-A100-05", note="tensor core, dense")),
+            "float64": (19.5 * TFLOPS, _cite(_A100_SPECS, note="FP64 tensor core")),
+            "float32": (19.5 * TFLOPS, _cite(_A100_SPECS)),
+            "tf32": (156 * TFLOPS, _cite(_A100_SPECS, note="tensor core, dense")),
+            "float16": (312 * TFLOPS, _cite(_A100_SPECS, note="tensor core, dense")),
+            "bfloat16": (312 * TFLOPS, _cite(_A100_SPECS, note="tensor core, dense")),
         },
-        memory=(memory_gib * GiB, _pub(memory_id, note=_GIB)),
-        memory_bw=(bw_gbps * GB, _pub(bw_id)),
-        pcie=(32 * GB, _pub("HW-A100-08", note="PCIe Gen4 x16, 64 GB/s " + _HALF_OF)),
-        nvlink=(300 * GB, _pub("HW-A100-07", note="NVLink3 600 GB/s " + _HALF_OF)),
+        memory=(memory_gib * GiB, _cite(_A100_SPECS, note=_GIB)),
+        memory_bw=(bw_gbps * GB, _cite(_A100_SPECS)),
+        pcie=(32 * GB, _cite(_A100_SPECS, note="PCIe Gen4 x16, 64 GB/s " + _HALF_OF)),
+        nvlink=(300 * GB, _cite(_A100_SPECS, note="NVLink3 600 GB/s " + _HALF_OF)),
     )
 
 
@@ -238,24 +256,25 @@ def _h100() -> DeviceSpec:
     return _gpu(
         "h100-sxm", "NVIDIA H100-SXM5-80GB",
         peaks={
-            "float64": (67 * TFLOPS, _pub("HW-H100-02", note="FP64 tensor core")),
-            "float32": (67 * TFLOPS, _pub("HW-H100-03")),
-            "tf32": (494.7 * TFLOPS, _pub("HW-H100-04", note="tensor core, dense")),
-            "float16": (989.4 * TFLOPS, _pub("HW-H100-05", note="tensor core, dense")),
-            "bfloat16": (989.4 * TFLOPS, _pub("HW-H100-05", note="tensor core, dense")),
-            "fp8": (1978.9 * TFLOPS, _pub("HW-H100-06", note="tensor core, dense")),
+            "float64": (67 * TFLOPS, _cite(_H100_SPECS, note="FP64 tensor core")),
+            "float32": (67 * TFLOPS, _cite(_H100_SPECS)),
+            "tf32": (494.7 * TFLOPS, _cite(_H100_SPECS, note="tensor core, dense")),
+            "float16": (989.4 * TFLOPS, _cite(_H100_SPECS, note="tensor core, dense")),
+            "bfloat16": (989.4 * TFLOPS, _cite(_H100_SPECS, note="tensor core, dense")),
+            "fp8": (1978.9 * TFLOPS, _cite(_H100_SPECS, note="tensor core, dense")),
         },
-        memory=(80 * GiB, _pub("HW-H100-07", note=_GIB)),
-        memory_bw=(3350 * GB, _pub("HW-H100-08")),
-        pcie=(64 * GB, _pub("HW-H100-10", note="PCIe Gen5 x16, 128 GB/s " + _HALF_OF)),
-        nvlink=(450 * GB, _pub("HW-H100-09", note="NVLink4 900 GB/s " + _HALF_OF)),
+        memory=(80 * GiB, _cite(_H100_SPECS, note=_GIB)),
+        memory_bw=(3350 * GB, _cite(_H100_SPECS)),
+        pcie=(64 * GB, _cite(_H100_SPECS, note="PCIe Gen5 x16, 128 GB/s " + _HALF_OF)),
+        nvlink=(450 * GB, _cite(_H100_SPECS, note="NVLink4 900 GB/s " + _HALF_OF)),
     )
 
 
 def _h200() -> DeviceSpec:
     # published.csv has no FP64/FP32/TF32 or PCIe row for the H200; those come from the
-    # vendor datasheet, which lists the same compute as the H100 SXM (HW-H200-04 notes
-    # say so too); its TF32 figure (989 TFLOP/s) is with sparsity, dense is half.
+    # vendor datasheet, which lists the same compute as the H100 SXM (the H200 rows'
+    # notes in published.csv say so too); its TF32 figure (989 TFLOP/s) is with sparsity,
+    # dense is half.
     return _gpu(
         "h200", "NVIDIA H200-SXM-141GB",
         peaks={
@@ -263,14 +282,14 @@ def _h200() -> DeviceSpec:
             "float32": (67 * TFLOPS, _H200_DATASHEET + ": FP32 67 TFLOPS"),
             "tf32": (494.7 * TFLOPS, _H200_DATASHEET + ": TF32 Tensor Core 989 TFLOPS with "
                                                        "sparsity, dense = half"),
-            "float16": (989.4 * TFLOPS, _pub("HW-H200-04", note="tensor core, dense")),
-            "bfloat16": (989.4 * TFLOPS, _pub("HW-H200-04", note="tensor core, dense")),
-            "fp8": (1978.9 * TFLOPS, _pub("HW-H200-05", note="tensor core, dense")),
+            "float16": (989.4 * TFLOPS, _cite(_H200_SPECS, note="tensor core, dense")),
+            "bfloat16": (989.4 * TFLOPS, _cite(_H200_SPECS, note="tensor core, dense")),
+            "fp8": (1978.9 * TFLOPS, _cite(_H200_SPECS, note="tensor core, dense")),
         },
-        memory=(141 * GiB, _pub("HW-H200-01", note=_GIB)),
-        memory_bw=(4800 * GB, _pub("HW-H200-02")),
+        memory=(141 * GiB, _cite(_H200_SPECS, note=_GIB)),
+        memory_bw=(4800 * GB, _cite(_H200_SPECS)),
         pcie=(64 * GB, _H200_DATASHEET + ": PCIe Gen5 128 GB/s, " + _HALF_OF),
-        nvlink=(450 * GB, _pub("HW-H200-03", note="NVLink4 900 GB/s " + _HALF_OF)),
+        nvlink=(450 * GB, _cite(_H200_SPECS, note="NVLink4 900 GB/s " + _HALF_OF)),
     )
 
 
@@ -278,16 +297,16 @@ def _l4() -> DeviceSpec:
     return _gpu(
         "l4", "NVIDIA L4",
         peaks={
-            "float32": (30.3 * TFLOPS, _pub("HW-L4-01")),
-            "tf32": (60 * TFLOPS, _pub("HW-L4-02", note="tensor core, dense")),
-            "float16": (121 * TFLOPS, _pub("HW-L4-03", note="tensor core, dense")),
-            "bfloat16": (121 * TFLOPS, _pub("HW-L4-03", note="tensor core, dense")),
-            "fp8": (242.5 * TFLOPS, _pub("HW-L4-04", note="tensor core, dense")),
+            "float32": (30.3 * TFLOPS, _cite(_L4_SPECS)),
+            "tf32": (60 * TFLOPS, _cite(_L4_SPECS, note="tensor core, dense")),
+            "float16": (121 * TFLOPS, _cite(_L4_SPECS, note="tensor core, dense")),
+            "bfloat16": (121 * TFLOPS, _cite(_L4_SPECS, note="tensor core, dense")),
+            "fp8": (242.5 * TFLOPS, _cite(_L4_SPECS, note="tensor core, dense")),
         },
-        memory=(24 * GiB, _pub("HW-L4-05", note=_GIB)),
-        memory_bw=(300 * GB, _pub("HW-L4-06")),
-        pcie=(32 * GB, _pub("HW-L4-07", note="PCIe Gen4 x16, 64 GB/s " + _HALF_OF)),
-        nvlink=(0.0, _pub("HW-L4-07", note="no NVLink")),
+        memory=(24 * GiB, _cite(_L4_SPECS, note=_GIB)),
+        memory_bw=(300 * GB, _cite(_L4_SPECS)),
+        pcie=(32 * GB, _cite(_L4_SPECS, note="PCIe Gen4 x16, 64 GB/s " + _HALF_OF)),
+        nvlink=(0.0, _cite(_L4_SPECS, note="no NVLink")),
     )
 
 
@@ -344,14 +363,28 @@ def _generic_cpu() -> DeviceSpec:
     )
 
 
+def _v100_sxm3() -> DeviceSpec:
+    # The DGX-2's V100 is the SXM3 part (higher TDP). Its rates are taken as the SXM2
+    # part's: the NVIDIA DGX-2 datasheet gives 2 PFLOPS of tensor performance for 16 GPUs
+    # = 125 TFLOPS each, the SXM2's; FP32, HBM2 and NVLink2 are assumed equal to the SXM2.
+    from dataclasses import replace
+
+    base = _v100(32)
+    note = ("assumed equal to V100-SXM2 (NVIDIA DGX-2 datasheet: 2 PFLOPS tensor / 16 GPUs "
+            "= 125 TFLOPS per GPU)")
+    return replace(base, name="v100-sxm3-32gb", display_name="NVIDIA Tesla V100-SXM3-32GB",
+                   sources={k: f"{v}; {note}" for k, v in base.sources.items()})
+
+
 def _build_catalog() -> Mapping[str, DeviceSpec]:
     rows = [
         _p100(),
         _p40(),
-        _v100(16, "HW-V100-04"),
-        _v100(32, "HW-V100-04b"),
-        _a100(40, "HW-A100-10", 1555, "HW-A100-10b"),
-        _a100(80, "HW-A100-11", 2039, "HW-A100-11b"),
+        _v100(16),
+        _v100(32),
+        _v100_sxm3(),
+        _a100(40, 1555),
+        _a100(80, 2039),
         _h100(),
         _h200(),
         _l4(),

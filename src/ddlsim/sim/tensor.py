@@ -102,14 +102,15 @@ def megatron_model_flops(batch: int, seq: int, layers: int, hidden: int, vocab: 
                          kv_heads: int | None = None, ffn: int | None = None,
                          gated: bool = False) -> float:
     """FLOPs of one iteration as Megatron-LM counts them (``num_floating_point_operations``,
-    published.csv FLOP-06; NeMo's model TFLOP/s use it):
+    NVIDIA/Megatron-LM ``megatron/training.py``, commit 2748e7c7d4; NeMo's model TFLOP/s
+    use it):
 
     ``12 B s l h^2 [(1 + g/a + s/h) + (f/h)(3/2 if gated) + V/(2 l h)]`` with ``g/a`` the
     KV-head fraction (1 without GQA) and ``f`` the MLP width (``4h`` by default). For a GPT
     (``g = a``, ``f = 4h``) this is ``72 B s l h^2 (1 + s/(6h) + V/(12 l h))``. With full
     activation recomputation the block terms count 4 GEMM passes instead of 3 and the
     logit term is unchanged: ``96 B s l h^2 (1 + s/(6h) + V/(16 l h))`` for a GPT
-    (Narayanan et al. SC'21 eq. 3, published.csv FLOP-05). Attention scores count the full
+    (Narayanan et al. SC'21 eq. 3). Attention scores count the full
     ``s x s`` block (no causal halving), as both formulas do.
     """
     b, s, l, h, v = (float(x) for x in (batch, seq, layers, hidden, vocab))

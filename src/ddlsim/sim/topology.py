@@ -265,11 +265,13 @@ PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
         "gpus_per_node": (8, "NVIDIA DGX H100 datasheet"),
         "intra_link": ("nvswitch", "NVIDIA DGX H100 datasheet: 4x NVSwitch (NVLink4)"),
         "intra_bw_Bps": (450 * GBps, "NVIDIA H100 datasheet: NVLink4 900 GB/s bidirectional "
-                                     "per GPU = 450 GB/s per direction; published.csv COL-02"),
+                                     "per GPU = 450 GB/s per direction (NVIDIA/nccl-tests "
+                                     "issue #212, maintainer: 450 GB/s line rate)"),
         "intra_latency_s": (3.4 * US, _NCCL_HWLAT),
         "nics_per_node": (8, "NVIDIA DGX H100 user guide: 8x single-port ConnectX-7 "
                              "NDR 400 Gb/s for compute (4x OSFP)"),
-        "nic_bw_Bps": (400 * Gbps, "InfiniBand NDR = 400 Gb/s per port; published.csv COL-10"),
+        "nic_bw_Bps": (400 * Gbps, "InfiniBand NDR = 400 Gb/s per port (NVIDIA/nccl-tests "
+                                  "issue #290, NVIDIA staff: 46-48 GB/s busbw per NIC)"),
         "nic_latency_s": (5.0 * US, _EST),
         "fabric": ("infiniband", "NVIDIA DGX H100 user guide"),
         "nodes_per_leaf": (32, "NVIDIA DGX SuperPOD (H100) reference architecture: "

@@ -389,9 +389,9 @@ def _start(batch: object, input_shape: tuple[int, ...], dtype: object) -> _Net:
 # --------------------------------------------------------------------------- CNN builders
 
 def lenet5(batch: int, dtype: str = "float32") -> Workload:
-    """LeNet-5, modern variant (published.csv FLOP-01a/b): 1x32x32 input, conv 5x5 6ch ->
-    ReLU -> max-pool 2 -> conv 5x5 16ch (full C3 connectivity) -> ReLU -> max-pool 2 ->
-    fc 120 -> ReLU -> fc 84 -> ReLU -> fc 10 -> softmax cross-entropy.
+    """LeNet-5, modern variant (counts computed from layer shapes): 1x32x32 input, conv
+    5x5 6ch -> ReLU -> max-pool 2 -> conv 5x5 16ch (full C3 connectivity) -> ReLU ->
+    max-pool 2 -> fc 120 -> ReLU -> fc 84 -> ReLU -> fc 10 -> softmax cross-entropy.
     61,706 parameters, 416,520 forward MACs per image. ``batch``: images per GPU."""
     net = _start(batch, (1, 32, 32), dtype)
     net.conv("conv1", 6, 5)
@@ -446,9 +446,9 @@ def mlp(batch: int, sizes: Sequence[int] = DIGITS_MLP_SIZES, dtype: str = "float
 
 
 def alexnet(batch: int, dtype: str = "float32") -> Workload:
-    """AlexNet, torchvision's "one weird trick" variant at 224x224 (published.csv
-    FLOP-02a/b: 61,100,840 parameters, 0.714 GMACs). The adaptive 6x6 average pool is an
-    identity at 224x224 and dropout is not modelled, so neither appears."""
+    """AlexNet, torchvision's "one weird trick" variant at 224x224 (61,100,840 parameters,
+    0.714 GMACs: torchvision weight metadata num_params/_ops). The adaptive 6x6 average pool
+    is an identity at 224x224 and dropout is not modelled, so neither appears."""
     net = _start(batch, (3, 224, 224), dtype)
     convs = ((1, 64, 11, 4, 2, True), (2, 192, 5, 1, 2, True), (3, 384, 3, 1, 1, False),
              (4, 256, 3, 1, 1, False), (5, 256, 3, 1, 1, True))
@@ -466,8 +466,8 @@ def alexnet(batch: int, dtype: str = "float32") -> Workload:
 
 
 def vgg16(batch: int, dtype: str = "float32") -> Workload:
-    """VGG-16 (configuration D, no batchnorm) at 224x224 (published.csv FLOP-03a/b:
-    138,357,544 parameters, 15.47 GMACs). Dropout is not modelled."""
+    """VGG-16 (configuration D, no batchnorm) at 224x224 (138,357,544 parameters,
+    15.47 GMACs: torchvision weight metadata num_params/_ops). Dropout is not modelled."""
     net = _start(batch, (3, 224, 224), dtype)
     for stage, (width, count) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)),
                                            start=1):
@@ -536,8 +536,8 @@ def _resnet_deep(batch: int, dtype: str, name: str) -> Workload:
 
 def resnet50(batch: int, dtype: str = "float32") -> Workload:
     """ResNet-50 v1.5 (stride on the 3x3 convolution, as torchvision) at 224x224, with
-    batchnorm and residual adds (published.csv FLOP-04a/b: 25,557,032 parameters,
-    4.089 GMACs). Convolutions carry no bias (batchnorm follows each)."""
+    batchnorm and residual adds (25,557,032 parameters, 4.089 GMACs: torchvision weight
+    metadata num_params/_ops). Convolutions carry no bias (batchnorm follows each)."""
     _check_batch(batch)
     _check_dtype(dtype)
     return _resnet50(batch, dtype)
@@ -580,8 +580,9 @@ class GptPreset:
 
 _BROWN = ("Brown et al. 2020 'Language Models are Few-Shot Learners' Table 2.1; "
           "vocab 50257 (GPT-2 BPE)")
-_MEG = ("Narayanan et al. SC'21 Table 1 (published.csv {row}; heads not re-verified there), "
-        "vocab 51200, seq 2048")
+_MEG = ("Narayanan et al. SC'21 'Efficient Large-Scale Language Model Training on GPU "
+        "Clusters Using Megatron-LM' (arXiv 2104.04473) Table 1, {size} row (heads not "
+        "re-verified there), vocab 51200, seq 2048")
 
 _NEMO_GPT = ("NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/{size}.yaml "
              "(num_layers, hidden_size, num_attention_heads, ffn 4h, encoder_seq_length "
@@ -598,21 +599,23 @@ GPT_PRESETS: dict[str, GptPreset] = {
     # count changes neither parameters nor FLOPs, only the attention kernel shapes.
     "gpt3-1.3b": GptPreset(24, 2048, 16, 2048, 50257, _BROWN + " ('GPT-3 XL', 16 heads)"),
     "gpt3-13b": GptPreset(40, 5120, 40, 2048, 50257, _BROWN),
-    "gpt3-175b": GptPreset(96, 12288, 96, 2048, 50257, _BROWN + "; published.csv FLOP-08"),
-    # NeMo's GPT-3 recipes of the NeMo 24.07 performance table (published.csv MEG-NEMO-01/02)
+    "gpt3-175b": GptPreset(96, 12288, 96, 2048, 50257, _BROWN + "; 174.6e9 parameters "
+                           "= 12*l*h^2 + (V+s)*h"),
+    # NeMo's GPT-3 recipes of the NeMo 24.07 performance table (NVIDIA/NeMo
+    # docs/source/performance/performance_summary.md, commit 070a0bb1)
     "gpt3-5b": GptPreset(24, 4096, 32, 2048, 50257, _NEMO_GPT.format(size="5b")),
     "gpt3-20b": GptPreset(44, 6144, 48, 2048, 50257, _NEMO_GPT.format(size="20b")),
-    "megatron-1.7b": GptPreset(24, 2304, 24, 2048, 51200, _MEG.format(row="MEG-SC21-01a")),
-    "megatron-3.6b": GptPreset(30, 3072, 32, 2048, 51200, _MEG.format(row="MEG-SC21-02a")),
-    "megatron-7.5b": GptPreset(36, 4096, 32, 2048, 51200, _MEG.format(row="MEG-SC21-03a")),
-    "megatron-18.4b": GptPreset(40, 6144, 48, 2048, 51200, _MEG.format(row="MEG-SC21-04a")),
-    "megatron-39.1b": GptPreset(48, 8192, 64, 2048, 51200, _MEG.format(row="MEG-SC21-05a")),
-    "megatron-76.1b": GptPreset(60, 10240, 80, 2048, 51200, _MEG.format(row="MEG-SC21-06a")),
-    "megatron-145.6b": GptPreset(80, 12288, 96, 2048, 51200, _MEG.format(row="MEG-SC21-07a")),
-    "megatron-310.1b": GptPreset(96, 16384, 128, 2048, 51200, _MEG.format(row="MEG-SC21-08a")),
+    "megatron-1.7b": GptPreset(24, 2304, 24, 2048, 51200, _MEG.format(size="GPT 1.7B")),
+    "megatron-3.6b": GptPreset(30, 3072, 32, 2048, 51200, _MEG.format(size="GPT 3.6B")),
+    "megatron-7.5b": GptPreset(36, 4096, 32, 2048, 51200, _MEG.format(size="GPT 7.5B")),
+    "megatron-18.4b": GptPreset(40, 6144, 48, 2048, 51200, _MEG.format(size="GPT 18.4B")),
+    "megatron-39.1b": GptPreset(48, 8192, 64, 2048, 51200, _MEG.format(size="GPT 39.1B")),
+    "megatron-76.1b": GptPreset(60, 10240, 80, 2048, 51200, _MEG.format(size="GPT 76.1B")),
+    "megatron-145.6b": GptPreset(80, 12288, 96, 2048, 51200, _MEG.format(size="GPT 145.6B")),
+    "megatron-310.1b": GptPreset(96, 16384, 128, 2048, 51200, _MEG.format(size="GPT 310.1B")),
     "megatron-529.6b": GptPreset(105, 20480, 128, 2048, 51200,
-                                 _MEG.format(row="MEG-SC21-09a")),
-    "megatron-1t": GptPreset(128, 25600, 160, 2048, 51200, _MEG.format(row="MEG-SC21-10a")),
+                                 _MEG.format(size="GPT 529.6B")),
+    "megatron-1t": GptPreset(128, 25600, 160, 2048, 51200, _MEG.format(size="GPT 1008.0B")),
 }
 
 
@@ -721,7 +724,7 @@ def gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
     ``vocab``, no bias) and loss (softmax cross-entropy). Linear layers have biases.
     Parameters: ``12*l*h^2 + 13*l*h + (V+s)*h + 2*h`` for ``ffn_mult=4`` and tied
     embeddings. Matmul FLOPs per iteration: ``72*B*s*l*h^2*(1 + s/(6h) + V/(12*l*h))``
-    (published.csv FLOP-06), exactly.
+    (NVIDIA/Megatron-LM ``num_floating_point_operations`` for a GPT), exactly.
     """
     _check_batch(batch)
     _check_dtype(dtype)
@@ -939,7 +942,8 @@ _NEMOTRON = ("NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/nemo
              "NVIDIA/NeMo nemo/collections/llm/gpt/model/nemotron.py and "
              "tests/collections/llm/gpt/model/test_nemotron.py ({cls}); " + _NEMOTRON_VOCAB)
 
-#: Named Nemotron configurations (NeMo 24.07 performance table: published.csv MEG-NEMO-08..10).
+#: Named Nemotron configurations (NeMo 24.07 performance table: NVIDIA/NeMo
+#: docs/source/performance/performance_summary.md, commit 070a0bb1).
 NEMOTRON_PRESETS: dict[str, NemotronPreset] = {
     "nemotron-8b": NemotronPreset(32, 4096, 32, 32, 16384, 4096, 256000, None,
                                   _NEMOTRON.format(f="nemotron_8b", cls="Nemotron3Config8B")),
