@@ -154,7 +154,8 @@ def test_validate_writes_the_markdown(tmp_path):
     out = tmp_path / "v.md"
     res = run("validate", "--category", "data_parallel", "--out", str(out))
     assert res.exit_code == 0, res.output
-    assert re.search(r"data_parallel: \d+ of 74 rows predicted; .*leave-one-source-out median", res.output)
+    assert re.search(r"data_parallel: \d+ of 74 rows predicted; .*leave-one-source-out median",
+                     res.output)
     assert out.read_text().startswith("#") and out.with_suffix(".png").stat().st_size > 0
 
 
