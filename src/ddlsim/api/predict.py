@@ -136,12 +136,6 @@ def _cluster_overrides(job: Job) -> tuple[tuple[str, object], ...]:
     return tuple(extra.items())
 
 
-def _budget(job: Job) -> dict:
-    from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
-
-    return {"max_events": DEFAULT_MAX_EVENTS}
-
-
 # --------------------------------------------------------------------------- engines
 def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None):
     from ddlsim.api.dp import DPOptions, predict_dp

@@ -290,8 +290,6 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
 
 
 def _job(row, strategy, wl, cluster, precision, par, framework, notes, metric) -> Job | str:
-    from dataclasses import replace
-
     glob, micro = _int(row.get("global_batch")), _int(row.get("micro_batch"))
     if par.mbs:
         micro = par.mbs
@@ -336,7 +334,7 @@ def _job(row, strategy, wl, cluster, precision, par, framework, notes, metric) -
     job.resolve_batch()
     if strategy == "3d" and glob is not None and par.dp and par.dp != job.dp:
         return f"dp={par.dp} does not match the GPUs left by tp x cp x pp ({job.dp})"
-    return replace(job)
+    return job
 
 
 def _baseline(job: Job, gpus: int) -> Job:
