@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ddlsim.api.pipeline import ThreeDOptions, predict_3d
+from ddlsim.api.pipeline import ThreeDOptions, predict_model_parallel
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
                          global_batch=args.micro_batches * dp * mb, cluster="dgx-a100",
                          recompute="full", p2p=args.p2p)
     t0 = time.perf_counter()
-    pred = predict_3d(opts)
+    pred = predict_model_parallel(opts)
     wall = time.perf_counter() - t0
     s = pred.summary()
     print(f"GPT-3 175B, {s['gpus']} GPUs (tp {s['tp']}, pp {s['pp']}, dp {s['dp']}), "

@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from ddlsim.api.convergence import ReplayOptions, converge_dp, replay_prediction
-from ddlsim.api.dp import DPOptions
+from ddlsim import api
+from ddlsim.api.convergence import ReplayOptions, converge, replay_prediction
 from ddlsim.convergence.data import load_digits
 from ddlsim.convergence.replay import (
     ReplayConfig,
@@ -54,9 +54,10 @@ def main() -> None:
             lenet = r
 
     # 2. time-to-97% on a simulated sync-DP log
-    dp, conv = converge_dp(DPOptions(model="lenet-digits", batch_per_gpu=16, gpus=4,
-                                     iterations=20),
-                           ReplayOptions(seeds=seeds, device=args.device), data)
+    job = api.Job(workload=api.Workload("lenet-digits"), cluster=api.Cluster(gpus=4),
+                  batch=api.Batch(micro=16), iterations=20)
+    pred, conv = converge(job, ReplayOptions(seeds=seeds, device=args.device), data)
+    dp = pred.detail
     t = conv.tta
     print(f"sync DP 4 GPUs x 16 (dgx-a100 sim, iteration {1e6 * dp.summary()['iteration_s']:.0f}"
           f" us): time-to-97% over {len(seeds)} seeds: median {1e3 * t.median_s:.2f} ms "

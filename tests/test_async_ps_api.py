@@ -5,11 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ddlsim.api.async_ps import (
-    PSOptions,
-    compare_strategies,
-    predict_ps,
-)
+from ddlsim import api
+from ddlsim.api.async_ps import PSOptions, predict_ps
+from ddlsim.api.compare import compare_strategies
 from ddlsim.errors import ConfigError
 from ddlsim.reports.async_ps import comparison_markdown, write_ps_report
 from ddlsim.sim.updates import UPDATE_LOG_COLUMNS
@@ -43,9 +41,11 @@ def test_predict_ps_hosts_bounded_by_ideal_and_server_nic():
 
 
 def test_compare_strategies_table():
-    opts = PSOptions(model="resnet50", batch_per_worker=8, cluster="cpu-cluster", workers=4,
-                     updates=40, backup_workers=1, staleness_bound=1)
-    df = compare_strategies(opts, straggler=(-1, 3.0))
+    job = api.Job(workload=api.Workload("resnet50"), cluster=api.Cluster("cpu-cluster", 4),
+                  batch=api.Batch(micro=8),
+                  strategy=api.Strategy(kind="ps", updates=40, backup_workers=1,
+                                        staleness_bound=1))
+    df = compare_strategies(job, straggler=(-1, 3.0))
     assert list(df["strategy"][:5]) == ["allreduce", "ps-bsp", "ps-asp", "ps-ssp", "ps-backup"]
     assert set(df["straggler"]) == {"none", "worker 3 x3"}
     slow = df[df["straggler"] != "none"].set_index("strategy")["slowdown"]

@@ -5,23 +5,23 @@ placement, validation rows, and the report folder."""
 import pandas as pd
 import pytest
 
-from ddlsim.api.pipeline import (
-    PipelineOptions,
-    ThreeDOptions,
-    place,
-    predict_3d,
-    predict_pipeline,
-)
+from ddlsim.api.pipeline import PipelineOptions, ThreeDOptions, predict_model_parallel
+
 from ddlsim.errors import ConfigError
 from ddlsim.sim.tensor import megatron_model_flops
 
 SMALL = (("layers", 4),)
 
 
+def _place(opts):
+    """Placement and memory only (the engine without simulation)."""
+    return predict_model_parallel(opts, simulate=False)
+
+
 def test_pipeline_prediction_consistent_numbers():
     opts = PipelineOptions(model="gpt-small", micro_batch=2, micro_batches=6, stages=2,
                            model_overrides=SMALL)
-    pred = predict_pipeline(opts)
+    pred = predict_model_parallel(opts)
     s = pred.summary()
     assert s["fits"] and len(pred.memory) == 2
     assert s["samples_per_s"] == pytest.approx(12 / s["iteration_s"])
@@ -38,15 +38,15 @@ def test_pipeline_prediction_consistent_numbers():
 def test_gpipe_holds_more_activation_memory_than_1f1b():
     base = dict(model="gpt-small", micro_batch=2, micro_batches=8, stages=2,
                 model_overrides=SMALL)
-    gp = place(PipelineOptions(schedule="gpipe", placement="blocks", **base))
-    fb = place(PipelineOptions(schedule="1f1b", placement="blocks", **base))
+    gp = _place(PipelineOptions(schedule="gpipe", placement="blocks", **base))
+    fb = _place(PipelineOptions(schedule="1f1b", placement="blocks", **base))
     assert gp.memory[0].activations_bytes == pytest.approx(4 * fb.memory[0].activations_bytes)
 
 
 def test_not_fitting_is_a_result_with_suggestions():
     opts = PipelineOptions(model="gpt3-1.3b", micro_batch=8, micro_batches=8, stages=2,
                            schedule="gpipe", cluster="pcie-8gpu", dtype="float16")
-    pred = place(opts)
+    pred = _place(opts)
     assert not pred.fits
     worst = max(pred.memory, key=lambda m: m.over_bytes)
     assert worst.over_bytes > 0 and worst.device == "l4"
@@ -57,7 +57,7 @@ def test_heterogeneous_auto_placement_gives_more_layers_to_the_faster_gpu():
     opts = PipelineOptions(model="gpt-small", micro_batch=2, micro_batches=4, stages=2,
                            devices=("a100-80gb", "l4"), cluster="dgx-a100",
                            model_overrides=SMALL)
-    pred = place(opts)
+    pred = _place(opts)
     a, b, c = pred.bounds
     assert pred.stage_devices == ("a100-80gb", "l4")
     assert (b - a) > (c - b)
@@ -66,7 +66,7 @@ def test_heterogeneous_auto_placement_gives_more_layers_to_the_faster_gpu():
 def test_manual_placement_and_bad_input():
     opts = PipelineOptions(model="lenet5", micro_batch=8, micro_batches=2, stages=2,
                            placement="manual", balance=(5, 7), cluster="dgx-a100")
-    pred = predict_pipeline(opts)
+    pred = predict_model_parallel(opts)
     assert pred.bounds == (0, 5, 12)
     with pytest.raises(ConfigError, match="balance: manual placement needs 2"):
         PipelineOptions(stages=2, placement="manual", balance=(5,))
@@ -77,8 +77,8 @@ def test_manual_placement_and_bad_input():
 def test_tensor_parallel_3d_runs_and_splits_compute():
     kw = dict(model="gpt-small", pp=2, dp=2, micro_batch=1, global_batch=8,
               model_overrides=SMALL, cluster="dgx-a100")
-    one = predict_3d(ThreeDOptions(tp=1, **kw))
-    two = predict_3d(ThreeDOptions(tp=2, **kw))
+    one = predict_model_parallel(ThreeDOptions(tp=1, **kw))
+    two = predict_model_parallel(ThreeDOptions(tp=2, **kw))
     assert two.options.num_gpus == 8
     # per-GPU forward compute roughly halves (replicated layernorms and TP collectives
     # keep it above half)
@@ -89,7 +89,7 @@ def test_tensor_parallel_3d_runs_and_splits_compute():
 def test_report_folder(tmp_path):
     from ddlsim.reports.pipeline import write_pipeline_report
 
-    pred = predict_pipeline(PipelineOptions(model="gpt-small", micro_batch=1, micro_batches=3,
+    pred = predict_model_parallel(PipelineOptions(model="gpt-small", micro_batch=1, micro_batches=3,
                                             stages=2, model_overrides=SMALL))
     out = write_pipeline_report(pred, tmp_path / "rep")
     for name in ("summary.csv", "stages.csv", "ops.csv", "sends.csv", "trace.json",
@@ -107,7 +107,7 @@ LLAMA_SMALL = (("layers", 4), ("seq", 1024))
 def test_llama_tensor_parallel_prediction_uses_the_general_megatron_flops():
     opts = ThreeDOptions(model="llama3-8b", tp=2, pp=2, dp=1, micro_batch=1, global_batch=4,
                          cluster="dgx-h100", model_overrides=LLAMA_SMALL)
-    s = predict_3d(opts).summary()
+    s = predict_model_parallel(opts).summary()
     assert s["gpus"] == 4
     # Megatron's num_floating_point_operations with GQA (8 of 32 heads) and SwiGLU
     flops = megatron_model_flops(4, 1024, 4, 4096, 128256, heads=32, kv_heads=8,
@@ -118,8 +118,8 @@ def test_llama_tensor_parallel_prediction_uses_the_general_megatron_flops():
 def test_context_parallel_halves_per_gpu_work_and_counts_its_gpus():
     base = dict(model="llama3-8b", tp=1, pp=1, dp=1, micro_batch=1, global_batch=2,
                 cluster="dgx-h100", model_overrides=LLAMA_SMALL)
-    one = predict_3d(ThreeDOptions(**base))
-    two = predict_3d(ThreeDOptions(cp=2, **base))
+    one = predict_model_parallel(ThreeDOptions(**base))
+    two = predict_model_parallel(ThreeDOptions(cp=2, **base))
     assert two.options.num_gpus == 2 and two.summary()["gpus"] == 2
     # same model FLOPs and tokens per iteration; the compute per GPU about halves (the
     # ring p2p hides behind attention, the cp gradient allreduce is added)
@@ -133,8 +133,8 @@ def test_context_parallel_halves_per_gpu_work_and_counts_its_gpus():
 def test_cp1_options_predict_exactly_as_before():
     base = dict(model="gpt-small", tp=2, pp=2, dp=2, micro_batch=1, global_batch=8,
                 cluster="dgx-a100", model_overrides=SMALL)
-    a = predict_3d(ThreeDOptions(**base)).summary()
-    b = predict_3d(ThreeDOptions(cp=1, **base)).summary()
+    a = predict_model_parallel(ThreeDOptions(**base)).summary()
+    b = predict_model_parallel(ThreeDOptions(cp=1, **base)).summary()
     assert a == b
     with pytest.raises(ConfigError, match="cp: must be an integer >= 1"):
         ThreeDOptions(cp=0, **base)
@@ -158,5 +158,6 @@ def test_3d_cli_context_parallel(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["3d", "--model", "llama3-8b", "--cp", "0"])
     err = capsys.readouterr().err.strip()
-    assert exc.value.code == 1 and err.endswith("cp: must be an integer >= 1, got 0")
+    assert exc.value.code == 2 and "'--cp': 0 is not in the range x>=1" in err
+    assert len(err.splitlines()) == 1
     assert len(err.splitlines()) == 1

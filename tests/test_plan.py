@@ -279,9 +279,10 @@ def test_summary_is_json_serialisable():
     ("dgx-a100", "gpt3-13b", 4, 1, 2), ("dgx-a100", "gpt3-13b", 2, 1, 2),
     ("cloud-25gbe", "gpt3-13b", 8, 2, 1)])
 def test_memory_prescreen_agrees_with_place(preset, model, tp, pp, dp):
-    from ddlsim.api.pipeline import ThreeDOptions, place
-    from ddlsim.api.plan import _fits_memory, _gpt_dtype
+    from ddlsim import api
 
-    o = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=1, global_batch=64,
-                      cluster=preset, dtype=_gpt_dtype(preset))
-    assert _fits_memory(o, preset) == place(o).fits
+    job = api.Job(workload=api.Workload(model), cluster=api.Cluster(preset, tp * pp * dp),
+                  parallelism=api.Parallelism(tp=tp, pp=pp, dp=dp, placement="blocks"),
+                  batch=api.Batch(global_batch=64, micro=1), strategy=api.Strategy(kind="3d"))
+    need, cap = api.check_memory(job)
+    assert (need <= cap) == api.place(job).fits

@@ -74,7 +74,9 @@ class Cluster:
     ``gpus_per_node``: GPUs of one node (None: the preset's; fewer GPUs than one node use
     a partly filled node); ``intra_link``: ``nvswitch`` | ``nvlink`` | ``pcie`` | ``none``;
     ``nvls``: NVLink SHARP available to NCCL; ``slow_links``: (link id, factor) pairs;
-    ``nccl_calibrated``: apply the NCCL bus-bandwidth efficiencies to the links.
+    ``nccl_calibrated``: apply the NCCL bus-bandwidth efficiencies to the links;
+    ``stage_devices``: one device per pipeline stage (heterogeneous pipelines; empty: every
+    GPU is ``device``).
     """
 
     preset: str = "dgx-a100"
@@ -90,6 +92,7 @@ class Cluster:
     fabric: str | None = None
     slow_links: tuple[tuple[str, float], ...] = ()
     nccl_calibrated: bool = True
+    stage_devices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _positive_int("cluster.gpus", self.gpus)
@@ -257,6 +260,9 @@ class Job:
             raise ConfigError(f"parallelism: strategy {self.strategy.kind!r} is pure data "
                               f"parallelism, got tp={par.tp}, cp={par.cp}, pp={par.pp} "
                               f"(use strategy '3d' or 'pipeline')")
+        if self.cluster.stage_devices and len(self.cluster.stage_devices) != par.pp:
+            raise ConfigError(f"cluster.stage_devices: needs one device per pipeline stage "
+                              f"(pp = {par.pp}), got {len(self.cluster.stage_devices)}")
         if self.cluster.gpus % par.model_parallel:
             raise ConfigError(f"cluster.gpus: must be a multiple of tp x cp x pp = "
                               f"{par.model_parallel}, got {self.cluster.gpus}")

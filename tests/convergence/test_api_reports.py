@@ -11,11 +11,11 @@ import pytest
 from ddlsim.api.convergence import (
     ReplayOptions,
     budget_log,
-    converge_dp,
+    converge,
     lr_sweep_prediction,
     replay_prediction,
 )
-from ddlsim.api.dp import DPOptions
+from ddlsim import api
 from ddlsim.convergence.replay import constant_staleness_log, sync_log
 from ddlsim.errors import ConfigError
 from ddlsim.reports.convergence import (
@@ -37,9 +37,10 @@ def test_budget_log_counts_samples_per_row():
 
 
 def test_converge_dp_replays_the_simulated_sync_log(digits):
-    dp_opts = DPOptions(model="lenet-digits", batch_per_gpu=16, gpus=4, iterations=6)
-    dp, conv = converge_dp(dp_opts, ReplayOptions(model="lenet-digits", epochs=1.0), digits)
-    log = dp.result.update_log
+    job = api.Job(workload=api.Workload("lenet-digits"), cluster=api.Cluster(gpus=4),
+                  batch=api.Batch(micro=16), iterations=6)
+    pred, conv = converge(job, ReplayOptions(model="lenet-digits", epochs=1.0), digits)
+    log = pred.detail.result.update_log
     res = conv.result
     assert conv.simulated_rows == 6 and conv.replayed_rows == math.ceil(digits.n_train / 64)
     period = log[-1][1]
@@ -48,7 +49,7 @@ def test_converge_dp_replays_the_simulated_sync_log(digits):
     assert set(res.staleness.tolist()) == {0}
     assert res.outcome in ("completed", "reached-target")
     with pytest.raises(ConfigError, match="model"):
-        converge_dp(dp_opts, ReplayOptions(model="mlp"), digits)
+        converge(job, ReplayOptions(model="mlp"), digits)
 
 
 def test_frames_and_plots(digits):

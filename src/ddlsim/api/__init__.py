@@ -5,25 +5,20 @@ Each function takes an options dataclass, does the work through the parts (``ker
 caller's. One module per family of commands; the names below are the public API.
 """
 
-from ddlsim.api.async_ps import (
-    COMPARE_STRATEGIES,
-    PSOptions,
-    PSPrediction,
-    compare_strategies,
-    predict_ps,
-)
+from ddlsim.api.async_ps import PSOptions, PSPrediction, predict_ps
 from ddlsim.api.calibration import (
     DEFAULT_CALIBRATION,
     Calibration,
     load_calibration,
     stored_calibration,
 )
+from ddlsim.api.compare import COMPARE_STRATEGIES, compare_strategies
 from ddlsim.api.convergence import (
     CONVERGE_STRATEGIES,
     ConvergencePrediction,
     ReplayOptions,
     StrategyRunOptions,
-    converge_dp,
+    converge,
     converge_strategies,
     lr_sweep_prediction,
     replay_prediction,
@@ -50,25 +45,22 @@ from ddlsim.api.pipeline import (
     PipelineOptions,
     PipelinePrediction,
     ThreeDOptions,
-    place,
-    predict_3d,
-    predict_pipeline,
+    predict_model_parallel,
 )
-from ddlsim.api.predict import Prediction, predict, resolve_precision
+from ddlsim.api.predict import Prediction, check_memory, place, predict, resolve_precision
 from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Workload
 
 __all__ = [
     "Batch", "Cluster", "Job", "Parallelism", "Precision", "Strategy", "Workload",
     "Calibration", "DEFAULT_CALIBRATION", "load_calibration", "stored_calibration",
-    "Prediction", "predict", "resolve_precision",
+    "Prediction", "check_memory", "place", "predict", "resolve_precision",
     "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",
     "predict_goodput", "scenario_fault_options",
     "CONVERGE_STRATEGIES", "ConvergencePrediction", "ReplayOptions", "StrategyRunOptions",
-    "converge_dp", "converge_strategies", "lr_sweep_prediction", "replay_prediction",
+    "converge", "converge_strategies", "lr_sweep_prediction", "replay_prediction",
     "simulated_update_log",
     "COMPARE_STRATEGIES", "PSOptions", "PSPrediction", "compare_strategies", "predict_ps",
-    "PipelineOptions", "PipelinePrediction", "ThreeDOptions", "place",
-    "predict_3d", "predict_pipeline",
+    "PipelineOptions", "PipelinePrediction", "ThreeDOptions", "predict_model_parallel",
     "ALLREDUCE_ALGOS", "DPOptions", "DPPrediction", "KernelBenchOptions", "bench_kernels",
     "cost_models", "host_device_spec", "peak_for_profile", "predict_dp", "summarize_profile",
     "training_step_calls",

@@ -1,15 +1,13 @@
-"""Parameter-server data parallelism (ASP, SSP, BSP, backup workers): what ``ddlsim ps``
-calls, the side-by-side comparison with allreduce, and the comparison with allreduce.
+"""The parameter-server engine (ASP, SSP, BSP, backup workers) that
+:func:`ddlsim.api.predict` drives for ``strategy.kind = "ps"`` jobs.
 
 Network note: PS traffic (ps-lite / gRPC over TCP) is not NCCL, so the PS clusters use the
-presets' line rates, not :func:`ddlsim.sim.collectives.nccl_calibrated`; the allreduce row
-of :func:`compare_strategies` comes from :func:`ddlsim.api.dp.predict_dp` (calibrated).
+presets' line rates, not :func:`ddlsim.sim.collectives.nccl_calibrated`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ddlsim.errors import ConfigError
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS
@@ -126,10 +124,10 @@ class PSPrediction:
 
 # --------------------------------------------------------------------------- building
 def _worker_cluster(opts: PSOptions):
-    from ddlsim.api.dp import _cluster_for
+    from ddlsim.api.dp import cluster_for
 
-    return _cluster_for(opts.cluster, opts.workers, calibrated=False,
-                        overrides=opts.cluster_overrides)
+    return cluster_for(opts.cluster, opts.workers, calibrated=False,
+                       overrides=opts.cluster_overrides)
 
 
 def _build_cluster(opts: PSOptions):
@@ -160,7 +158,7 @@ def _build_cluster(opts: PSOptions):
 
 
 def _costs(opts: PSOptions, cluster, endpoints, cost_model_factory=None):
-    from ddlsim.api.dp import _profile_rows, cost_models
+    from ddlsim.api.dp import cost_models, profile_rows
     from ddlsim.sim.async_ps import plan_shards, shard_costs
     from ddlsim.sim.sync_dp import step_cost
     from ddlsim.sim.workloads import get_workload
@@ -170,7 +168,7 @@ def _costs(opts: PSOptions, cluster, endpoints, cost_model_factory=None):
     worker_devs = [cluster.devices[g] for g in range(opts.workers)]
     server_devs = [cluster.devices[e] for e in endpoints]
     models = (cost_model_factory or cost_models)(worker_devs + server_devs,
-                                                 _profile_rows(opts.profile))
+                                                 profile_rows(opts.profile))
     paths: dict[str, int] = {}
 
     def estimator(model):
@@ -214,69 +212,3 @@ def predict_ps(opts: PSOptions, cost_model_factory=None) -> PSPrediction:
     return PSPrediction(options=opts, cluster=cluster, result=result, shards=shards,
                         compute_only_samples_per_s=opts.batch_per_worker / fastest,
                         cost_paths=paths)
-
-
-# --------------------------------------------------------------------------- comparison
-COMPARE_STRATEGIES = ("allreduce", "bsp", "asp", "ssp", "backup")
-
-
-def compare_strategies(opts: PSOptions, straggler: tuple[int, float] | None = (-1, 2.0),
-                       strategies=COMPARE_STRATEGIES):
-    """Side-by-side throughput and staleness of allreduce sync vs PS BSP, ASP, SSP and
-    backup workers, for ``opts``'s workload and cluster, without and with a straggler.
-
-    ``straggler``: (worker, compute time factor) added to ``opts.slow_workers`` for the
-    second half of the table (``None``: only the plain runs; worker -1 = the last one,
-    which by default hosts no shard: colocated shard ``j`` sits on node ``j``'s first GPU,
-    and that worker's own pulls and pushes to it are free). Every strategy processes
-    about ``opts.updates`` gradients: synchronous strategies run ``updates / (gradients
-    per iteration)`` iterations (at least 3). Returns a DataFrame with one row per
-    (strategy, straggler) and ``slowdown`` = plain samples/s / straggler samples/s.
-    """
-    import pandas as pd
-
-    from ddlsim.api.dp import DPOptions, predict_dp
-
-    unknown = [s for s in strategies if s not in COMPARE_STRATEGIES]
-    if unknown:
-        raise ConfigError(f"strategies: must be among {', '.join(COMPARE_STRATEGIES)}, "
-                          f"got {unknown}")
-    cases = [("none", opts.slow_workers)]
-    if straggler is not None:
-        w, f = straggler
-        w = int(w) % opts.workers
-        cases.append((f"worker {w} x{f:g}", tuple(opts.slow_workers) + ((int(w), float(f)),)))
-    rows = []
-    for label, slow in cases:
-        for strat in strategies:
-            if strat == "allreduce":
-                iters = max(3, math.ceil(opts.updates / opts.workers))
-                dp = predict_dp(DPOptions(
-                    model=opts.model, batch_per_gpu=opts.batch_per_worker, cluster=opts.cluster,
-                    gpus=opts.workers, dtype=opts.dtype, grad_dtype=opts.grad_dtype,
-                    iterations=iters, noise=opts.noise, noise_cv=opts.noise_cv,
-                    slow_gpus=slow, profile=opts.profile, seed=opts.seed))
-                row = {"strategy": "allreduce", "samples_per_s": dp.samples_per_s,
-                       "updates_per_s": iters / dp.result.makespan_s,
-                       "staleness_mean": 0.0, "staleness_p99": 0.0, "dropped_grads": 0,
-                       "worker_util_mean": dp.summary()["gpu_busy_frac"],
-                       "server_link_util_max": float("nan")}
-            else:
-                per_update = {"asp": 1, "ssp": 1, "bsp": opts.workers,
-                              "backup": opts.workers - opts.backup_workers}[strat]
-                updates = opts.updates if per_update == 1 else max(
-                    3, math.ceil(opts.updates / per_update))
-                p = predict_ps(replace(opts, mode=strat, slow_workers=slow, updates=updates))
-                s = p.summary()
-                row = {"strategy": f"ps-{strat}", "samples_per_s": s["samples_per_s"],
-                       "updates_per_s": s["updates_per_s"],
-                       "staleness_mean": s["staleness_mean"],
-                       "staleness_p99": s["staleness_p99"], "dropped_grads": s["dropped_grads"],
-                       "worker_util_mean": s["worker_util_mean"],
-                       "server_link_util_max": s["server_link_util_max"]}
-            rows.append({"straggler": label, **row})
-    df = pd.DataFrame(rows)
-    plain = df[df["straggler"] == "none"].set_index("strategy")["samples_per_s"]
-    df["slowdown"] = [plain[s] / v for s, v in zip(df["strategy"], df["samples_per_s"],
-                                                    strict=True)]
-    return df

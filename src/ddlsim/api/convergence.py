@@ -137,23 +137,28 @@ def lr_sweep_prediction(update_log: Sequence[Sequence], opts: ReplayOptions,
     return lr_sweep(log, opts.config(), lrs, data)
 
 
-def converge_dp(dp_options, opts: ReplayOptions | None = None,
-                data: Dataset | None = None) -> tuple[object, ConvergencePrediction]:
-    """Simulate sync DP (``dp_options``: :class:`ddlsim.api.dp.DPOptions`, whose model and
-    per-GPU batch must match ``opts``), then replay its update log. Returns
-    ``(dp_prediction, convergence_prediction)``."""
+def converge(job, opts: ReplayOptions | None = None, data: Dataset | None = None,
+             calibration="stored") -> tuple[object, ConvergencePrediction]:
+    """Predict ``job`` (an allreduce or parameter-server :class:`~ddlsim.job.Job` whose
+    model is the replay's) with :func:`ddlsim.api.predict`, then replay its update log on
+    real data. Returns ``(prediction, convergence_prediction)``; the replay's per-worker
+    batch is the job's micro-batch."""
     from dataclasses import replace
 
-    from ddlsim.api.dp import predict_dp
+    from ddlsim.api.predict import predict
 
     opts = opts or ReplayOptions()
-    if dp_options.model.replace("_", "-") != opts.model:
-        raise ConfigError(f"model: the simulation's {dp_options.model!r} must equal the "
+    if job.strategy.kind not in ("allreduce", "ps"):
+        raise ConfigError(f"strategy.kind: the replay needs weight updates (allreduce or ps), "
+                          f"got {job.strategy.kind!r}")
+    if job.workload.model.replace("_", "-") != opts.model:
+        raise ConfigError(f"model: the simulation's {job.workload.model!r} must equal the "
                           f"replay's {opts.model!r}")
-    if dp_options.batch_per_gpu != opts.batch_per_worker:
-        opts = replace(opts, batch_per_worker=dp_options.batch_per_gpu)
-    dp = predict_dp(dp_options)
-    return dp, replay_prediction(dp.result.update_log, opts, data)
+    micro, _ = job.resolve_batch()
+    if micro != opts.batch_per_worker:
+        opts = replace(opts, batch_per_worker=micro)
+    pred = predict(job, calibration)
+    return pred, replay_prediction(pred.detail.result.update_log, opts, data)
 
 
 CONVERGE_STRATEGIES = ("allreduce", "bsp", "asp", "ssp", "backup")
@@ -166,7 +171,8 @@ class StrategyRunOptions:
     ``workers``: GPUs / PS workers; ``cluster``: preset; ``sim_updates``: model-level
     updates (sync iterations or async applied gradients) to simulate; the log is then tiled
     to the replay budget; ``staleness_bound``/``backup_workers`` for SSP/backup; ``noise_cv``
-    and ``straggler`` (worker, factor) make workers unequal.
+    and ``straggler`` (worker, factor) make workers unequal; ``calibration``: as for
+    :func:`ddlsim.api.predict`.
     """
 
     workers: int = 8
@@ -177,32 +183,36 @@ class StrategyRunOptions:
     noise_cv: float = 0.0
     straggler: tuple[int, float] | None = None
     seed: int = 0
+    calibration: str = "stored"
+
+
+def strategy_job(strategy: str, model: str, batch_per_worker: int, so: StrategyRunOptions):
+    """The :class:`~ddlsim.job.Job` that simulates ``strategy`` (allreduce or a PS mode)
+    for ``model`` as ``so`` says."""
+    from ddlsim.job import Batch, Cluster, Job, Strategy, Workload
+
+    if strategy not in CONVERGE_STRATEGIES:
+        raise unknown_name("strategy", strategy, CONVERGE_STRATEGIES, "strategy")
+    ps = strategy != "allreduce"
+    updates = so.sim_updates * (1 if strategy in ("asp", "ssp") else so.workers)
+    return Job(workload=Workload(model), cluster=Cluster(so.cluster, so.workers),
+               batch=Batch(micro=batch_per_worker),
+               strategy=Strategy(kind="ps" if ps else "allreduce",
+                                 ps_mode=strategy if ps else "asp", updates=updates,
+                                 staleness_bound=so.staleness_bound,
+                                 backup_workers=so.backup_workers),
+               iterations=so.sim_updates, seed=so.seed,
+               noise="lognormal" if so.noise_cv > 0 else "none", noise_cv=so.noise_cv,
+               slow_gpus=(so.straggler,) if so.straggler else ())
 
 
 def simulated_update_log(strategy: str, model: str, batch_per_worker: int,
                          so: StrategyRunOptions) -> tuple[list[tuple], dict]:
     """Simulate ``strategy`` for ``model`` and return ``(update_log, throughput summary)``."""
-    if strategy not in CONVERGE_STRATEGIES:
-        raise unknown_name("strategy", strategy, CONVERGE_STRATEGIES, "strategy")
-    noise = "lognormal" if so.noise_cv > 0 else "none"
-    slow = (so.straggler,) if so.straggler else ()
-    if strategy == "allreduce":
-        from ddlsim.api.dp import DPOptions, predict_dp
+    from ddlsim.api.predict import predict
 
-        pred = predict_dp(DPOptions(model=model, batch_per_gpu=batch_per_worker,
-                                    cluster=so.cluster, gpus=so.workers,
-                                    iterations=so.sim_updates, noise=noise,
-                                    noise_cv=so.noise_cv, slow_gpus=slow, seed=so.seed))
-        return list(pred.result.update_log), pred.summary()
-    from ddlsim.api.async_ps import PSOptions, predict_ps
-
-    updates = so.sim_updates * (1 if strategy in ("asp", "ssp") else so.workers)
-    pred = predict_ps(PSOptions(model=model, batch_per_worker=batch_per_worker,
-                                cluster=so.cluster, workers=so.workers, mode=strategy,
-                                updates=updates, staleness_bound=so.staleness_bound,
-                                backup_workers=so.backup_workers, noise=noise,
-                                noise_cv=so.noise_cv, slow_workers=slow, seed=so.seed))
-    return list(pred.result.update_log), pred.summary()
+    pred = predict(strategy_job(strategy, model, batch_per_worker, so), so.calibration)
+    return list(pred.detail.result.update_log), pred.detail.summary()
 
 
 def converge_strategies(strategies: Sequence[str], opts: ReplayOptions,

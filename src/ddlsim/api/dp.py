@@ -132,9 +132,9 @@ def _device_links(preset: str, extra: dict) -> dict:
     return extra
 
 
-def _cluster_for(preset: str, gpus: int, calibrated: bool,
-                 slow_links: tuple[tuple[str, float], ...] = (),
-                 overrides: tuple[tuple[str, float], ...] = ()):
+def cluster_for(preset: str, gpus: int, calibrated: bool,
+                slow_links: tuple[tuple[str, float], ...] = (),
+                overrides: tuple[tuple[str, float], ...] = ()):
     """The preset's cluster holding ``gpus`` GPUs; ``overrides``: ClusterSpec fields in SI
     units (e.g. ``("nic_bw_Bps", 3.125e9)``), ``device`` and ``gpus_per_node`` included;
     ``slow_links``: (link id, slow-down factor). The one place a cluster is built."""
@@ -165,7 +165,7 @@ def _cluster_for(preset: str, gpus: int, calibrated: bool,
     return cluster
 
 
-def _profile_rows(path: str | None):
+def profile_rows(path: str | None):
     """Profile CSV -> ProfileRow records; rows measured on this host's CPU are renamed to
     the host spec's name so the cost model matches them to ``host-cpu``."""
     if path is None:
@@ -198,7 +198,7 @@ def default_profile_rows(device, search=None):
         files += sorted((pkg / "data" / "profiles").glob("*gpu*.csv"))
     else:
         files = [f for d in search for f in sorted(Path(d).glob("**/*.csv"))]
-    return [r for f in files for r in _profile_rows(str(f)) if _row_matches(r.device, device)]
+    return [r for f in files for r in profile_rows(str(f)) if _row_matches(r.device, device)]
 
 
 def cost_models(device_names, rows):
@@ -243,9 +243,9 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     from ddlsim.sim.workloads import get_workload
 
     workload = get_workload(opts.model, opts.batch_per_gpu, **dict(opts.model_overrides))
-    cluster = _cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links,
+    cluster = cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links,
                            opts.cluster_overrides)
-    models = (cost_model_factory or cost_models)(cluster.devices, _profile_rows(opts.profile))
+    models = (cost_model_factory or cost_models)(cluster.devices, profile_rows(opts.profile))
     paths: dict[str, int] = {}
     costs_by_device = {name: step_cost(workload, counting_estimator(model, paths), opts.dtype,
                                        opts.grad_dtype)

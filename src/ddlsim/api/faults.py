@@ -1,8 +1,8 @@
 """Goodput under failures: what a strategy's steady-state throughput becomes over a long
 training run in which GPUs, nodes and links fail (the model: :mod:`ddlsim.sim.faults`).
 
-* :func:`predict_goodput` takes a prediction (``predict_dp`` / ``predict_ps`` /
-  ``predict_pipeline``), a ``ddlsim run`` strategy result, or their ``summary()`` dict,
+* :func:`predict_goodput` takes a prediction (:func:`ddlsim.api.predict`'s, or an
+  engine's), a ``ddlsim run`` strategy result, or their ``summary()`` dict,
   and returns a :class:`GoodputResult`: useful samples/s, time lost to failures and to
   checkpoints, expected time-to-train for ``train_samples``.
 * :func:`checkpoint_interval_sweep` evaluates goodput over a grid of checkpoint intervals
@@ -156,10 +156,13 @@ class GoodputResult:
 # --------------------------------------------------------------------------- inputs
 def _source_summary(source) -> tuple[dict, object, str | None]:
     """``(summary dict, prediction or None, strategy label or None)`` of a prediction, a
-    strategy result (``.prediction``, ``.name``) or a summary dict."""
+    strategy result (``.prediction``, ``.name``), a :class:`ddlsim.api.Prediction` or a
+    summary dict."""
     if isinstance(source, dict):
         return dict(source), None, None
     pred = getattr(source, "prediction", None) or source
+    if hasattr(pred, "job") and hasattr(pred, "detail"):  # ddlsim.api.predict's Prediction
+        pred = pred.detail
     if not hasattr(pred, "summary"):
         raise ConfigError(f"source: need a prediction, a strategy result or a summary dict, "
                           f"got {type(source).__name__}")

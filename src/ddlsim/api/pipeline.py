@@ -1,8 +1,9 @@
 """Model parallelism: pipeline (``ddlsim pipeline``), placement (``ddlsim place``) and
-tensor x pipeline x data parallelism (``ddlsim 3d``), plus validation against published
-rows.
+tensor x pipeline x data parallelism (``ddlsim 3d``): the engine
+:func:`predict_model_parallel` that :func:`ddlsim.api.predict` drives for pipeline and 3D
+jobs.
 
-One core (:func:`_predict`) serves all three: build the per-GPU layer list (a GPT sharded
+One core serves all three: build the per-GPU layer list (a GPT sharded
 over ``tp`` GPUs, or any workload's layers), price every layer with the cost model, model
 memory, place layers on stages (Megatron's even block split, the memory-aware partitioner,
 or the user's ranges), simulate one representative pipeline (SimPy, sends as flows over the
@@ -195,9 +196,9 @@ def _workload(opts: PipelineOptions):
 
 
 def _cluster(opts: PipelineOptions):
-    from ddlsim.api.dp import _cluster_for
+    from ddlsim.api.dp import cluster_for
 
-    cluster = _cluster_for(opts.cluster, opts.num_gpus, opts.calibrated,
+    cluster = cluster_for(opts.cluster, opts.num_gpus, opts.calibrated,
                            overrides=opts.cluster_overrides)
     if opts.devices:
         from ddlsim.sim.hardware import get_device
@@ -294,14 +295,14 @@ def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
 
 
 def _predict(opts: PipelineOptions, simulate: bool = True,
-             cost_model_factory=None) -> PipelinePrediction:
+             cost_model_factory=None, suggest: bool = True) -> PipelinePrediction:
     """``cost_model_factory(device_names, profile_rows) -> {name: model}`` replaces
     :func:`ddlsim.api.dp.cost_models` (validation passes calibrated models; each model has
     ``.device`` and ``.estimate(kc, dtype)``)."""
     import numpy as np
     import simpy
 
-    from ddlsim.api.dp import _profile_rows, cost_models, counting_estimator
+    from ddlsim.api.dp import cost_models, counting_estimator, profile_rows
     from ddlsim.sim.collectives import broadcast_time, collective
     from ddlsim.sim.memory import in_flight, stage_memory
     from ddlsim.sim.network import Network
@@ -328,7 +329,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
                           f"{opts.model} has {len(layers)}")
     cluster = _cluster(opts)
     stage_dev = tuple(cluster.devices[layout.rank(k)] for k in range(opts.stages))
-    models = (cost_model_factory or cost_models)(stage_dev, _profile_rows(opts.profile))
+    models = (cost_model_factory or cost_models)(stage_dev, profile_rows(opts.profile))
     paths: dict[str, int] = {}
     tp_time = _tp_time_fn(cluster, opts.tp)
     if opts.cp > 1:
@@ -364,7 +365,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         fwd, bwd, est = per_dev[stage_dev[k]]
         costs.append(stage_costs(layers, bounds, fwd, bwd, opts.dtype, est, opts.optimizer,
                                  opts.grad_dtype, send_div, input_elems)[k])
-    suggestions = [] if all(m.fits for m in memory) else _suggest(
+    suggestions = [] if not suggest or all(m.fits for m in memory) else _suggest(
         opts, layers, mem, times, caps, input_elems)
 
     hp = wl.hyperparams
@@ -445,27 +446,14 @@ def _sender(env, net, layout, p2p: str):
     return send_network if p2p == "network" else send_links
 
 
-def predict_pipeline(opts: PipelineOptions) -> PipelinePrediction:
-    """Place, check memory and simulate a pipeline (optionally with TP and DP)."""
-    return _predict(opts)
-
-
-def predict_3d(opts: PipelineOptions) -> PipelinePrediction:
-    """TP x PP x DP of a GPT (build ``opts`` with :func:`ThreeDOptions`)."""
-    return _predict(opts)
-
-
-def place(opts: PipelineOptions) -> PipelinePrediction:
-    """Placement and memory only (no simulation): the split, per-stage time and memory,
-    and what would fit when it does not. ``result`` is empty."""
-    return _predict(opts, simulate=False)
-
-
-def predict_model_parallel(opts: PipelineOptions, cost_model_factory=None
-                           ) -> PipelinePrediction:
-    """:func:`predict_pipeline` with the cost models of ``cost_model_factory`` (the
-    calibrated ones of :mod:`ddlsim.api.predict`)."""
-    return _predict(opts, cost_model_factory=cost_model_factory)
+def predict_model_parallel(opts: PipelineOptions, cost_model_factory=None,
+                           simulate: bool = True, suggest: bool = True) -> PipelinePrediction:
+    """The model-parallel engine: place, check memory and (``simulate``) run one pipeline
+    (with TP, CP and DP). ``cost_model_factory(device_names, profile_rows) -> {name:
+    model}``: the calibrated models of :func:`ddlsim.api.predict` (default: first-principles
+    :func:`ddlsim.api.dp.cost_models`); ``simulate=False``: placement and memory only
+    (``result`` empty); ``suggest``: when a stage does not fit, search what would."""
+    return _predict(opts, simulate, cost_model_factory, suggest)
 
 
 # --------------------------------------------------------------------------- torchgpipe

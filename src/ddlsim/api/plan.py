@@ -1,9 +1,10 @@
 """Capacity planning: what ``ddlsim plan`` calls.
 
 For a model and a training target, :func:`plan` enumerates GPU type x GPU count x
-strategy, predicts the iteration time of each configuration with the simulators
-(:func:`ddlsim.api.dp.predict_dp` for data-parallel models, :func:`ddlsim.api.pipeline.
-predict_3d` for GPTs), turns the target into optimizer steps, and prices the run:
+strategy, predicts the iteration time of each configuration as a job through
+:func:`ddlsim.api.predict` with the stored calibration (sync data parallelism for CNNs and
+MLPs, 3D parallelism for decoders), turns the target into optimizer steps, and prices the
+run:
 
     time_to_train_s = steps x iteration_s / goodput
     cost_usd        = gpus x (time_to_train_s / 3600) x usd_per_gpu_hour
@@ -275,10 +276,11 @@ class PlanOptions:
     cluster preset and a price); ``max_gpus`` / ``min_gpus``: counts tried are powers of
     two from ``min_gpus`` (default: one node of the preset) to ``max_gpus``;
     ``batch_per_gpu``: per-GPU batch of a data-parallel model (weak scaling: the global
-    batch grows with the GPUs), or the micro-batch of a GPT; ``global_batch``: sequences
-    per iteration of a GPT (fixed); ``dataset_samples``: training-set size for
-    ``epochs=``; ``dtype``: compute dtype (default float32 for data-parallel models,
-    bfloat16 for GPTs); ``prices_path``: CSV overriding/adding price rows;
+    batch grows with the GPUs); ``micro_batch``: micro-batch of a GPT (Megatron's default
+    1); ``global_batch``: sequences per iteration of a GPT (fixed); ``dataset_samples``:
+    training-set size for ``epochs=``; ``dtype``: compute dtype (None: the GPU's mixed
+    precision, bf16 where it has it); ``calibration``: as for :func:`ddlsim.api.predict`;
+    ``prices_path``: CSV overriding/adding price rows;
     ``include_failures``: apply :func:`goodput_factor` with ``mtbf_gpu_hours`` (per
     GPU, hours), ``checkpoint_cost_s`` and ``restart_s`` (s); ``iterations``: simulated
     iterations per data-parallel configuration.
@@ -294,7 +296,9 @@ class PlanOptions:
     batch_per_gpu: int = 32
     global_batch: int = 512
     dataset_samples: int | None = None
+    micro_batch: int = 1
     dtype: str | None = None
+    calibration: object = "stored"
     prices_path: str | None = None
     include_failures: bool = False
     mtbf_gpu_hours: float = LLAMA3_MTBF_GPU_HOURS
@@ -303,7 +307,7 @@ class PlanOptions:
     iterations: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("max_gpus", "batch_per_gpu", "global_batch", "iterations"):
+        for name in ("max_gpus", "batch_per_gpu", "micro_batch", "global_batch", "iterations"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {v!r}")
@@ -346,15 +350,26 @@ def _is_gpt(model: str) -> bool:
     return model in GPT_PRESETS
 
 
-def _predict_dp(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
-    from ddlsim.api.dp import DPOptions, predict_dp
+def _job(model: str, preset: str, gpus: int, opts: PlanOptions, **kw):
+    from ddlsim.job import Cluster, Job, Precision, Workload
 
-    pred = predict_dp(DPOptions(model=model, batch_per_gpu=opts.batch_per_gpu, cluster=preset,
-                                gpus=gpus, dtype=opts.dtype or "float32",
-                                iterations=opts.iterations))
-    it = pred.summary()["iteration_s"]
-    return ConfigPrediction(f"sync DP allreduce ({pred.algo})", it, opts.batch_per_gpu * gpus,
-                            dp=gpus)
+    return Job(workload=Workload(model), cluster=Cluster(preset, gpus),
+               precision=Precision(opts.dtype), **kw)
+
+
+def _predict_dp(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
+    from ddlsim.api.predict import predict
+    from ddlsim.job import Batch, Strategy
+
+    pred = predict(_job(model, preset, gpus, opts, batch=Batch(micro=opts.batch_per_gpu),
+                        strategy=Strategy(kind="allreduce"), iterations=opts.iterations),
+                   opts.calibration)
+    strategy = f"sync DP allreduce ({pred.detail.algo})"
+    if pred.fits is False:
+        return ConfigPrediction(strategy, float("nan"), opts.batch_per_gpu * gpus, dp=gpus,
+                                note=f"does not fit: {pred.memory_bytes / 2**30:.1f} GiB per "
+                                     f"GPU of {pred.memory_capacity_bytes / 2**30:.0f}")
+    return ConfigPrediction(strategy, pred.iteration_s, opts.batch_per_gpu * gpus, dp=gpus)
 
 
 def _splits(gpus: int, gpus_per_node: int):
@@ -367,47 +382,15 @@ def _splits(gpus: int, gpus_per_node: int):
         mp *= 2
 
 
-def _gpt_dtype(preset: str) -> str:
-    """bfloat16 where the preset's GPU has it (Megatron practice), else float16 (V100)."""
-    from ddlsim.sim.hardware import get_device
-    from ddlsim.sim.topology import PRESETS
-
-    dev = get_device(PRESETS[preset]["device"][0])
-    return "bfloat16" if "bfloat16" in dev.dtypes else "float16"
-
-
-def _fits_memory(o, preset: str) -> bool:
-    """Whether every stage of ``o`` (even block split, as :func:`predict_3d` places a GPT)
-    fits the preset GPU's memory. The same memory model as :func:`place`, without its
-    what-would-fit search (seconds per miss on long pipelines)."""
-    from ddlsim.api.pipeline import _memory_parts, _workload
-    from ddlsim.sim.hardware import get_device
-    from ddlsim.sim.memory import in_flight, stage_memory
-    from ddlsim.sim.tensor import block_bounds, shard_gpt
-    from ddlsim.sim.topology import PRESETS
-
-    wl = _workload(o)
-    layers = (shard_gpt(wl, o.tp, o.sequence_parallel).layers
-              if o.tp > 1 or o.sequence_parallel else wl.layers)
-    if o.stages > len(layers):
-        return False
-    names = [lay.name for lay in layers]
-    mem = _memory_parts(layers, o, o.micro_batch * math.prod(wl.input_shape))
-    bounds = block_bounds(names, o.stages)
-    dev = get_device(PRESETS[preset]["device"][0])
-    return all(stage_memory(mem, k, bounds[k], bounds[k + 1],
-                            in_flight(o.schedule, k, o.stages, o.micro_batches),
-                            dev.memory_bytes, dev.name).fits for k in range(o.stages))
-
-
 def _predict_gpt(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
-    """The smallest TP x PP (TP within a node first) whose even block split fits memory,
-    the rest data parallel; simulated with :func:`predict_3d` (one iteration)."""
-    from ddlsim.api.pipeline import ThreeDOptions, predict_3d
+    """The smallest TP x PP (TP within a node first) whose even block split fits memory
+    (:func:`ddlsim.api.check_memory`), the rest data parallel, predicted as a 3D job."""
+    from ddlsim.api.predict import check_memory, predict
+    from ddlsim.job import Batch, Parallelism, Strategy
     from ddlsim.sim.topology import PRESETS
 
     gpn = int(PRESETS[preset]["gpus_per_node"][0])
-    mb = opts.batch_per_gpu
+    mb = opts.micro_batch
     tried = []
     for tp, pp in _splits(gpus, gpn):
         dp = gpus // (tp * pp)
@@ -416,17 +399,17 @@ def _predict_gpt(model: str, preset: str, gpus: int, opts: PlanOptions) -> Confi
             tried.append(f"{label}: global batch not divisible")
             continue
         try:
-            o = ThreeDOptions(model=model, tp=tp, pp=pp, dp=dp, micro_batch=mb,
-                              global_batch=opts.global_batch, cluster=preset,
-                              dtype=opts.dtype or _gpt_dtype(preset))
-            fits = _fits_memory(o, preset)
+            job = _job(model, preset, gpus, opts, strategy=Strategy(kind="3d"),
+                       parallelism=Parallelism(tp=tp, pp=pp, dp=dp, placement="blocks"),
+                       batch=Batch(global_batch=opts.global_batch, micro=mb))
+            need, cap = check_memory(job)
         except ConfigError as err:
             tried.append(f"{label}: {err}")
             continue
-        if not fits:
+        if need > cap:
             tried.append(f"{label}: does not fit memory")
             continue
-        pred = predict_3d(o)
+        pred = predict(job, opts.calibration)
         if not pred.fits:  # the authoritative check disagrees: treat as not fitting
             tried.append(f"{label}: does not fit memory")
             continue

@@ -129,7 +129,8 @@ def resolve_precision(job: Job) -> tuple[str, str | None, str]:
     return compute, gemm, grad
 
 
-def _cluster_overrides(job: Job) -> tuple[tuple[str, object], ...]:
+def cluster_overrides(job: Job) -> tuple[tuple[str, object], ...]:
+    """The job's explicit cluster fields as ClusterSpec overrides (SI units)."""
     extra = dict(job.cluster.overrides())
     if job.cluster.gpus_per_node is not None:
         extra["gpus_per_node"] = job.cluster.gpus_per_node
@@ -149,7 +150,7 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
         iterations=job.iterations, algo=job.strategy.algo if job.strategy.algo != "nvls"
         else "auto", bucket_MB=job.strategy.bucket_bytes / 1e6, overlap=job.strategy.overlap,
         noise=job.noise, noise_cv=job.noise_cv, slow_gpus=job.slow_gpus,
-        slow_links=job.cluster.slow_links, cluster_overrides=_cluster_overrides(job),
+        slow_links=job.cluster.slow_links, cluster_overrides=cluster_overrides(job),
         loader_samples_per_s=job.loader_samples_per_s, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, seed=job.seed,
         model_overrides=job.workload.architecture,
@@ -169,39 +170,45 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
 def _dp_memory(job: Job, wl, compute: str, grad: str) -> tuple[float, float]:
     """(bytes needed, capacity) of one data-parallel GPU: weights, gradients, optimizer
     state and one micro-batch of activations of the whole model (sim.memory)."""
-    import math as _m
-
     from ddlsim.sim.hardware import get_device
     from ddlsim.sim.memory import MemoryConfig, layer_memory, stage_memory
 
     cfg = MemoryConfig(dtype=compute, grad_dtype=grad, optimizer=job.optimizer,
                        recompute=job.parallelism.recompute, dropout=job.workload.dropout,
                        workspace_bytes=job.workspace_bytes)
-    mem = layer_memory(wl.layers, cfg, int(wl.batch * _m.prod(wl.input_shape)))
+    mem = layer_memory(wl.layers, cfg, int(wl.batch * math.prod(wl.input_shape)))
     cap = get_device(job_device(job)).memory_bytes
     st = stage_memory(mem, 0, 0, len(wl.layers), 1, cap)
     return float(st.total_bytes), float(cap)
 
 
-def _pipeline(job: Job, calib: Calibration, max_events: int | None, trace=None):
-    from ddlsim.api.pipeline import PipelineOptions, except_last_prediction, predict_model_parallel
+def pipeline_options(job: Job, max_events: int | None = None):
+    """The model-parallel engine's options for a pipeline or 3D ``job``."""
+    from ddlsim.api.pipeline import PipelineOptions
 
     compute, gemm, grad = resolve_precision(job)
     micro, chunks = job.resolve_batch()
     par = job.parallelism
-    balance, placement, recompute = par.balance, par.placement, par.recompute
+    recompute = par.recompute
     if job.framework == "torchgpipe" and chunks > 1 and recompute == "none":
         recompute = "full"  # torchgpipe's default checkpoint='except_last' (priced below)
-    opts = PipelineOptions(
+    return PipelineOptions(
         model=job.workload.model, micro_batch=micro, micro_batches=chunks,
         schedule=par.schedule, stages=par.pp, tp=par.tp, dp=job.dp, cp=par.cp,
-        cluster=job.cluster.preset, placement=placement, balance=balance,
-        dtype=compute, gemm_dtype=gemm, grad_dtype=grad, optimizer=job.optimizer,
-        recompute=recompute, sequence_parallel=par.sequence_parallel,
-        dropout=job.workload.dropout, workspace_GiB=job.workspace_bytes / 2**30,
-        iterations=1, profile=job.profile, calibrated=job.cluster.nccl_calibrated,
-        model_overrides=job.workload.architecture, cluster_overrides=_cluster_overrides(job),
-        balance_unit=par.balance_unit, **({"max_events": max_events} if max_events else {}))
+        cluster=job.cluster.preset, devices=job.cluster.stage_devices,
+        placement=par.placement, balance=par.balance, dtype=compute, gemm_dtype=gemm,
+        grad_dtype=grad, optimizer=job.optimizer, recompute=recompute,
+        sequence_parallel=par.sequence_parallel, dropout=job.workload.dropout,
+        workspace_GiB=job.workspace_bytes / 2**30, iterations=1, profile=job.profile,
+        calibrated=job.cluster.nccl_calibrated, model_overrides=job.workload.architecture,
+        cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
+        **({"max_events": max_events} if max_events else {}))
+
+
+def _pipeline(job: Job, calib: Calibration, max_events: int | None, trace=None):
+    from ddlsim.api.pipeline import except_last_prediction, predict_model_parallel
+
+    opts = pipeline_options(job, max_events)
     factory = calibrated_factory(calib, job.framework)
     if job.framework == "torchgpipe":
         pred = except_last_prediction(opts, factory)
@@ -213,6 +220,38 @@ def _pipeline(job: Job, calib: Calibration, max_events: int | None, trace=None):
                       tokens_per_sample=pred.tokens_per_sample, model_flops=pred.model_flops,
                       hardware_flops=pred.hardware_flops,
                       memory=(float(worst.total_bytes), float(worst.capacity_bytes)))
+
+
+def place(job: Job, calibration: str | Calibration | None = "stored", suggest: bool = True):
+    """Placement and memory of a pipeline or 3D ``job``, no simulation: the split, each
+    stage's time (calibrated) and memory, and (``suggest``) what would fit when a stage
+    does not. Returns the engine's PipelinePrediction with an empty ``result``."""
+    from ddlsim.api.pipeline import predict_model_parallel
+
+    if job.strategy.kind not in ("pipeline", "3d"):
+        raise ConfigError(f"strategy.kind: placement needs a 'pipeline' or '3d' job, got "
+                          f"{job.strategy.kind!r}")
+    calib = load_calibration(calibration)
+    return predict_model_parallel(pipeline_options(job), calibrated_factory(calib, job.framework),
+                                  simulate=False, suggest=suggest)
+
+
+def check_memory(job: Job) -> tuple[float, float]:
+    """``(bytes needed, capacity)`` of the fullest GPU of ``job``, without simulating:
+    weights, gradients, optimizer state, activations in flight and workspace (the same
+    memory model as :func:`predict`). Cheap enough to filter layouts before predicting."""
+    if job.strategy.kind in ("pipeline", "3d"):
+        pred = place(job, "default", suggest=False)
+        worst = max(pred.memory, key=lambda m: m.total_bytes / m.capacity_bytes)
+        return float(worst.total_bytes), float(worst.capacity_bytes)
+    if job.strategy.kind == "collective":
+        raise ConfigError("strategy.kind: a collective job holds no model in memory")
+    from ddlsim.sim.workloads import get_workload
+
+    compute, _, grad = resolve_precision(job)
+    micro, _ = job.resolve_batch()
+    wl = get_workload(job.workload.model, micro, **dict(job.workload.architecture))
+    return _dp_memory(job, wl, compute, grad)
 
 
 def _ps(job: Job, calib: Calibration, max_events: int | None, trace=None):
@@ -231,7 +270,7 @@ def _ps(job: Job, calib: Calibration, max_events: int | None, trace=None):
         server_nic_Gbps=None if st.server_nic_bw_Bps is None else st.server_nic_bw_Bps * 8e-9,
         server_concurrency=st.server_concurrency, overlap=st.overlap, noise=job.noise,
         noise_cv=job.noise_cv, slow_workers=job.slow_gpus, profile=job.profile, seed=job.seed,
-        cluster_overrides=_cluster_overrides(job),
+        cluster_overrides=cluster_overrides(job),
         **({"max_events": max_events} if max_events else {}))
     pred = predict_ps(opts, cost_model_factory=calibrated_factory(calib, job.framework))
     wl = get_workload(job.workload.model, micro, **dict(job.workload.architecture))
@@ -245,10 +284,10 @@ def _ps(job: Job, calib: Calibration, max_events: int | None, trace=None):
 
 def _collective(job: Job, calib: Calibration, max_events: int | None, trace=None):
     from ddlsim.api.collectives import busbw_GBps
-    from ddlsim.api.dp import _cluster_for
+    from ddlsim.api.dp import cluster_for
 
-    cluster = _cluster_for(job.cluster.preset, job.cluster.gpus, calibrated=False,
-                           overrides=_cluster_overrides(job))
+    cluster = cluster_for(job.cluster.preset, job.cluster.gpus, calibrated=False,
+                           overrides=cluster_overrides(job))
     st = job.strategy
     algo = None if st.algo == "auto" else st.algo
     bw = busbw_GBps(cluster, st.op, sizes=list(st.sizes_bytes), mean=st.size_stat == "mean",

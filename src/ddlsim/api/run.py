@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ddlsim.api.dp import DPOptions, _cluster_for, predict_dp
+from ddlsim.api.predict import Prediction, predict
 from ddlsim.errors import ConfigError
+from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Workload
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class RunOptions:
     profile: str | None = None
     progress: bool = False
     max_events: int | None = None  # None: the simulators' default budget
+    calibration: object = "stored"  # as for ddlsim.api.predict
 
 
 @dataclass
@@ -30,20 +32,27 @@ class StrategyResult:
 
     name: str
     kind: str
-    prediction: object
+    predicted: Prediction  # the headline numbers; .detail is the engine's prediction
     convergence: object | None = None  # ConvergencePrediction
     lr_sweep: list | None = None  # ReplayResults of the learning-rate sweep
     goodput: object | None = None  # GoodputResult, when the scenario has faults.failures
+
+    @property
+    def prediction(self):
+        """The engine's prediction (DP, PS or pipeline), for the per-strategy reports."""
+        return self.predicted.detail
 
     @property
     def update_log(self):
         return getattr(self.prediction.result, "update_log", None)
 
     def summary(self) -> dict:
+        p = self.predicted
         row = {"strategy": self.name, "kind": self.kind, **self.prediction.summary()}
         row.pop("model", None)
-        if "workers" in row and "gpus" not in row:
-            row["gpus"] = row["workers"]
+        row.update(gpus=p.gpus, device=p.device, dtype=p.dtype, iteration_s=p.iteration_s,
+                   samples_per_s=p.samples_per_s, mfu=p.mfu,
+                   memory_bytes=p.memory_bytes, fits=p.fits, calibration=p.calibration.label)
         if self.convergence is not None:
             c = self.convergence.summary()
             row.update({"final_test_acc": c["final_test_acc"], "updates": c["updates"],
@@ -75,20 +84,21 @@ class ScenarioRun:
         return pd.DataFrame([r.summary() for r in self.results])
 
 
-def _budget(opts: RunOptions) -> dict:
-    return {} if opts.max_events is None else {"max_events": opts.max_events}
-
-
-def _cluster_overrides(sc) -> tuple[tuple[str, float], ...]:
-    """The scenario's cluster keys (units in the names) as ClusterSpec fields in SI."""
+def scenario_cluster(sc) -> Cluster:
+    """The scenario's cluster as a job :class:`~ddlsim.job.Cluster` (units converted
+    once, here)."""
     from ddlsim import units
 
-    out = []
-    if sc.cluster.nic_bandwidth_Gbps is not None:
-        out.append(("nic_bw_Bps", sc.cluster.nic_bandwidth_Gbps * units.Gbps))
-    if sc.cluster.intra_bandwidth_GBps is not None:
-        out.append(("intra_bw_Bps", sc.cluster.intra_bandwidth_GBps * units.GBps))
-    return tuple(out)
+    c = sc.cluster
+    scale = lambda v, k: None if v is None else v * k  # noqa: E731
+    return Cluster(preset=c.preset, gpus=c.gpus, device=c.device,
+                   gpus_per_node=c.gpus_per_node, nics_per_node=c.nics_per_node,
+                   nic_bw_Bps=scale(c.nic_bandwidth_Gbps, units.Gbps),
+                   nic_latency_s=scale(c.nic_latency_us, 1e-6),
+                   intra_bw_Bps=scale(c.intra_bandwidth_GBps, units.GBps),
+                   intra_latency_s=scale(c.intra_latency_us, 1e-6),
+                   slow_links=tuple(sorted(sc.faults.slow_links.items())),
+                   nccl_calibrated=c.calibrated)
 
 
 def _unsupported(sc, kind: str) -> None:
@@ -107,91 +117,73 @@ def _unsupported(sc, kind: str) -> None:
                               "that strategy in a scenario of its own")
 
 
-def _dp_options(sc, strategy, opts: RunOptions) -> DPOptions:
-    return DPOptions(
-        model=sc.workload.model, batch_per_gpu=sc.workload.batch_per_gpu,
-        cluster=sc.cluster.preset, gpus=sc.cluster.gpus, dtype=sc.workload.dtype,
-        grad_dtype=sc.workload.grad_dtype, iterations=sc.iterations, algo=strategy.algo,
-        bucket_MB=strategy.bucket_MB, overlap=strategy.overlap,
+def strategy_job(sc, strategy, opts: RunOptions = RunOptions()) -> Job:
+    """One scenario strategy as a :class:`~ddlsim.job.Job` (what :func:`predict` runs)."""
+    wl = sc.workload
+    common = dict(
+        workload=Workload(wl.model), precision=Precision(wl.dtype, wl.grad_dtype, wl.fp8),
+        iterations=sc.iterations, seed=sc.seed if opts.seed is None else opts.seed,
         noise=sc.noise.distribution, noise_cv=sc.noise.cv,
         slow_gpus=tuple(sorted(sc.faults.slow_gpus.items())),
-        slow_links=tuple(sorted(sc.faults.slow_links.items())),
-        loader_samples_per_s=sc.faults.loader_samples_per_s,
-        profile=opts.profile or sc.profile, calibrated=sc.cluster.calibrated,
-        seed=sc.seed if opts.seed is None else opts.seed,
-        trace_iterations=(sc.iterations - 1,) if sc.outputs.trace else (),
-        cluster_overrides=_cluster_overrides(sc), **_budget(opts))
+        profile=opts.profile or sc.profile)
+    cluster = scenario_cluster(sc)
+    if strategy.kind == "allreduce":
+        return Job(cluster=cluster, batch=Batch(micro=wl.batch_per_gpu),
+                   strategy=Strategy(kind="allreduce", algo=strategy.algo,
+                                     bucket_bytes=strategy.bucket_MB * 1e6,
+                                     overlap=strategy.overlap),
+                   loader_samples_per_s=sc.faults.loader_samples_per_s, **common)
+    if strategy.kind == "ps":
+        gpus = sc.cluster.gpus
+        updates = strategy.updates or sc.iterations * (
+            gpus if strategy.mode in ("asp", "ssp") else 1)
+        return Job(cluster=cluster, batch=Batch(micro=wl.batch_per_gpu), strategy=Strategy(
+            kind="ps", ps_mode=strategy.mode, updates=updates,
+            staleness_bound=strategy.staleness_bound, backup_workers=strategy.backup_workers,
+            shards=strategy.shards, ps_placement=strategy.placement,
+            server_nic_bw_Bps=None if strategy.server_nic_Gbps is None
+            else strategy.server_nic_Gbps * 1e9 / 8), **common)
+    from dataclasses import replace
+
+    par = Parallelism(tp=strategy.tp, pp=strategy.stages, dp=strategy.dp,
+                      recompute=strategy.recompute, schedule=strategy.schedule,
+                      sequence_parallel=strategy.sequence_parallel,
+                      placement=strategy.placement, balance=tuple(strategy.balance))
+    dp = strategy.dp or max(1, sc.cluster.gpus // (strategy.tp * strategy.stages))
+    batch = Batch(global_batch=strategy.micro_batch * strategy.micro_batches * dp,
+                  micro=strategy.micro_batch)
+    return Job(cluster=replace(cluster, stage_devices=tuple(strategy.devices)),
+               parallelism=par, batch=batch, strategy=Strategy(kind="pipeline"),
+               optimizer=strategy.optimizer, **{**common, "iterations": 1})
 
 
-def _ps_options(sc, strategy, opts: RunOptions):
-    from ddlsim.api.async_ps import PSOptions
+def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple[str, str, Job]]:
+    """Turn a validated scenario into ``(strategy label, kind, job)`` triples, checking
+    every name, the cluster shape, the batch split and the precision before anything is
+    simulated; errors name the file and the strategy."""
+    from ddlsim.api.dp import cluster_for
+    from ddlsim.api.predict import cluster_overrides, resolve_precision
 
-    gpus = sc.cluster.gpus
-    updates = strategy.updates or sc.iterations * (gpus if strategy.mode in ("asp", "ssp")
-                                                   else 1)
-    return PSOptions(
-        model=sc.workload.model, batch_per_worker=sc.workload.batch_per_gpu,
-        cluster=sc.cluster.preset, workers=gpus, dtype=sc.workload.dtype,
-        grad_dtype=sc.workload.grad_dtype, mode=strategy.mode, updates=updates,
-        staleness_bound=strategy.staleness_bound, backup_workers=strategy.backup_workers,
-        shards=strategy.shards, placement=strategy.placement,
-        server_nic_Gbps=strategy.server_nic_Gbps, noise=sc.noise.distribution,
-        noise_cv=sc.noise.cv, slow_workers=tuple(sorted(sc.faults.slow_gpus.items())),
-        profile=opts.profile or sc.profile, seed=sc.seed if opts.seed is None else opts.seed,
-        cluster_overrides=_cluster_overrides(sc), **_budget(opts))
-
-
-def _pipeline_options(sc, strategy, opts: RunOptions):
-    from ddlsim.api.pipeline import PipelineOptions
-
-    return PipelineOptions(
-        model=sc.workload.model, micro_batch=strategy.micro_batch,
-        micro_batches=strategy.micro_batches, schedule=strategy.schedule,
-        stages=strategy.stages, tp=strategy.tp, dp=strategy.dp, cluster=sc.cluster.preset,
-        devices=tuple(strategy.devices), placement=strategy.placement,
-        balance=tuple(strategy.balance), dtype=sc.workload.dtype,
-        grad_dtype=sc.workload.grad_dtype, optimizer=strategy.optimizer,
-        recompute=strategy.recompute, sequence_parallel=strategy.sequence_parallel,
-        iterations=min(sc.iterations, 3), profile=opts.profile or sc.profile,
-        calibrated=sc.cluster.calibrated, cluster_overrides=_cluster_overrides(sc),
-        **_budget(opts))
-
-
-def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple[str, str, object]]:
-    """Turn a validated scenario into ``(strategy label, kind, options)`` triples, checking
-    every name and the cluster shape; errors name the file and the strategy."""
     sc = scenario
     out = []
     for i, strategy in enumerate(sc.strategies):
         try:
             _unsupported(sc, strategy.kind)
+            job = strategy_job(sc, strategy, opts)
+            resolve_precision(job)
+            job.resolve_batch()
             if strategy.kind == "allreduce":
-                o = _dp_options(sc, strategy, opts)
-                _cluster_for(o.cluster, o.gpus, o.calibrated, o.slow_links)
-                for rank, _ in o.slow_gpus:
-                    if rank >= o.gpus:
-                        raise ConfigError(f"faults.slow_gpus: rank must be < {o.gpus} GPUs, "
-                                          f"got {rank}")
-            elif strategy.kind == "ps":
-                o = _ps_options(sc, strategy, opts)
-            else:
-                o = _pipeline_options(sc, strategy, opts)
+                c = job.cluster
+                cluster_for(c.preset, c.gpus, c.nccl_calibrated, c.slow_links,
+                            cluster_overrides(job))
+            for rank, _ in job.slow_gpus:
+                if rank >= job.cluster.gpus:
+                    raise ConfigError(f"faults.slow_gpus: rank must be < {job.cluster.gpus} "
+                                      f"GPUs, got {rank}")
         except ConfigError as exc:
             raise ConfigError(f"{label}: strategies.{i} ({strategy.label}): {exc}") from None
-        out.append((strategy.label, strategy.kind, o))
+        out.append((strategy.label, strategy.kind, job))
     return out
-
-
-def _predict(kind: str, options):
-    if kind == "allreduce":
-        return predict_dp(options)
-    if kind == "ps":
-        from ddlsim.api.async_ps import predict_ps
-
-        return predict_ps(options)
-    from ddlsim.api.pipeline import predict_pipeline
-
-    return predict_pipeline(options)
 
 
 def _replay(sc, result: StrategyResult, seed: int, with_sweep: bool,
@@ -219,9 +211,11 @@ def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> Scena
     update logs on real data when the scenario has a ``convergence`` section."""
     from tqdm.auto import tqdm
 
+    from ddlsim.api.calibration import load_calibration
     from ddlsim.api.faults import predict_goodput, scenario_fault_options
 
     plan = resolve(scenario, label, opts)
+    calib = load_calibration(opts.calibration)
     run = ScenarioRun(scenario=scenario, label=label)
     seed = scenario.seed if opts.seed is None else opts.seed
     try:
@@ -229,9 +223,12 @@ def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> Scena
     except ConfigError as exc:
         raise ConfigError(f"{label}: faults.failures: {exc}") from None
     first_replay = True
-    for name, kind, options in tqdm(plan, desc=f"simulating {scenario.name}", unit="strategy",
-                                    disable=not opts.progress, leave=False):
-        result = StrategyResult(name, kind, _predict(kind, options))
+    trace = ((scenario.iterations - 1,), (0, 1)) if scenario.outputs.trace else None
+    for name, kind, job in tqdm(plan, desc=f"simulating {scenario.name}", unit="strategy",
+                                disable=not opts.progress, leave=False):
+        result = StrategyResult(name, kind, predict(job, calib, max_events=opts.max_events,
+                                                    trace=trace if kind == "allreduce"
+                                                    else None))
         if fault_opts is not None:
             result.goodput = predict_goodput(result, fault_opts)
         if scenario.convergence is not None and kind in ("allreduce", "ps"):

@@ -21,18 +21,31 @@ class _Strict(BaseModel):
 
 
 class WorkloadSpec(_Strict):
+    """``dtype`` unset: the GPU's usual mixed precision (bf16 where it has it, else fp16,
+    else fp32); ``grad_dtype`` unset: fp32 gradient reduction for mixed precision."""
+
     model: str = Field(description="built-in workload name (see `ddlsim models`)")
     batch_per_gpu: PositiveInt = 32
-    dtype: Dtype = "float32"
+    dtype: Dtype | None = None
     grad_dtype: Literal["float32", "float16", "bfloat16"] | None = None
+    fp8: bool = False
 
 
 class ClusterSpecFile(_Strict):
+    """A preset, and the fields of your own cluster that differ from it: ``device``
+    (catalog name, see `ddlsim devices`), ``gpus_per_node``, ``nics_per_node``, NIC and
+    intra-node bandwidth and latency (units in the key names)."""
+
     preset: str = "dgx-a100"
     gpus: PositiveInt = 8
+    device: str | None = None
+    gpus_per_node: Annotated[int, Field(gt=0, le=1024)] | None = None
+    nics_per_node: Annotated[int, Field(gt=0, le=1024)] | None = None
     calibrated: bool = True
     nic_bandwidth_Gbps: PositiveFloat | None = None
+    nic_latency_us: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     intra_bandwidth_GBps: PositiveFloat | None = None
+    intra_latency_us: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class NoiseSpecFile(_Strict):
@@ -102,7 +115,8 @@ class PSStrategy(_Strict):
 
 
 class PipelineStrategy(_Strict):
-    """Model parallelism: layers placed on ``stages`` GPUs (x ``tp`` x ``dp``)."""
+    """Model parallelism: layers placed on ``stages`` GPUs (x ``tp`` x ``dp``); ``dp``
+    unset: what ``cluster.gpus`` leaves after ``tp x stages``."""
 
     kind: Literal["pipeline"]
     name: str | None = None
@@ -111,7 +125,7 @@ class PipelineStrategy(_Strict):
     micro_batches: Annotated[int, Field(gt=0, le=100_000)] = 8
     micro_batch: Annotated[int, Field(gt=0, le=1_000_000)] = 4
     tp: Annotated[int, Field(gt=0, le=1024)] = 1
-    dp: Annotated[int, Field(gt=0, le=100_000)] = 1
+    dp: Annotated[int, Field(gt=0, le=100_000)] | None = None
     placement: Literal["auto", "blocks", "manual"] = "auto"
     balance: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
     devices: list[str] = Field(default_factory=list)
@@ -121,7 +135,8 @@ class PipelineStrategy(_Strict):
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.schedule}-pp{self.stages}-tp{self.tp}-dp{self.dp}"
+        dp = "" if self.dp is None else f"-dp{self.dp}"
+        return self.name or f"{self.schedule}-pp{self.stages}-tp{self.tp}{dp}"
 
 
 Strategy = Annotated[AllreduceStrategy | PSStrategy | PipelineStrategy,

@@ -1,0 +1,149 @@
+"""Options and parsers shared by several commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+from ddlsim.errors import DdlsimError
+
+DEVICE_CHOICE = click.Choice(["auto", "cpu", "gpu"])
+SEED = click.IntRange(0, 2**32 - 1)  # numpy's seed range
+GPU_COUNT = click.IntRange(1, 1_000_000)
+KERNEL_DTYPE = click.Choice(["float32", "float16", "bfloat16"])
+#: Compute precision of a predicted run; ``auto``: the GPU's usual mixed precision (bf16
+#: where it has it, else fp16 with tensor cores, else fp32) with fp32 gradient reduction.
+DTYPE = click.Choice(["auto", "float32", "tf32", "float16", "bfloat16"])
+NOISE = click.Choice(["none", "normal", "lognormal", "gamma"])
+
+
+def check_out(ctx, param, value):
+    """Refuse a report folder that would overwrite the user's files before any work."""
+    if value is not None:
+        from ddlsim.reports.files import check_out_dir
+
+        try:
+            check_out_dir(value)
+        except DdlsimError as exc:
+            raise click.BadParameter(str(exc).removeprefix("out: ")) from None
+    return value
+
+
+def out_option(help_text: str = "Write the report here.", default=None):
+    return click.option("--out", "out_dir", callback=check_out, default=default,
+                        show_default=default is not None, type=click.Path(file_okay=False),
+                        help=help_text)
+
+
+CALIBRATION = click.option(
+    "--calibration", default="stored", show_default=True,
+    help="stored: the constants fitted by 'ddlsim calibrate' (data/calibration.json); "
+         "default: first principles; or a calibration .json (added to the stored ones).")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+MAX_EVENTS = click.option(
+    "--max-events", type=click.IntRange(min=1),
+    help="Stop a simulation that would exceed this many events (default 50 million).")
+
+
+def precision(dtype: str):
+    """``--dtype`` as a job Precision (``auto``: the device's mixed precision)."""
+    from ddlsim import api
+
+    return api.Precision(None if dtype == "auto" else dtype)
+
+
+def number_list(name: str, text: str, kind: type = int) -> list:
+    """Parse ``--name 8,64,512`` into numbers of ``kind`` (int or float)."""
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        what = "integers" if kind is int else "numbers"
+        raise click.BadParameter(f"expected {what} separated by commas, got {text!r}",
+                                 param_hint=f"--{name}") from None
+    if not values:
+        raise click.BadParameter("needs at least one value", param_hint=f"--{name}")
+    return values
+
+
+def seed_list(text: str) -> list[int]:
+    seeds = number_list("seeds", text)
+    bad = [v for v in seeds if not 0 <= v < 2**32]
+    if bad:
+        raise click.BadParameter(f"seeds must be in [0, 2**32), got {bad[0]}",
+                                 param_hint="--seeds")
+    return seeds
+
+
+def pairs(option: str, items: tuple[str, ...], key_type, example: str) -> tuple:
+    """Parse repeated ``KEY=FACTOR`` options."""
+    out = []
+    for item in items:
+        key, _, factor = item.partition("=")
+        try:
+            out.append((key_type(key), float(factor)))
+        except ValueError:
+            raise click.BadParameter(f"expected {example}, got {item!r}",
+                                     param_hint=option) from None
+    return tuple(out)
+
+
+def parse_size(name: str, text: str) -> float:
+    """``8M`` -> 8 MiB in bytes; a finite size of at least one byte."""
+    mult = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    t = text.strip().upper().removesuffix("B")
+    try:
+        value = float(t[:-1]) * mult[t[-1]] if t and t[-1] in mult else float(t)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise click.BadParameter(f"expected a size of at least 1 byte like 8M or 1G, got "
+                                 f"{text!r}", param_hint=f"--{name}")
+    return value
+
+
+def summary_table(records: list[dict]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(records).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def echo_json(doc) -> None:
+    """Print ``doc`` as JSON (NaN as null, numpy numbers as numbers)."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    click.echo(json.dumps(clean(doc), indent=2, default=str))
+
+
+def headline(pred) -> str:
+    """The one-line answer of a prediction: GPUs x device, model, precision, time per
+    iteration, throughput, model TFLOP/s per GPU and MFU, memory on the fullest GPU."""
+    job = pred.job
+    parts = [f"{pred.gpus} x {pred.device}, {job.workload.model}, {pred.dtype}:",
+             f"{pred.iteration_s:.3g} s per iteration,"]
+    if pred.tokens_per_sample > 1:
+        parts.append(f"{pred.tokens_per_s:,.0f} tokens/s,")
+    else:
+        parts.append(f"{pred.samples_per_s:,.0f} samples/s,")
+    parts.append(f"{pred.model_tflops_per_gpu:.1f} model TFLOP/s per GPU "
+                 f"(MFU {100 * pred.mfu:.1f} %)")
+    if pred.scaling_efficiency is not None:
+        parts[-1] += f", {100 * pred.scaling_efficiency:.1f} % scaling"
+    if pred.memory_bytes is not None:
+        verdict = "fits" if pred.fits else (
+            f"does NOT fit: {(pred.memory_bytes - pred.memory_capacity_bytes) / 2**30:.1f} GiB "
+            "over")
+        parts[-1] += (f", {pred.memory_bytes / 2**30:.1f} of "
+                      f"{pred.memory_capacity_bytes / 2**30:.0f} GiB on the fullest GPU "
+                      f"({verdict})")
+    return " ".join(parts)

@@ -1,0 +1,189 @@
+"""Scenario commands: ``scenarios list|show``, ``run``, ``sweep`` and ``demo``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ddlsim import api
+from ddlsim.cli.app import cli
+from ddlsim.cli.catalog import echo_profile_summary
+from ddlsim.cli.options import CALIBRATION, DEVICE_CHOICE, MAX_EVENTS, SEED, check_out
+
+
+# --------------------------------------------------------------------------- scenarios
+@cli.group()
+def scenarios() -> None:
+    """Built-in scenario files (YAML): list them, print one to start your own."""
+
+
+@scenarios.command("list")
+def scenarios_list() -> None:
+    """List the built-in scenarios with their descriptions."""
+    from ddlsim.scenarios import builtin_names, load_scenario
+
+    for name in builtin_names():
+        sc, _ = load_scenario(name)
+        first = " ".join(sc.description.split())
+        click.echo(f"{name:28s} {first[:100]}")
+
+
+@scenarios.command("show")
+@click.argument("name")
+def scenarios_show(name) -> None:
+    """Print a built-in scenario's YAML (redirect it to a file to make your own)."""
+    from ddlsim.scenarios import scenario_text
+
+    click.echo(scenario_text(name), nl=False)
+
+
+@cli.command("run")
+@click.argument("scenario")
+@click.option("--out", "out_dir", callback=check_out, type=click.Path(file_okay=False),
+              help="Report folder (default: out/<scenario name>).")
+@click.option("--seed", type=SEED, help="Override the scenario's seed.")
+@click.option("--profile", type=click.Path(dir_okay=False),
+              help="Measured kernel profile CSV to use instead of the scenario's.")
+@click.option("--measure", is_flag=True,
+              help="Time the workload's kernels on this machine first and use that profile "
+                   "(meaningful for the cpu-cluster preset, or a GPU here of the scenario's "
+                   "type).")
+@click.option("--device", default="auto", show_default=True, type=DEVICE_CHOICE,
+              help="Backend for --measure.")
+@MAX_EVENTS
+@CALIBRATION
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="Print only the report path.")
+def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, calibration,
+            as_json, quiet) -> None:
+    """Simulate every strategy of SCENARIO (a YAML file or a built-in name) and write a
+    comparison report (HTML, Markdown, CSV, plots, Perfetto traces)."""
+    import tempfile
+
+    from ddlsim.api.run import RunOptions, run_scenario
+    from ddlsim.reports.run import write_run_report
+    from ddlsim.scenarios import load_scenario
+
+    sc, label = load_scenario(scenario)
+    progress = sys.stderr.isatty() and not quiet
+    with tempfile.TemporaryDirectory(prefix="ddlsim-profile-") as tmp:
+        if measure:
+            from ddlsim.kernels.profile import save_profile
+
+            df, backend = api.bench_kernels(api.KernelBenchOptions(
+                model=sc.workload.model, batch=sc.workload.batch_per_gpu,
+                dtype="float32" if sc.workload.dtype in (None, "tf32") else sc.workload.dtype,
+                device=device, progress=progress))
+            profile = str(save_profile(df, Path(tmp) / "profile.csv", backend.device_info()))
+            if not quiet:
+                click.echo(f"measured {len(df)} kernels on {backend.name} ({backend.reason})")
+        run = run_scenario(sc, label, RunOptions(seed=seed, profile=profile,
+                                                 progress=progress, max_events=max_events,
+                                                 calibration=calibration))
+        run.profile_csv = profile
+        path = write_run_report(run, out_dir or Path("out") / sc.name)
+    summary = run.summary()
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"scenario": sc.name, "report": str(path / "report.html"),
+                               "strategies": summary.to_dict(orient="records")}, indent=2))
+        return
+    if not quiet:
+        from ddlsim.reports.run import SUMMARY_COLUMNS
+
+        click.echo(run.results[0].predicted.calibration.describe())
+        cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+        click.echo(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"report: {path / 'report.html'}")
+
+
+# --------------------------------------------------------------------------- sweeps
+@cli.command("sweep")
+@click.argument("scenario")
+@click.option("--axis", "axes", multiple=True, required=True, metavar="PATH=V1,V2,...",
+              help="Scenario field (dotted path, e.g. cluster.gpus) or 'strategy' (labels); "
+                   "repeat for a cartesian product.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local worker processes (default: all cores; 1 runs inline).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run points on this Dask scheduler (tcp://host:8786); needs ddlsim[dask].")
+@click.option("--out", "out_dir", callback=check_out, type=click.Path(file_okay=False),
+              help="Report folder (default: out/<scenario name>-sweep).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Per-point result cache (default: $DDLSIM_CACHE_DIR or "
+                   "~/.cache/ddlsim/sweeps).")
+@click.option("--seed", type=SEED, help="Override the scenario's seed for every point.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option("--quiet", is_flag=True, help="Print only the report path.")
+def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, as_json,
+              quiet) -> None:
+    """Run SCENARIO over the cartesian product of the axes, in parallel, caching every
+    point (an interrupted sweep resumes where it stopped); one table and plots."""
+    from ddlsim.api.sweep import SweepOptions, parse_axis, run_sweep
+    from ddlsim.reports.sweep import write_sweep_report
+    from ddlsim.scenarios import load_scenario
+
+    sc, label = load_scenario(scenario)
+    opts = SweepOptions(axes=tuple(parse_axis(a) for a in axes), workers=workers,
+                        dask_address=dask_address, cache_dir=cache_dir, seed=seed,
+                        progress=sys.stderr.isatty() and not quiet)
+    result = run_sweep(sc, label, opts)
+    path = write_sweep_report(result, out_dir or Path("out") / f"{sc.name}-sweep")
+    if as_json:
+        import json
+
+        rows = json.loads(result.table.to_json(orient="records"))  # NaN -> null
+        click.echo(json.dumps({"scenario": sc.name, "report": str(path / "report.md"),
+                               "points": len(result.points), "computed": result.computed,
+                               "cached": result.cached, "discarded": result.discarded,
+                               "rows": rows}, indent=2))
+        return
+    if not quiet:
+        from ddlsim.reports.run import SUMMARY_COLUMNS
+
+        axis_cols = [name for name, _ in opts.axes]
+        cols = ["point", *axis_cols] + [c for c in SUMMARY_COLUMNS
+                                        if c in result.table.columns and c not in axis_cols]
+        click.echo(result.table[cols].to_string(index=False,
+                                                float_format=lambda v: f"{v:.4g}"))
+        click.echo(f"{len(result.points)} points: {result.computed} computed, "
+                   f"{result.cached} from the cache, {result.discarded} corrupt entries "
+                   "recomputed")
+    click.echo(f"report: {path / 'report.md'}")
+
+
+# --------------------------------------------------------------------------- demo
+@cli.command("demo")
+@click.option("--out", "out_dir", callback=check_out, default="out/demo", show_default=True,
+              type=click.Path(file_okay=False))
+def demo(out_dir) -> None:
+    """The default job: time LeNet's training kernels on this machine, then run the
+    built-in scenario digits-sync-vs-async (throughput and time-to-accuracy of allreduce
+    vs asynchronous parameter servers, with real training on the 8x8 digits)."""
+    from ddlsim.api.run import RunOptions, run_scenario
+    from ddlsim.kernels.profile import save_profile
+    from ddlsim.reports.run import SUMMARY_COLUMNS, write_run_report
+    from ddlsim.scenarios import load_scenario
+
+    out = Path(out_dir)
+    progress = sys.stderr.isatty()
+    click.echo("1/2 timing LeNet's training kernels on this machine (8x8 digits, batch 16)...")
+    df, backend = api.bench_kernels(api.KernelBenchOptions(model="lenet-digits", batch=16,
+                                                           progress=progress))
+    click.echo(f"backend: {backend.name} ({backend.reason})")
+    echo_profile_summary(df, 6)
+    profile = save_profile(df, out / "lenet-digits-profile.csv", backend.device_info())
+    click.echo("\n2/2 running scenario digits-sync-vs-async (simulate 3 strategies on 8 GPUs, "
+               "then train for real replaying each one's updates)...")
+    sc, label = load_scenario("digits-sync-vs-async")
+    run = run_scenario(sc, label, RunOptions(progress=progress))
+    path = write_run_report(run, out / sc.name)
+    summary = run.summary()
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    click.echo(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"\nreport: {path / 'report.html'} (also report.md, CSVs, plots, traces)")
+    click.echo(f"kernel profile: {profile}")
+
