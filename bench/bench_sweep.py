@@ -40,12 +40,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
-    from ddlsim.api.sweep import _run_point
+    from ddlsim.api.sweep import run_point
     from ddlsim.scenarios import load_scenario
 
     sc, label = load_scenario("resnet50-dp-scaling")
     sc = sc.model_copy(update={"iterations": args.iterations})
-    _run_point(sc.model_dump(mode="json"), label)  # warm this process's imports
+    run_point(sc.model_dump(mode="json"), label)  # warm this process's imports
     with tempfile.TemporaryDirectory() as tmp:
         t1, one = timed_sweep(sc, label, 1, Path(tmp) / "one")
         tn, many = timed_sweep(sc, label, args.workers, Path(tmp) / "many")

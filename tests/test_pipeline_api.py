@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from ddlsim.api.pipeline import PipelineOptions, ThreeDOptions, predict_model_parallel
-
 from ddlsim.errors import ConfigError
 from ddlsim.sim.tensor import megatron_model_flops
 

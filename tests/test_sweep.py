@@ -43,13 +43,13 @@ def _opts(tmp_path, *axes: str, **kw) -> SweepOptions:
 def counted(monkeypatch):
     """Wrap the per-point runner; the list collects the hash of every computed point."""
     calls: list[str] = []
-    real = sweep_mod._run_point
+    real = sweep_mod.run_point
 
     def runner(doc, label):
         calls.append(point_hash(doc))
         return real(doc, label)
 
-    monkeypatch.setattr(sweep_mod, "_run_point", runner)
+    monkeypatch.setattr(sweep_mod, "run_point", runner)
     return calls
 
 
@@ -114,7 +114,7 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_points(
         tiny, tmp_path, monkeypatch):
     sc, label = tiny
     opts = _opts(tmp_path, "cluster.gpus=1,2,4,8", "strategy=ring,tree")
-    real = sweep_mod._run_point
+    real = sweep_mod.run_point
     calls: list[str] = []
     k = 3
 
@@ -124,14 +124,14 @@ def test_interrupted_sweep_resumes_without_recomputing_finished_points(
         calls.append(point_hash(doc))
         return real(doc, lab)
 
-    monkeypatch.setattr(sweep_mod, "_run_point", interrupting)
+    monkeypatch.setattr(sweep_mod, "run_point", interrupting)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(sc, label, opts)
     finished = list(calls)
     assert len(list((tmp_path / "cache").glob("*.json"))) == k
     assert not list((tmp_path / "cache").glob(".*"))  # no temporary files left behind
     calls.clear()
-    monkeypatch.setattr(sweep_mod, "_run_point",
+    monkeypatch.setattr(sweep_mod, "run_point",
                         lambda doc, lab: calls.append(point_hash(doc)) or real(doc, lab))
     res = run_sweep(sc, label, opts)
     assert len(calls) == 8 - k and not set(calls) & set(finished)

@@ -8,6 +8,7 @@ import math
 import matplotlib
 import pytest
 
+from ddlsim import api
 from ddlsim.api.convergence import (
     ReplayOptions,
     budget_log,
@@ -15,7 +16,6 @@ from ddlsim.api.convergence import (
     lr_sweep_prediction,
     replay_prediction,
 )
-from ddlsim import api
 from ddlsim.convergence.replay import constant_staleness_log, sync_log
 from ddlsim.errors import ConfigError
 from ddlsim.reports.convergence import (

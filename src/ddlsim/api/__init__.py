@@ -5,6 +5,7 @@ Each function takes an options dataclass, does the work through the parts (``ker
 caller's. One module per family of commands; the names below are the public API.
 """
 
+from ddlsim.api.advice import memory_advice
 from ddlsim.api.async_ps import PSOptions, PSPrediction, predict_ps
 from ddlsim.api.calibration import (
     DEFAULT_CALIBRATION,
@@ -53,7 +54,7 @@ from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Wo
 __all__ = [
     "Batch", "Cluster", "Job", "Parallelism", "Precision", "Strategy", "Workload",
     "Calibration", "DEFAULT_CALIBRATION", "load_calibration", "stored_calibration",
-    "Prediction", "check_memory", "place", "predict", "resolve_precision",
+    "Prediction", "check_memory", "memory_advice", "place", "predict", "resolve_precision",
     "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",
     "predict_goodput", "scenario_fault_options",
     "CONVERGE_STRATEGIES", "ConvergencePrediction", "ReplayOptions", "StrategyRunOptions",

@@ -190,7 +190,7 @@ def default_profile_rows(device, search=None):
     they take precedence over the roofline in :func:`cost_models`."""
     from pathlib import Path
 
-    from ddlsim.sim.costs import _row_matches
+    from ddlsim.sim.costs import row_matches
 
     if search is None:
         pkg = Path(__file__).resolve().parents[1]
@@ -198,14 +198,14 @@ def default_profile_rows(device, search=None):
         files += sorted((pkg / "data" / "profiles").glob("*gpu*.csv"))
     else:
         files = [f for d in search for f in sorted(Path(d).glob("**/*.csv"))]
-    return [r for f in files for r in profile_rows(str(f)) if _row_matches(r.device, device)]
+    return [r for f in files for r in profile_rows(str(f)) if row_matches(r.device, device)]
 
 
 def cost_models(device_names, rows):
     """One CostModel per distinct device name (``cpu-generic`` runs on this host's spec
     when the profile holds host rows). A device with no row in ``rows`` uses the GPU
     profile measured on it in the repository, if any (:func:`default_profile_rows`)."""
-    from ddlsim.sim.costs import CostModel, _row_matches
+    from ddlsim.sim.costs import CostModel, row_matches
     from ddlsim.sim.hardware import get_device
 
     has_host_rows = any(r.device == "host-cpu" for r in rows)
@@ -213,7 +213,7 @@ def cost_models(device_names, rows):
     for name in dict.fromkeys(device_names):
         use_host = name == "cpu-generic" and has_host_rows
         spec = host_device_spec() if use_host else get_device(name)
-        mine = spec.kind != "gpu" or any(_row_matches(r.device, spec) for r in rows)
+        mine = spec.kind != "gpu" or any(row_matches(r.device, spec) for r in rows)
         models[name] = CostModel(spec, rows if mine else list(rows) + default_profile_rows(spec))
     return models
 

@@ -22,47 +22,45 @@ run:
 
 The result holds every configuration, the Pareto frontier of (time, cost), the cheapest
 configuration meeting the deadline, the fastest within the budget, and an explanation
-when none does.
+when none does. Targets and goodput live in :mod:`ddlsim.api.targets`, prices in
+:mod:`ddlsim.api.prices`, the frontier and the choice in :mod:`ddlsim.api.plan_select`;
+their public names are re-exported here.
 """
+
 
 from __future__ import annotations
 
-import csv
-import importlib.resources
-import io
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ddlsim.errors import ConfigError, unknown_name
+from ddlsim.api.plan_select import pareto_mask, select
+from ddlsim.api.prices import PRICE_COLUMNS, load_prices, parse_money
+from ddlsim.api.targets import (
+    DATASET_SAMPLES,
+    DEFAULT_CHECKPOINT_COST_S,
+    DEFAULT_RESTART_S,
+    HOUR_S,
+    LLAMA3_MTBF_GPU_HOURS,
+    STAT_EFF_MODELS,
+    TARGET_KINDS,
+    Goodput,
+    Target,
+    goodput_factor,
+    parse_duration,
+    parse_target,
+    young_daly_interval_s,
+)
+from ddlsim.errors import ConfigError
 
-HOUR_S = 3600.0
-
-#: Per-GPU mean time between job-interrupting failures, in GPU-hours: Meta's Llama 3
-#: 405B pre-training saw 419 unexpected interruptions in a 54-day snapshot on 16,384
-#: H100 GPUs (Dubey et al. 2024, "The Llama 3 Herd of Models", arXiv 2407.21783,
-#: Sec. 3.3.4, Table 5): 54 x 24 h x 16,384 / 419 = 50,678 GPU-hours. All components
-#: (GPU, HBM, network, host) are charged to the GPUs, which is what a job sees.
-LLAMA3_MTBF_GPU_HOURS = 54 * 24 * 16384 / 419
-
-#: Checkpoint write time (s) and restart time (s): ASSUMPTIONS (no published source used
-#: here; they depend on model size and storage), to be overridden per job.
-DEFAULT_CHECKPOINT_COST_S = 60.0
-DEFAULT_RESTART_S = 300.0
-
-#: Training-set sizes for ``epochs=`` targets (samples).
-DATASET_SAMPLES = {
-    # ImageNet-1k train split (Russakovsky et al. 2015, IJCV, Table 2); the same number as
-    # ddlsim.convergence.stat_eff.IMAGENET_TRAIN_IMAGES.
-    "resnet50": 1_281_167, "vgg16": 1_281_167, "alexnet": 1_281_167,
-}
-
-#: Workload -> statistical-efficiency model for the ``accuracy`` target.
-STAT_EFF_MODELS = {"resnet50": "resnet50-imagenet"}
-
-PRICE_COLUMNS = ("device", "instance", "usd_per_gpu_hour", "pricing", "source", "date")
+__all__ = [
+    "DATASET_SAMPLES", "DEFAULT_CHECKPOINT_COST_S", "DEFAULT_RESTART_S", "HOUR_S",
+    "LLAMA3_MTBF_GPU_HOURS", "PRICE_COLUMNS", "STAT_EFF_MODELS", "TABLE_COLUMNS",
+    "TARGET_KINDS", "ConfigPrediction", "Goodput", "PlanOptions", "PlanResult", "Predictor",
+    "Target", "default_predictor", "goodput_factor", "gpu_counts", "load_prices",
+    "pareto_mask", "parse_duration", "parse_money", "parse_target", "plan", "select",
+    "young_daly_interval_s",
+]
 
 TABLE_COLUMNS = [
     "gpu", "preset", "gpus", "nodes", "strategy", "tp", "pp", "dp", "global_batch",
@@ -70,199 +68,6 @@ TABLE_COLUMNS = [
     "checkpoint_interval_s", "time_s", "hours", "usd_per_gpu_hour", "cost_usd", "feasible",
     "pareto", "meets_deadline", "within_budget", "note",
 ]
-
-
-# --------------------------------------------------------------------------- parsing
-_DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": HOUR_S, "hr": HOUR_S,
-                   "d": 24 * HOUR_S, "day": 24 * HOUR_S, "days": 24 * HOUR_S,
-                   "w": 7 * 24 * HOUR_S}
-
-
-def parse_duration(text: str) -> float:
-    """``"24h"``, ``"3d"``, ``"90min"``, ``"45s"``, ``"1.5 w"`` -> seconds (a unit is required)."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?\d+)?)\s*([a-zA-Z]+)\s*", str(text))
-    if not m or m.group(2).lower() not in _DURATION_UNITS:
-        raise ConfigError(f"deadline: must be a number and a unit "
-                          f"({', '.join(_DURATION_UNITS)}), e.g. 24h, got {text!r}")
-    value = float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()]
-    if not value > 0:
-        raise ConfigError(f"deadline: must be > 0, got {text!r}")
-    return value
-
-
-def parse_money(text: str) -> float:
-    """``"5000USD"``, ``"$5000"``, ``"5e3 usd"``, ``"5000"`` -> US dollars."""
-    m = re.fullmatch(r"\s*\$?\s*([0-9]*\.?[0-9]+(?:[eE][+-]?\d+)?)\s*(usd)?\s*", str(text),
-                     flags=re.IGNORECASE)
-    if not m:
-        raise ConfigError(f"budget: must be an amount in USD, e.g. 5000USD or $5000, "
-                          f"got {text!r}")
-    value = float(m.group(1))
-    if not value > 0:
-        raise ConfigError(f"budget: must be > 0, got {text!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Target:
-    """What training must achieve. ``kind``: epochs | samples | tokens | accuracy;
-    ``value``: the number given (None for accuracy); ``samples``: training samples for
-    a fixed amount of work (None for accuracy)."""
-
-    kind: str
-    value: float | None
-    samples: float | None
-
-    def steps(self, global_batch: int, stat_eff=None) -> tuple[int, str]:
-        """(optimizer steps, where the number comes from) at ``global_batch`` samples."""
-        if self.kind == "accuracy":
-            return (math.ceil(stat_eff.steps(global_batch)),
-                    f"{stat_eff.label}; {stat_eff.name}")
-        return math.ceil(self.samples / global_batch), "fixed work: samples / global batch"
-
-    def describe(self) -> str:
-        if self.kind == "accuracy":
-            return "the model's target accuracy (statistical-efficiency model)"
-        return f"{self.kind}={self.value:g} ({self.samples:.4g} samples)"
-
-
-TARGET_KINDS = ("epochs", "samples", "tokens", "accuracy")
-
-
-def parse_target(text: str, model: str, dataset_samples: int | None = None,
-                 tokens_per_sample: int | None = None) -> Target:
-    """Parse ``epochs=90`` | ``samples=1.15e8`` | ``tokens=3e11`` | ``accuracy``.
-
-    ``dataset_samples``: training-set size for ``epochs`` (default: the model's known data
-    set); ``tokens_per_sample``: sequence length of a GPT, needed for ``tokens``.
-    """
-    s = str(text).strip().lower()
-    if s == "accuracy":
-        if model not in STAT_EFF_MODELS:
-            raise ConfigError(f"target: 'accuracy' needs a statistical-efficiency model; "
-                              f"{model!r} has none (models with one: "
-                              f"{', '.join(STAT_EFF_MODELS)}); use epochs=, samples= or "
-                              "tokens=")
-        return Target("accuracy", None, None)
-    m = re.fullmatch(r"([a-z]+)\s*=\s*([0-9]*\.?[0-9]+(?:e[+-]?\d+)?)", s)
-    if not m or m.group(1) not in TARGET_KINDS:
-        kind = m.group(1) if m else s.split("=")[0].strip()
-        if kind not in TARGET_KINDS:
-            raise unknown_name("target", kind, TARGET_KINDS, "target kind")
-        raise ConfigError(f"target: must be epochs=N, samples=N, tokens=N or accuracy, "
-                          f"got {text!r}")
-    kind, value = m.group(1), float(m.group(2))
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"target: {kind} must be a finite number > 0, got {text!r}")
-    if kind == "samples":
-        return Target(kind, value, value)
-    if kind == "tokens":
-        if not tokens_per_sample:
-            raise ConfigError(f"target: tokens= needs a sequence model; {model!r} has no "
-                              "tokens per sample (use epochs= or samples=)")
-        return Target(kind, value, value / tokens_per_sample)
-    if dataset_samples is not None and dataset_samples < 1:
-        raise ConfigError(f"dataset_samples: must be >= 1, got {dataset_samples}")
-    n = dataset_samples if dataset_samples is not None else DATASET_SAMPLES.get(model)
-    if not n:
-        raise ConfigError(f"dataset_samples: epochs= needs the training-set size of "
-                          f"{model!r} (pass dataset_samples), got {dataset_samples!r}")
-    return Target(kind, value, value * n)
-
-
-# --------------------------------------------------------------------------- failures
-@dataclass(frozen=True)
-class Goodput:
-    """Expected useful fraction of wall time under failures (``factor``), the checkpoint
-    interval used (``interval_s``, work seconds between checkpoints) and the job's MTBF
-    (``job_mtbf_s``)."""
-
-    factor: float
-    interval_s: float
-    job_mtbf_s: float
-
-
-def young_daly_interval_s(checkpoint_cost_s: float, mtbf_s: float) -> float:
-    """Young's optimum checkpoint interval ``sqrt(2 C M)`` (s): J. W. Young, "A first
-    order approximation to the optimum checkpoint interval", CACM 17(9), 1974; the
-    first-order term of J. T. Daly, "A higher order estimate of the optimum checkpoint
-    interval for restart dumps", FGCS 22(3), 2006. ``checkpoint_cost_s`` C and the job's
-    ``mtbf_s`` M in seconds."""
-    return math.sqrt(2.0 * checkpoint_cost_s * mtbf_s)
-
-
-def goodput_factor(gpus: int, mtbf_gpu_hours: float, checkpoint_cost_s: float,
-                   restart_s: float = 0.0) -> Goodput:
-    """Expected goodput of a synchronous job on ``gpus`` GPUs that fail independently
-    (exponential, per-GPU MTBF ``mtbf_gpu_hours`` in hours; the job's MTBF is
-    ``M = mtbf / gpus``), checkpointing every ``tau = sqrt(2 C M)`` seconds of work
-    (``checkpoint_cost_s`` C) and losing, per failure, half an interval plus the
-    ``restart_s`` R (first-order model of Young 1974 / Daly 2006):
-
-        wall = work (1 + C / tau) / (1 - (tau / 2 + R) / M),  goodput = work / wall
-
-    For C, R << M this is ``1 - sqrt(2 C / M) - R / M``. ``factor`` is 0 when failures
-    come faster than the job can progress.
-    """
-    for name, v in (("mtbf_gpu_hours", mtbf_gpu_hours),
-                    ("checkpoint_cost_s", checkpoint_cost_s)):
-        if not (v > 0 and math.isfinite(v)):
-            raise ConfigError(f"{name}: must be a finite number > 0, got {v!r}")
-    if not (restart_s >= 0 and math.isfinite(restart_s)):
-        raise ConfigError(f"restart_s: must be a finite number >= 0, got {restart_s!r}")
-    if gpus < 1:
-        raise ConfigError(f"gpus: must be >= 1, got {gpus!r}")
-    m = mtbf_gpu_hours * HOUR_S / gpus
-    tau = young_daly_interval_s(checkpoint_cost_s, m)
-    useful = 1.0 - (tau / 2.0 + restart_s) / m
-    factor = max(useful, 0.0) / (1.0 + checkpoint_cost_s / tau)
-    return Goodput(factor, tau, m)
-
-
-# --------------------------------------------------------------------------- prices
-def _read_price_rows(text: str, where: str) -> dict[str, dict]:
-    from ddlsim.sim.hardware import get_device
-
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in PRICE_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ConfigError(f"{where}: missing columns {missing} (needs "
-                          f"{', '.join(PRICE_COLUMNS)})")
-    rows: dict[str, dict] = {}
-    for i, row in enumerate(reader, start=2):
-        at = f"{where} line {i}"
-        try:
-            device = get_device((row["device"] or "").strip()).name
-        except ConfigError as err:
-            raise ConfigError(f"{at}: device: {err}") from None
-        try:
-            price = float(row["usd_per_gpu_hour"])
-        except (TypeError, ValueError):
-            price = float("nan")
-        if not (price > 0 and math.isfinite(price)):
-            raise ConfigError(f"{at}: usd_per_gpu_hour: must be a finite number > 0, "
-                              f"got {row['usd_per_gpu_hour']!r}")
-        if not (row["source"] or "").strip():
-            raise ConfigError(f"{at}: source: every price needs a source, got an empty cell")
-        if device in rows:
-            raise ConfigError(f"{at}: device: {device!r} appears twice (one price per device)")
-        rows[device] = {"device": device, "instance": row["instance"] or "",
-                        "usd_per_gpu_hour": price, "pricing": row["pricing"] or "",
-                        "source": row["source"].strip(), "date": row["date"] or ""}
-    return rows
-
-
-def load_prices(path: str | Path | None = None) -> dict[str, dict]:
-    """Device -> price row: the packaged table, with the rows of ``path`` (same columns)
-    replacing those of the same device and adding new ones."""
-    text = importlib.resources.files("ddlsim").joinpath("data/prices.csv").read_text()
-    rows = _read_price_rows(text, "ddlsim/data/prices.csv")
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"prices_path: no such file {str(p)!r}")
-        rows.update(_read_price_rows(p.read_text(), str(p)))
-    return rows
 
 
 # --------------------------------------------------------------------------- options
@@ -426,21 +231,6 @@ def default_predictor(model: str, preset: str, gpus: int, opts: PlanOptions) -> 
     return _predict_dp(model, preset, gpus, opts)
 
 
-# --------------------------------------------------------------------------- frontier
-def pareto_mask(time_s, cost_usd) -> list[bool]:
-    """True where no other point is at least as fast and as cheap and strictly better in
-    one (minimising both); NaN/inf points are never on the frontier. Exact duplicates
-    of a frontier point are all kept."""
-    pts = [(float(t), float(c)) for t, c in zip(time_s, cost_usd, strict=True)]
-    ok = [math.isfinite(t) and math.isfinite(c) for t, c in pts]
-    mask = []
-    for i, (t, c) in enumerate(pts):
-        dominated = any(ok[j] and t2 <= t and c2 <= c and (t2 < t or c2 < c)
-                        for j, (t2, c2) in enumerate(pts) if j != i)
-        mask.append(ok[i] and not dominated)
-    return mask
-
-
 # --------------------------------------------------------------------------- plan
 @dataclass
 class PlanResult:
@@ -558,58 +348,6 @@ def _row(gpu, preset, gpn, n, pred, target, stat_eff, price, opts) -> dict:
         "time_s": time_s, "hours": time_s / HOUR_S, "usd_per_gpu_hour": price,
         "cost_usd": cost, "feasible": math.isfinite(time_s), "note": note,
     }
-
-
-def select(table, deadline_s: float | None, budget_usd: float | None):
-    """(cheapest meeting the deadline and budget, fastest within the budget and deadline,
-    explanation lines) over the rows of ``table`` (columns time_s, cost_usd)."""
-    ok = table[table["feasible"]]
-    lines: list[str] = []
-    in_deadline = ok if deadline_s is None else ok[ok["time_s"] <= deadline_s]
-    in_budget = ok if budget_usd is None else ok[ok["cost_usd"] <= budget_usd]
-    both = in_deadline[in_deadline.index.isin(in_budget.index)]
-    cheapest = fastest = None
-    if ok.empty:
-        lines.append("no configuration can run (see the note column)")
-        return None, None, lines
-    if deadline_s is not None:
-        if both.empty:
-            fast = ok.sort_values(["time_s", "cost_usd"]).iloc[0]
-            if in_deadline.empty:
-                lines.append(f"no configuration meets the deadline of {deadline_s / HOUR_S:.4g} h:"
-                             f" the fastest is {fast.gpus} x {fast.gpu} at {fast.hours:.4g} h "
-                             f"(${fast.cost_usd:,.0f}); allow more GPUs (max_gpus) or time")
-            else:
-                cheap = in_deadline.sort_values(["cost_usd", "time_s"]).iloc[0]
-                lines.append(f"configurations meet the deadline but none within the budget of "
-                             f"${budget_usd:,.0f}: the cheapest that meets it costs "
-                             f"${cheap.cost_usd:,.0f} ({cheap.gpus} x {cheap.gpu})")
-        else:
-            best = both.sort_values(["cost_usd", "time_s"]).iloc[0]
-            cheapest = best.to_dict()
-            lines.append(f"cheapest meeting the deadline of {deadline_s / HOUR_S:.4g} h"
-                         + ("" if budget_usd is None else f" and the budget of ${budget_usd:,.0f}")
-                         + f": {best.gpus} x {best.gpu}, {best.strategy}, "
-                         f"{best.hours:.4g} h, ${best.cost_usd:,.0f}")
-    if budget_usd is not None:
-        if both.empty:
-            if in_budget.empty:
-                cheap = ok.sort_values(["cost_usd", "time_s"]).iloc[0]
-                lines.append(f"no configuration fits the budget of ${budget_usd:,.0f}: the "
-                             f"cheapest costs ${cheap.cost_usd:,.0f} ({cheap.gpus} x "
-                             f"{cheap.gpu}, {cheap.hours:.4g} h)")
-            elif deadline_s is not None:
-                f = in_budget.sort_values(["time_s", "cost_usd"]).iloc[0]
-                lines.append(f"within the budget the fastest takes {f.hours:.4g} h "
-                             f"({f.gpus} x {f.gpu}), past the deadline")
-        else:
-            best = both.sort_values(["time_s", "cost_usd"]).iloc[0]
-            fastest = best.to_dict()
-            lines.append(f"fastest within the budget of ${budget_usd:,.0f}"
-                         + ("" if deadline_s is None else " and the deadline")
-                         + f": {best.gpus} x {best.gpu}, {best.strategy}, "
-                         f"{best.hours:.4g} h, ${best.cost_usd:,.0f}")
-    return cheapest, fastest, lines
 
 
 def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:

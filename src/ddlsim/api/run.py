@@ -23,7 +23,7 @@ class RunOptions:
     profile: str | None = None
     progress: bool = False
     max_events: int | None = None  # None: the simulators' default budget
-    calibration: object = "stored"  # as for ddlsim.api.predict
+    calibration: object = None  # as for ddlsim.api.predict; None: the scenario's
 
 
 @dataclass
@@ -215,7 +215,8 @@ def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> Scena
     from ddlsim.api.faults import predict_goodput, scenario_fault_options
 
     plan = resolve(scenario, label, opts)
-    calib = load_calibration(opts.calibration)
+    calib = load_calibration(opts.calibration if opts.calibration is not None
+                             else scenario.calibration)
     run = ScenarioRun(scenario=scenario, label=label)
     seed = scenario.seed if opts.seed is None else opts.seed
     try:

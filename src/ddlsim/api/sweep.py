@@ -24,12 +24,12 @@ default folder is ``$DDLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/ddlsim/sweeps``,
 ``~/.cache/ddlsim/sweeps``: it lives outside the report folder because report folders are
 replaced as a whole (:func:`ddlsim.reports.files.atomic_dir`). The cache is written by
 the process that calls :func:`run_sweep` (not by workers), so Dask workers need no
-shared file system.
+shared file system. The cache lives in :mod:`ddlsim.api.sweep_cache`, the runners in
+:mod:`ddlsim.api.sweep_exec`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -37,13 +37,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddlsim import __version__
-from ddlsim.errors import ConfigError, DdlsimError, unknown_name
+from ddlsim.api.sweep_cache import (
+    CACHE_FORMAT,
+    SCALARS,
+    cache_path,
+    default_cache_dir,
+    point_hash,
+    read_cache,
+    write_cache,
+)
+from ddlsim.api.sweep_exec import (
+    DASK_MISSING,
+    WORKER_PRELOAD,
+    run_dask,
+    run_inline,
+    run_point,
+    run_pool,
+)
+from ddlsim.errors import ConfigError, unknown_name
 
-CACHE_FORMAT = 1
+__all__ = [
+    "CACHE_FORMAT", "DASK_MISSING", "STRATEGY_AXIS", "WORKER_PRELOAD", "SweepOptions",
+    "SweepPoint", "SweepResult", "default_cache_dir", "parse_axis", "point_hash",
+    "read_cache", "resolve_points", "run_point", "run_sweep", "write_cache",
+]
+
 STRATEGY_AXIS = "strategy"
 _POINT = "<point>"  # placeholder label stripped from validation messages
-DASK_MISSING = "--dask needs the dask extra: pip install 'ddlsim[dask]'"
 
 
 @dataclass(frozen=True)
@@ -55,7 +75,8 @@ class SweepOptions:
     1 runs inline); ``dask_address``: scheduler address (``tcp://host:8786``) to run the
     points on a Dask distributed cluster instead; ``cache_dir``: folder of per-point
     results (default :func:`default_cache_dir`); ``seed``: overrides the scenario's seed
-    for every point; ``progress``: a tqdm bar over points.
+    for every point; ``calibration``: overrides the scenario's calibration for every
+    point; ``progress``: a tqdm bar over points.
     """
 
     axes: tuple[tuple[str, tuple[str, ...]], ...]
@@ -63,6 +84,7 @@ class SweepOptions:
     dask_address: str | None = None
     cache_dir: Path | None = None
     seed: int | None = None
+    calibration: str | None = None
     progress: bool = False
 
     def __post_init__(self) -> None:
@@ -124,15 +146,6 @@ def parse_axis(text: str) -> tuple[str, tuple[str, ...]]:
         raise ConfigError(f"--axis {text!r}: expected PATH=V1,V2,... "
                           "(e.g. cluster.gpus=8,64,512)")
     return path, raw
-
-
-def default_cache_dir() -> Path:
-    """``$DDLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/ddlsim/sweeps``, else
-    ``~/.cache/ddlsim/sweeps``."""
-    if os.environ.get("DDLSIM_CACHE_DIR"):
-        return Path(os.environ["DDLSIM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ddlsim" / "sweeps"
 
 
 def _show(value: Any) -> str:
@@ -254,26 +267,6 @@ def _apply(base_doc: dict, labels: dict[str, int], values) -> dict:
     return doc
 
 
-def _profile_digest(doc: dict) -> str | None:
-    profile = doc.get("profile")
-    if not profile:
-        return None
-    try:
-        return hashlib.sha256(Path(profile).read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-def point_hash(doc: dict) -> str:
-    """SHA-256 of the canonical JSON of a resolved (validated) scenario dict, the ddlsim
-    version, the cache format and the digest of its kernel profile file, if any."""
-    key = {"scenario": doc, "ddlsim": __version__, "cache_format": CACHE_FORMAT,
-           "profile_sha256": _profile_digest(doc)}
-    text = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
 def resolve_points(scenario, label: str, opts: SweepOptions) -> tuple[list[SweepPoint], tuple]:
     """Every point of the sweep, resolved and validated before anything runs.
 
@@ -285,6 +278,8 @@ def resolve_points(scenario, label: str, opts: SweepOptions) -> tuple[list[Sweep
     base = scenario.model_dump(mode="json")
     if opts.seed is not None:
         base["seed"] = opts.seed
+    if opts.calibration is not None:
+        base["calibration"] = opts.calibration
     labels = _strategy_index(scenario)
     axes = tuple((path, raw if path == STRATEGY_AXIS else tuple(_parse_value(path, v) for v in raw))
                  for path, raw in opts.axes)
@@ -328,177 +323,6 @@ def _blame(base: dict, labels: dict, values, reason: str) -> str:
     return f"--axis {combo}: this combination is invalid: {reason}"
 
 
-# --------------------------------------------------------------------------- cache
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _cache_path(cache_dir: Path, digest: str) -> Path:
-    return cache_dir / f"{digest}.json"
-
-
-def read_cache(cache_dir: Path, digest: str) -> list[dict] | None:
-    """The cached rows of a point, ``None`` when absent; a corrupt entry (bad JSON,
-    wrong format, hash or row shape) is deleted and ``None`` returned."""
-    path = _cache_path(cache_dir, digest)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError):
-        text = ""
-    rows = _parse_entry(text, digest)
-    if rows is None:
-        path.unlink(missing_ok=True)
-    return rows
-
-
-def _parse_entry(text: str, digest: str) -> list[dict] | None:
-    try:
-        entry = json.loads(text)
-    except ValueError:
-        return None
-    if not (isinstance(entry, dict) and entry.get("format") == CACHE_FORMAT
-            and entry.get("hash") == digest and isinstance(entry.get("rows"), list)
-            and entry["rows"]):
-        return None
-    rows = entry["rows"]
-    keys = None
-    for row in rows:
-        if not isinstance(row, dict) or not all(isinstance(v, _SCALARS) for v in row.values()):
-            return None
-        if keys is None:
-            keys = list(row)
-        elif list(row) != keys:
-            return None
-    return rows
-
-
-def write_cache(cache_dir: Path, digest: str, rows: list[dict]) -> Path:
-    """Store a point's rows atomically (temporary file + ``os.replace``)."""
-    from ddlsim.reports.files import atomic_write_text
-
-    entry = {"format": CACHE_FORMAT, "hash": digest, "ddlsim": __version__, "rows": rows}
-    return atomic_write_text(_cache_path(cache_dir, digest), json.dumps(entry, indent=1))
-
-
-# --------------------------------------------------------------------------- runners
-def _native(value: Any) -> Any:
-    """NumPy scalars -> Python scalars; anything else non-scalar -> its ``str``."""
-    if hasattr(value, "item") and not isinstance(value, _SCALARS):
-        value = value.item()
-    return value if isinstance(value, _SCALARS) else str(value)
-
-
-def _one_blas_thread():
-    """A context with BLAS limited to one thread: parallel workers then do not
-    oversubscribe the cores (OpenBLAS threads spin), and every runner (inline, pool,
-    Dask) computes the same floats. threadpoolctl comes with scikit-learn."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn requires it
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _run_point(doc: dict, label: str) -> list[dict]:
-    """Run one resolved scenario dict; its summary rows as plain JSON-able records.
-
-    Top-level so process pools and Dask can pickle it by reference."""
-    from ddlsim.api.run import RunOptions, run_scenario
-    from ddlsim.scenarios.schema import Scenario
-
-    sc = Scenario.model_validate(doc)
-    with _one_blas_thread():
-        summary = run_scenario(sc, label, RunOptions()).summary()
-    rows = [{str(k): _native(v) for k, v in rec.items()}
-            for rec in summary.to_dict(orient="records")]
-    # a JSON round trip makes fresh rows identical to rows read back from the cache
-    return json.loads(json.dumps(rows))
-
-
-def _point_label(label: str, point: SweepPoint) -> str:
-    return f"{label} [{point.description}]"
-
-
-def _run_inline(todo: list[SweepPoint], label: str, on_done) -> None:
-    for point in todo:
-        on_done(point, _call(point, label))
-
-
-def _call(point: SweepPoint, label: str) -> list[dict]:
-    try:
-        return _run_point(point.doc, _point_label(label, point))
-    except DdlsimError as exc:
-        raise type(exc)(f"sweep point {point.index} ({point.description}): {exc}") from None
-
-
-# imported once by the fork server, so its workers start without re-importing them
-WORKER_PRELOAD = ["ddlsim.api.sweep", "ddlsim.api.run", "ddlsim.scenarios.schema", "pandas",
-                  "simpy", "numpy"]
-
-
-def _mp_context():
-    """``forkserver`` (with :data:`WORKER_PRELOAD`) where available, else ``spawn``;
-    never ``fork``, which is unsafe once threads (tqdm, Dask) exist."""
-    import multiprocessing as mp
-
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(WORKER_PRELOAD)
-        return ctx
-    return mp.get_context("spawn")
-
-
-def _run_pool(todo: list[SweepPoint], label: str, workers: int, on_done) -> None:
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-        futures = {pool.submit(_run_point, p.doc, _point_label(label, p)): p for p in todo}
-        pending = set(futures)
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in sorted(done, key=lambda f: futures[f].index):
-                    _finish(futures[fut], fut.result, on_done)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-
-
-def _finish(point: SweepPoint, get_rows, on_done) -> None:
-    try:
-        rows = get_rows()
-    except DdlsimError as exc:
-        raise type(exc)(f"sweep point {point.index} ({point.description}): {exc}") from None
-    on_done(point, rows)
-
-
-def _run_dask(todo: list[SweepPoint], label: str, address: str, on_done) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise ConfigError(DASK_MISSING) from None
-    try:
-        client = Client(address, timeout="20s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ConfigError(f"--dask {address}: cannot connect to the scheduler ({exc})") from None
-    try:
-        futures = [client.submit(_run_point, p.doc, _point_label(label, p), pure=False,
-                                 key=f"ddlsim-point-{p.hash[:16]}-{p.index}") for p in todo]
-        by_key = {f.key: p for f, p in zip(futures, todo, strict=True)}
-        try:
-            with client.as_current():  # as_completed looks the client up
-                for fut in as_completed(futures):
-                    _finish(by_key[fut.key], fut.result, on_done)
-        except BaseException:
-            client.cancel(futures)
-            raise
-    finally:
-        client.close()
-
-
 # --------------------------------------------------------------------------- sweep
 def run_sweep(scenario, label: str, opts: SweepOptions) -> SweepResult:
     """Run the cartesian product of ``opts.axes`` over ``scenario``.
@@ -516,7 +340,7 @@ def run_sweep(scenario, label: str, opts: SweepOptions) -> SweepResult:
     for p in points:
         if p.hash in results:
             continue
-        existed = _cache_path(cache_dir, p.hash).exists()
+        existed = cache_path(cache_dir, p.hash).exists()
         rows = read_cache(cache_dir, p.hash)
         if rows is not None:
             results[p.hash] = rows
@@ -537,12 +361,12 @@ def run_sweep(scenario, label: str, opts: SweepOptions) -> SweepResult:
     try:
         if not todo:
             pass
-        elif opts.dask_address:
-            _run_dask(todo, label, opts.dask_address, on_done)
+        elif opts.dask_address:  # run_point looked up here, so tests can replace it
+            run_dask(todo, label, opts.dask_address, on_done, run_point)
         elif workers <= 1:
-            _run_inline(todo, label, on_done)
+            run_inline(todo, label, on_done, run_point)
         else:
-            _run_pool(todo, label, workers, on_done)
+            run_pool(todo, label, workers, on_done, run_point)
     finally:
         bar.close()
     table = _table(points, axes, results)
@@ -568,4 +392,4 @@ def _table(points: list[SweepPoint], axes, results: dict[str, list[dict]]):
 
 
 def _cell(value: Any) -> Any:
-    return value if isinstance(value, _SCALARS) else json.dumps(value, sort_keys=True)
+    return value if isinstance(value, SCALARS) else json.dumps(value, sort_keys=True)

@@ -41,6 +41,10 @@ CALIBRATION = click.option(
     "--calibration", default="stored", show_default=True,
     help="stored: the constants fitted by 'ddlsim calibrate' (data/calibration.json); "
          "default: first principles; or a calibration .json (added to the stored ones).")
+SCENARIO_CALIBRATION = click.option(
+    "--calibration", default=None,
+    help="stored | default | a calibration .json (default: the scenario's 'calibration', "
+         "else stored).")
 JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 MAX_EVENTS = click.option(
     "--max-events", type=click.IntRange(min=1),
@@ -123,6 +127,20 @@ def echo_json(doc) -> None:
         return v
 
     click.echo(json.dumps(clean(doc), indent=2, default=str))
+
+
+def echo_fit(pred) -> None:
+    """When the fullest GPU is over its memory: by how much, and what would fit."""
+    if pred.fits is not False:
+        return
+    from ddlsim import api
+
+    over = (pred.memory_bytes - pred.memory_capacity_bytes) / 2**30
+    click.echo(f"does not fit: {pred.memory_bytes / 2**30:.1f} GiB needed on the fullest "
+               f"{pred.device} ({over:.1f} GiB over its "
+               f"{pred.memory_capacity_bytes / 2**30:.0f} GiB)")
+    for line in api.memory_advice(pred.job):
+        click.echo(f"  would fit: {line}")
 
 
 def headline(pred) -> str:

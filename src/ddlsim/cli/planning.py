@@ -43,7 +43,8 @@ from ddlsim.cli.options import (
               help="Price CSV (columns of data/prices.csv) overriding the built-in prices.")
 @click.option("--failures/--no-failures", default=False, show_default=True,
               help="Account for GPU failures and checkpointing (Young/Daly interval).")
-@click.option("--mtbf-gpu-hours", type=float, help="Per-GPU mean time between failures.")
+@click.option("--gpu-mtbf-hours", "--mtbf-gpu-hours", "mtbf_gpu_hours", type=float,
+              help="Per-GPU mean time between failures, hours.")
 @click.option("--checkpoint-s", default=60.0, show_default=True, type=float)
 @click.option("--restart-s", default=300.0, show_default=True, type=float)
 @out_option()
@@ -106,9 +107,10 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
 @click.option("--link-mtbf-hours", type=float)
 @click.option("--checkpoint-interval-s", type=float,
               help="Default: the Young/Daly optimum sqrt(2 x checkpoint cost x MTBF).")
-@click.option("--checkpoint-gb", type=float,
-              help="Checkpoint size in GB (default: 12 bytes per parameter).")
-@click.option("--storage-gbps", type=float, help="Checkpoint write bandwidth (GB/s).")
+@click.option("--checkpoint-GB", "--checkpoint-gb", "checkpoint_gb", type=float,
+              help="Checkpoint size, 10^9 bytes (default: 12 bytes per parameter).")
+@click.option("--storage-GBps", "--storage-gbps", "storage_gbps", type=float,
+              help="Checkpoint write bandwidth, 10^9 bytes/s.")
 @click.option("--restart-s", type=float, help="Restart time after a failure (s).")
 @click.option("--train-samples", type=float, help="Samples to train (default: 90 epochs).")
 @click.option("--method", default="expected", show_default=True,

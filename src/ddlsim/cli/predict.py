@@ -19,6 +19,7 @@ from ddlsim.cli.options import (
     MAX_EVENTS,
     NOISE,
     SEED,
+    echo_fit,
     echo_json,
     headline,
     number_list,
@@ -33,7 +34,9 @@ DTYPE_HELP = "auto: the GPU's mixed precision (bf16, else fp16 AMP, else fp32)."
 
 
 def _emit_json(calib, preds, extra=None) -> None:
-    echo_json({"calibration": calib.label, "predictions": [p.summary() for p in preds],
+    rows = [{**p.summary(), **({"would_fit": api.memory_advice(p.job)} if p.fits is False
+                               else {})} for p in preds]
+    echo_json({"calibration": calib.label, "predictions": rows,
                "assumptions": sorted({a for p in preds for a in p.assumptions}),
                **(extra or {})})
 
@@ -51,7 +54,8 @@ def _emit_json(calib, preds, extra=None) -> None:
 @click.option("--iterations", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--algo", default="auto", show_default=True,
               type=click.Choice(["auto", "ring", "tree", "hierarchical"]))
-@click.option("--bucket-mb", default=25.0, show_default=True, type=float)
+@click.option("--bucket-MB", "--bucket-mb", "bucket_mb", default=25.0, show_default=True,
+              type=float, help="DDP gradient bucket, 10^6 bytes.")
 @click.option("--no-overlap", is_flag=True, help="Allreduce only after the whole backward.")
 @click.option("--noise", default="none", show_default=True, type=NOISE)
 @click.option("--noise-cv", default=0.0, show_default=True, type=float,
@@ -60,7 +64,7 @@ def _emit_json(calib, preds, extra=None) -> None:
 @click.option("--slow-link", multiple=True,
               help="LINK=FACTOR, e.g. nic0.tx=4 divides that link's bandwidth by 4 "
                    "(repeatable; ids in links.csv of a report).")
-@click.option("--loader-rate", type=float,
+@click.option("--loader-samples-per-s", "--loader-rate", "loader_rate", type=float,
               help="Data-loader samples/s per GPU (default: unlimited).")
 @click.option("--profile", type=click.Path(dir_okay=False),
               help="Measured kernel profile CSV (from `ddlsim kernels bench`).")
@@ -106,6 +110,7 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
     click.echo(calib.describe())
     for p in preds:
         click.echo(headline(p))
+        echo_fit(p)
     summary = summary_frame([p.detail for p in preds])
     click.echo(tables.render(summary.drop(columns=["model", "cluster"]), {
         "iteration_s": "seconds", "iteration_p10_s": "seconds", "iteration_p90_s": "seconds",
@@ -136,7 +141,8 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
 @click.option("--placement", default="colocated", show_default=True,
               type=click.Choice(["colocated", "hosts"]),
               help="Shards on the workers' nodes or on separate CPU server hosts.")
-@click.option("--server-nic-gbps", type=float, help="Server host NIC (Gb/s) for --placement hosts.")
+@click.option("--server-nic-Gbps", "--server-nic-gbps", "server_nic_gbps", type=float,
+              help="Server host NIC line rate, 10^9 bit/s, for --placement hosts.")
 @click.option("--no-overlap", is_flag=True,
               help="Pull all, compute, push all (default: push each shard's gradients as "
                    "backward produces them).")
@@ -183,6 +189,7 @@ def ps_cmd(model, batch_per_worker, cluster, device, workers, mode, updates, sta
         return
     click.echo(calib.describe())
     click.echo(headline(pred))
+    echo_fit(pred)
     click.echo(summary_table([pred.detail.summary()]))
     if comparison is not None:
         click.echo(comparison_markdown(comparison))

@@ -10,7 +10,7 @@ import click
 from ddlsim import api
 from ddlsim.cli.app import cli
 from ddlsim.cli.catalog import echo_profile_summary
-from ddlsim.cli.options import CALIBRATION, DEVICE_CHOICE, MAX_EVENTS, SEED, check_out
+from ddlsim.cli.options import DEVICE_CHOICE, MAX_EVENTS, SCENARIO_CALIBRATION, SEED, check_out
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -53,7 +53,7 @@ def scenarios_show(name) -> None:
 @click.option("--device", default="auto", show_default=True, type=DEVICE_CHOICE,
               help="Backend for --measure.")
 @MAX_EVENTS
-@CALIBRATION
+@SCENARIO_CALIBRATION
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="Print only the report path.")
 def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, calibration,
@@ -92,12 +92,21 @@ def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, calib
                                "strategies": summary.to_dict(orient="records")}, indent=2))
         return
     if not quiet:
-        from ddlsim.reports.run import SUMMARY_COLUMNS
-
-        click.echo(run.results[0].predicted.calibration.describe())
-        cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
-        click.echo(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        _echo_summary(run)
     click.echo(f"report: {path / 'report.html'}")
+
+
+def _echo_summary(run) -> None:
+    """The calibration, one headline per strategy, the summary in human units."""
+    from ddlsim.reports.headline import headline, human_table
+    from ddlsim.reports.run import SUMMARY_COLUMNS
+
+    summary = run.summary()
+    click.echo(run.results[0].predicted.calibration.describe())
+    for row in summary.to_dict("records"):
+        click.echo(headline(row))
+    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
+    click.echo(human_table(summary[cols]).to_string(index=False))
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -116,10 +125,11 @@ def run_cmd(scenario, out_dir, seed, profile, measure, device, max_events, calib
               help="Per-point result cache (default: $DDLSIM_CACHE_DIR or "
                    "~/.cache/ddlsim/sweeps).")
 @click.option("--seed", type=SEED, help="Override the scenario's seed for every point.")
+@SCENARIO_CALIBRATION
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--quiet", is_flag=True, help="Print only the report path.")
-def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, as_json,
-              quiet) -> None:
+def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, calibration,
+              as_json, quiet) -> None:
     """Run SCENARIO over the cartesian product of the axes, in parallel, caching every
     point (an interrupted sweep resumes where it stopped); one table and plots."""
     from ddlsim.api.sweep import SweepOptions, parse_axis, run_sweep
@@ -129,6 +139,7 @@ def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, a
     sc, label = load_scenario(scenario)
     opts = SweepOptions(axes=tuple(parse_axis(a) for a in axes), workers=workers,
                         dask_address=dask_address, cache_dir=cache_dir, seed=seed,
+                        calibration=calibration,
                         progress=sys.stderr.isatty() and not quiet)
     result = run_sweep(sc, label, opts)
     path = write_sweep_report(result, out_dir or Path("out") / f"{sc.name}-sweep")
@@ -165,7 +176,7 @@ def demo(out_dir) -> None:
     vs asynchronous parameter servers, with real training on the 8x8 digits)."""
     from ddlsim.api.run import RunOptions, run_scenario
     from ddlsim.kernels.profile import save_profile
-    from ddlsim.reports.run import SUMMARY_COLUMNS, write_run_report
+    from ddlsim.reports.run import write_run_report
     from ddlsim.scenarios import load_scenario
 
     out = Path(out_dir)
@@ -181,9 +192,11 @@ def demo(out_dir) -> None:
     sc, label = load_scenario("digits-sync-vs-async")
     run = run_scenario(sc, label, RunOptions(progress=progress))
     path = write_run_report(run, out / sc.name)
-    summary = run.summary()
-    cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
-    click.echo(summary[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"The timings above are this CPU's. The scenario simulates {sc.cluster.gpus} x "
+               f"{run.results[0].predicted.device} from the device catalog and the stored "
+               "calibration; run a scenario on the cpu-cluster preset with --measure to "
+               "simulate with what you measure here.")
+    _echo_summary(run)
     click.echo(f"\nreport: {path / 'report.html'} (also report.md, CSVs, plots, traces)")
     click.echo(f"kernel profile: {profile}")
 

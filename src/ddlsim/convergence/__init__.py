@@ -7,7 +7,8 @@
 * :mod:`.train` - gradients on flat parameter vectors, SGD with momentum, learning-rate
   schedules, evaluation.
 * :mod:`.replay` - replay of an update log (sync, async, SSP, backup workers),
-  learning-rate sweeps and time-to-accuracy over seeds.
+  learning-rate sweeps and time-to-accuracy over seeds; its options and result are in
+  :mod:`.replay_config`, log validation and synthetic logs in :mod:`.update_logs`.
 * :mod:`.stat_eff` - the statistical-efficiency *model* (critical batch size, staleness
   penalty) for workloads too large to train here.
 """

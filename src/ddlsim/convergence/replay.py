@@ -30,203 +30,28 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ddlsim.convergence.data import Dataset, load_digits
 from ddlsim.convergence.models import get_model
-from ddlsim.convergence.train import LRSchedule, SampleStream, evaluate, sgd_step
+from ddlsim.convergence.replay_config import OUTCOMES, ReplayConfig, ReplayResult
+from ddlsim.convergence.train import SampleStream, evaluate, sgd_step
+from ddlsim.convergence.update_logs import (
+    constant_staleness_log,
+    log_rows,
+    sync_log,
+    tile_update_log,
+)
 from ddlsim.errors import ConfigError
 from ddlsim.kernels import ops
 from ddlsim.kernels.backend import get_backend
-from ddlsim.sim.updates import UPDATE_LOG_COLUMNS, update_row
 
-OUTCOMES = ("completed", "reached-target", "diverged")
-
-
-@dataclass(frozen=True)
-class ReplayConfig:
-    """How to train while replaying a log.
-
-    ``model``: ``'lenet-digits'`` or ``'mlp'``; ``batch_per_worker``: samples per worker
-    gradient; ``workers``: shards drawn per combined (``worker == -1``) update (None: the
-    log's largest ``n_grads``); ``schedule``: learning rate; ``momentum``,
-    ``weight_decay``: SGD (dimensionless); ``seed``: initial weights and sample order;
-    ``eval_every``: updates between test evaluations (None: about 4 per epoch);
-    ``target_accuracy``: test accuracy (0..1) whose first reach is reported;
-    ``stop_at_target``: end the replay there; ``divergence_factor``: loss growth that
-    counts as divergence; ``device``: ``'cpu'``, ``'gpu'`` or ``'auto'``;
-    ``keep_checkpoints``: weight snapshots kept for the noise-scale estimate.
-    """
-
-    model: str = "lenet-digits"
-    batch_per_worker: int = 32
-    workers: int | None = None
-    schedule: LRSchedule = field(default_factory=LRSchedule)
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    nesterov: bool = False
-    seed: int = 0
-    eval_every: int | None = None
-    target_accuracy: float | None = 0.97
-    stop_at_target: bool = False
-    divergence_factor: float = 1e3
-    device: str = "cpu"
-    dtype: str = "float32"
-    keep_checkpoints: int = 8
-    progress: bool = False  # a progress bar over the replayed updates
-
-    def __post_init__(self) -> None:
-        get_model(self.model)  # validates the name
-        if self.batch_per_worker < 1:
-            raise ConfigError(f"batch_per_worker: must be >= 1, got {self.batch_per_worker}")
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError(f"workers: must be >= 1 or None, got {self.workers}")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError(f"momentum: must be in [0, 1), got {self.momentum!r}")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay: must be >= 0, got {self.weight_decay!r}")
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ConfigError(f"eval_every: must be >= 1 or None, got {self.eval_every}")
-        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
-            raise ConfigError(f"target_accuracy: must be in (0, 1], "
-                              f"got {self.target_accuracy!r}")
-        if not self.divergence_factor > 1:
-            raise ConfigError(f"divergence_factor: must be > 1, got {self.divergence_factor!r}")
-
-
-@dataclass
-class ReplayResult:
-    """What a replay produced. Per-update arrays (one entry per applied update):
-    ``update_time_s`` (simulated s), ``loss`` (mean batch cross-entropy at the weights
-    read), ``lr``, ``staleness``. Per-evaluation arrays: ``eval_update`` (updates applied
-    before the evaluation), ``eval_time_s``, ``test_loss``, ``test_acc`` (0..1),
-    ``eval_epochs`` (training samples drawn / training-set size).
-    ``time_to_target_s`` / ``updates_to_target``: first evaluation at or above the target
-    (None when not reached). ``wall_s``: real seconds the replay took."""
-
-    config: ReplayConfig
-    dataset: str
-    outcome: str
-    update_time_s: np.ndarray
-    loss: np.ndarray
-    lr: np.ndarray
-    staleness: np.ndarray
-    eval_update: np.ndarray
-    eval_time_s: np.ndarray
-    eval_epochs: np.ndarray
-    test_loss: np.ndarray
-    test_acc: np.ndarray
-    time_to_target_s: float | None
-    updates_to_target: int | None
-    diverged_at_update: int | None
-    wall_s: float
-    final_weights: np.ndarray
-    checkpoints: list[tuple[int, np.ndarray]]
-    backend: str
-
-    @property
-    def updates_applied(self) -> int:
-        """Updates applied before the replay ended."""
-        return int(self.loss.shape[0])
-
-    @property
-    def final_accuracy(self) -> float:
-        """Test accuracy at the last evaluation (nan if none)."""
-        return float(self.test_acc[-1]) if self.test_acc.size else math.nan
-
-    @property
-    def updates_per_s(self) -> float:
-        """Applied updates per real (wall-clock) second of the replay."""
-        return self.updates_applied / self.wall_s if self.wall_s > 0 else math.inf
-
-    def summary(self) -> dict:
-        """One flat record (SI units, accuracy 0..1)."""
-        return {
-            "model": self.config.model, "dataset": self.dataset, "outcome": self.outcome,
-            "base_lr": self.config.schedule.base_lr, "seed": self.config.seed,
-            "updates": self.updates_applied, "final_test_acc": self.final_accuracy,
-            "final_test_loss": float(self.test_loss[-1]) if self.test_loss.size else math.nan,
-            "target_accuracy": self.config.target_accuracy,
-            "time_to_target_s": self.time_to_target_s,
-            "updates_to_target": self.updates_to_target,
-            "diverged_at_update": self.diverged_at_update,
-            "max_staleness": int(self.staleness.max()) if self.staleness.size else 0,
-            "wall_s": self.wall_s, "updates_per_s": self.updates_per_s,
-        }
-
-
-# --------------------------------------------------------------------------- logs
-
-def _rows(update_log: Sequence[Sequence]) -> np.ndarray:
-    """The log as a float64 ``[n, 7]`` array, validated."""
-    n_cols = len(UPDATE_LOG_COLUMNS)
-    rows = [tuple(r) for r in update_log]
-    if not rows:
-        raise ConfigError("update_log: must hold at least one row, got 0")
-    bad = next((i for i, r in enumerate(rows) if len(r) != n_cols), None)
-    if bad is not None:
-        raise ConfigError(f"update_log[{bad}]: must have {n_cols} fields "
-                          f"{UPDATE_LOG_COLUMNS}, got {len(rows[bad])}")
-    arr = np.asarray(rows, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError("update_log: every field must be finite")
-    checks = (
-        (np.diff(arr[:, 1]) < 0, "time_s must not decrease"),
-        (arr[:, 6] < 1, "n_grads must be >= 1"),
-        (arr[:, 3] < 0, "version_read must be >= 0"),
-        (arr[:, 5] != arr[:, 4] - 1 - arr[:, 3], "staleness must equal "
-                                                  "version_written - 1 - version_read"),
-        (arr[:, 5] < 0, "staleness must be >= 0"),
-    )
-    for mask, rule in checks:
-        if np.any(mask):
-            i = int(np.argmax(mask)) + (1 if rule.startswith("time_s") else 0)
-            raise ConfigError(f"update_log[{i}]: {rule}, got row {rows[i]}")
-    return arr
-
-
-def sync_log(updates: int, workers: int, iteration_s: float = 1.0,
-             n_grads: int | None = None) -> list[tuple]:
-    """A synchronous log: ``updates`` rows, one per ``iteration_s`` (simulated s),
-    ``n_grads`` (default ``workers``) gradients combined, staleness 0."""
-    n = workers if n_grads is None else n_grads
-    return [update_row(k, (k + 1) * iteration_s, -1, k, k + 1, n) for k in range(updates)]
-
-
-def constant_staleness_log(updates: int, staleness: int, workers: int = 1,
-                           update_interval_s: float = 1.0) -> list[tuple]:
-    """An asynchronous log where update ``k`` reads version ``max(0, k - staleness)``
-    (round-robin workers, one update per ``update_interval_s`` simulated s): the
-    fixed-delay model of the staleness literature."""
-    if staleness < 0:
-        raise ConfigError(f"staleness: must be >= 0, got {staleness}")
-    return [update_row(k, (k + 1) * update_interval_s, k % workers, max(0, k - staleness),
-                       k + 1, 1) for k in range(updates)]
-
-
-def tile_update_log(update_log: Sequence[Sequence], updates: int) -> list[tuple]:
-    """Repeat a (steady-state) log until it holds ``updates`` rows: each repetition is
-    shifted by the log's last time and last written version. Lets a short simulation
-    drive a long training run; the timing pattern is assumed to repeat."""
-    arr = _rows(update_log)
-    period_t = float(arr[-1, 1])
-    period_v = int(arr[-1, 4])
-    out = []
-    k = 0
-    while len(out) < updates:
-        rep, i = divmod(k, arr.shape[0])
-        r = arr[i]
-        out.append(update_row(len(out), float(r[1]) + rep * period_t, int(r[2]),
-                              int(r[3]) + rep * period_v, int(r[4]) + rep * period_v,
-                              int(r[6])))
-        k += 1
-    return out
-
-
-# --------------------------------------------------------------------------- replay
+__all__ = ["OUTCOMES", "ReplayConfig", "ReplayResult", "TimeToAccuracy",
+           "constant_staleness_log", "lr_sweep", "replay", "sync_log", "tile_update_log",
+           "time_to_accuracy"]
 
 class _Versions:
     """Ring of past weight versions (version -> copy), at most ``capacity`` kept."""
@@ -259,7 +84,7 @@ def replay(update_log: Sequence[Sequence], config: ReplayConfig | None = None,
     """Train ``config.model`` on ``data`` (default: the digits) applying the updates of
     ``update_log`` in order; see the module docstring for the exact semantics."""
     cfg = config or ReplayConfig()
-    arr = _rows(update_log)
+    arr = log_rows(update_log)
     data = data or load_digits()
     model = get_model(cfg.model)
     if cfg.model == "mlp" and len(data.input_shape) > 1:

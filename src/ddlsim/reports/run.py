@@ -11,12 +11,13 @@ import re
 from pathlib import Path
 
 from ddlsim.reports.files import atomic_dir
-from ddlsim.reports.tables import cell as _fmt
+from ddlsim.reports.headline import headline, human_table
 from ddlsim.reports.tables import markdown_table
 
-SUMMARY_COLUMNS = ["strategy", "kind", "gpus", "samples_per_s", "iteration_s",
-                   "scaling_efficiency", "staleness_mean", "bubble_fraction", "fits",
-                   "final_test_acc", "tta_reached", "tta_median_s"]
+SUMMARY_COLUMNS = ["strategy", "kind", "device", "dtype", "gpus", "samples_per_s",
+                   "iteration_s", "scaling_efficiency", "mfu", "memory_bytes", "fits",
+                   "staleness_mean", "bubble_fraction", "final_test_acc", "tta_reached",
+                   "tta_median_s"]
 
 
 def _slug(text: str) -> str:
@@ -101,10 +102,12 @@ def write_run_report(run, out_dir: str | Path) -> Path:
         if replayed:
             plots += _write_convergence(run, replayed, summary, tmp)
         cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
-        md = [f"# {sc.name}", "", " ".join(sc.description.split()), "",
+        human = human_table(summary[cols])
+        md = [f"# {sc.name}", "", *(f"- **{headline(r)}**" for r in summary.to_dict("records")),
+              "", " ".join(sc.description.split()), "",
               f"Scenario: `{run.label}`, seed {sc.seed}, {sc.iterations} iterations, "
-              f"{sc.cluster.gpus} GPUs on {sc.cluster.preset}, model {sc.workload.model}.", "",
-              *markdown_table(summary, cols), ""]
+              f"{sc.cluster.gpus} GPUs on {sc.cluster.preset}, model {sc.workload.model}; "
+              f"{_calibration(run)}.", "", *markdown_table(human), ""]
         if replayed:
             md += ["Convergence: real training of the model on scikit-learn's 8x8 digits with "
                    "ddlsim's own kernels, replaying each strategy's simulated update log "
@@ -112,7 +115,7 @@ def write_run_report(run, out_dir: str | Path) -> Path:
         md += [f"![{p}]({p})" for p in plots]
         md += ["", "Per strategy: " + ", ".join(f"[{d}]({d}/report.md)" for d in subdirs), ""]
         (tmp / "report.md").write_text("\n".join(md))
-        (tmp / "report.html").write_text(_html(run, summary[cols], tmp, plots, subdirs))
+        (tmp / "report.html").write_text(_html(run, summary, human, tmp, plots, subdirs))
     return Path(out_dir)
 
 
@@ -164,21 +167,26 @@ def _img(path: Path) -> str:
     return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
 
 
-def _html(run, summary, folder: Path, plots: list[str], subdirs: list[str]) -> str:
+def _calibration(run) -> str:
+    return (run.results[0].predicted.calibration.describe() if run.results
+            else "calibration: none")
+
+
+def _html(run, summary, human, folder: Path, plots: list[str], subdirs: list[str]) -> str:
     sc = run.scenario
-    view = summary.copy()
-    for col in view.columns:
-        view[col] = [_fmt(v) for v in view[col]]
+    heads = "".join(f"<li><b>{html.escape(headline(r))}</b></li>"
+                    for r in summary.to_dict("records"))
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(sc.name)} - ddlsim</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
         "text-align:right}img{max-width:100%}</style></head><body>",
-        f"<h1>{html.escape(sc.name)}</h1><p>{html.escape(sc.description)}</p>",
+        f"<h1>{html.escape(sc.name)}</h1><ul>{heads}</ul><p>{html.escape(sc.description)}</p>",
         f"<p>Scenario <code>{html.escape(run.label)}</code>; {sc.cluster.gpus} GPUs on "
-        f"{html.escape(sc.cluster.preset)}; model {html.escape(sc.workload.model)}.</p>",
-        view.to_html(index=False, border=0),
+        f"{html.escape(sc.cluster.preset)}; model {html.escape(sc.workload.model)}; "
+        f"{html.escape(_calibration(run))}.</p>",
+        human.to_html(index=False, border=0),
         *(_img(folder / p) for p in plots),
     ]
     for r, sub in zip(run.results, subdirs, strict=True):

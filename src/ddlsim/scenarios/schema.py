@@ -174,6 +174,7 @@ class Scenario(_Strict):
     noise: NoiseSpecFile = Field(default_factory=NoiseSpecFile)
     faults: FaultsSpec = Field(default_factory=FaultsSpec)
     profile: str | None = None
+    calibration: str = Field("stored", description="stored | default | a calibration .json")
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     convergence: ConvergenceSpec | None = None

@@ -62,49 +62,56 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
 
 from ddlsim.errors import ConfigError, unknown_name
-from ddlsim.sim.network import Network, Path
-from ddlsim.sim.topology import ClusterSpec, route
+from ddlsim.sim.collective_plans import (
+    Stage,
+    binary_tree_parents,
+    check_ranks,
+    double_tree_parents,
+    hierarchical_stages,
+    ring_plan,
+    spans_nodes,
+    tree_height,
+    tree_plan,
+)
+from ddlsim.sim.nccl import (
+    NCCL_NET_EFFICIENCY,
+    NCCL_NVLINK_EFFICIENCY,
+    NCCL_NVLS_EFFICIENCY,
+    NVLS_DEVICES,
+    all_gather_time,
+    broadcast_time,
+    hierarchical_allreduce_time,
+    nccl_calibrated,
+    nvls_allreduce_time,
+    reduce_scatter_time,
+    ring_allreduce_time,
+    tree_allreduce_time,
+)
+from ddlsim.sim.network import Network
+from ddlsim.sim.topology import ClusterSpec
 
-# Global NCCL efficiency constants (achieved / line rate), each fitted on ONE published
-# row and judged on the others in bench/bench_collectives.py:
-#: NVIDIA/nccl-tests issue #212 (maintainer): 370 GB/s effective busbw on 450 GB/s NVLink4
-#: ("~20% protocol overhead"; H100-SXM5-80GB).
-NCCL_NVLINK_EFFICIENCY = 370.0 / 450.0
-#: NVIDIA/nccl-tests issue #290 (NVIDIA staff): 46-48 GB/s per NDR 400 Gb/s (50 GB/s) NIC
-#: through NCCL.
-NCCL_NET_EFFICIENCY = 47.0 / 50.0
-#: NVLS (NVLink SHARP) allreduce: achieved per-GPU link throughput as a fraction of the
-#: NCCL-calibrated NVLink rate (what :func:`nccl_calibrated` leaves on the links, i.e.
-#: NCCL_NVLINK_EFFICIENCY x line rate). Fitted on ONE row, NVIDIA/nccl-tests issue #212
-#: (maintainer, allreduce busbw peak): 480 GB/s on 8 H100 = algbw 480 / (2*7/8) =
-#: 274.3 GB/s, over 0.822 x 450 = 370 GB/s. Judged on the measured H100 (476 GB/s,
-#: nccl-tests issue #290) and H200 (475 GB/s, nccl-tests issue #272) rows.
-NCCL_NVLS_EFFICIENCY = (480.0 / (2 * 7 / 8)) / (450.0 * NCCL_NVLINK_EFFICIENCY)
-#: Catalog devices whose NVSwitch nodes run NVLS: Hopper GPUs on third-generation
-#: NVSwitch (NVIDIA NCCL 2.17 release notes: NVLS on H100 NVSwitch systems; DGX H100 /
-#: HGX H200 datasheets: NVLink4 + third-generation NVSwitch).
-NVLS_DEVICES = ("h100-sxm", "h200")
+__all__ = [
+    "ALGOS", "NCCL_NET_EFFICIENCY", "NCCL_NVLINK_EFFICIENCY", "NCCL_NVLS_EFFICIENCY",
+    "NVLS_DEVICES", "OPS", "CollectiveResult", "Stage", "all_gather_ring", "all_gather_time",
+    "allreduce_hierarchical", "allreduce_nvls", "allreduce_ring", "allreduce_tree",
+    "binary_tree_parents", "broadcast", "broadcast_time", "bus_factor", "collective",
+    "collective_bandwidth_table", "double_tree_parents", "hierarchical_allreduce_time",
+    "hierarchical_stages", "nccl_calibrated", "nvls_allreduce_time", "nvls_supported",
+    "reduce_scatter_ring", "reduce_scatter_time", "ring_allreduce_time", "ring_plan",
+    "sendrecv", "tree_allreduce_time", "tree_plan",
+]
+
+# The tree-height helper under its former private name (tests/sim/test_collectives.py).
+_tree_height = tree_height
 
 OPS = ("allreduce", "reduce_scatter", "all_gather", "broadcast", "sendrecv")
 ALGOS = ("ring", "tree", "hierarchical", "nvls")
-
-
-def nccl_calibrated(cluster: ClusterSpec) -> ClusterSpec:
-    """``cluster`` with NVLink/NVSwitch and NIC bandwidths scaled by the NCCL constants.
-
-    PCIe bandwidths are left alone (the presets already hold achievable PCIe rates).
-    """
-    intra = cluster.intra_bw_Bps
-    if cluster.intra_link in ("nvlink", "nvswitch"):
-        intra *= NCCL_NVLINK_EFFICIENCY
-    return replace(cluster, intra_bw_Bps=intra,
-                   nic_bw_Bps=cluster.nic_bw_Bps * NCCL_NET_EFFICIENCY)
 
 
 @dataclass(frozen=True)
@@ -121,178 +128,6 @@ class CollectiveResult:
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One pipelined stage: a path, bytes per unit link weight per whole message, latency."""
-
-    path: Path
-    bytes_per_byte: float  # link volume (per unit weight) per byte of message
-    latency_s: float
-
-
-# -- plans (cached on the network) -------------------------------------------------------------
-
-
-def _check_ranks(net: Network, ranks: Sequence[int]) -> tuple[int, ...]:
-    ranks = tuple(int(r) for r in ranks)
-    n = net.cluster.num_gpus
-    if not ranks:
-        raise ConfigError("ranks: must not be empty")
-    if len(set(ranks)) != len(ranks):
-        raise ConfigError(f"ranks: must be distinct, got {ranks!r:.80}")
-    if min(ranks) < 0 or max(ranks) >= n:
-        raise ConfigError(f"ranks: must be GPU indices in [0, {n}), got {ranks!r:.80}")
-    return ranks
-
-
-def _spans_nodes(cluster: ClusterSpec, ranks: Sequence[int]) -> bool:
-    gpn = cluster.gpus_per_node
-    return len({r // gpn for r in ranks}) > 1
-
-
-def _edges_path(net: Network, edges: Sequence[tuple[int, int]], channels: int
-                ) -> tuple[Path, float]:
-    """Path for ``edges`` on every channel (intra-node edges shared by all channels)."""
-    cluster, gpn = net.cluster, net.cluster.gpus_per_node
-    links: list[int] = []
-    lat = 0.0
-    for a, b in edges:
-        if a // gpn == b // gpn:
-            hop, h_lat = route(cluster, a, b)
-            links.extend(hop * channels)
-            lat = max(lat, h_lat)
-        else:
-            for ch in range(channels):
-                hop, h_lat = route(cluster, a, b, ch if channels > 1 else None)
-                links.extend(hop)
-                lat = max(lat, h_lat)
-    return net.path(links), lat
-
-
-def ring_plan(net: Network, ranks: Sequence[int], channels: int | None = None,
-              closed: bool = True) -> tuple[Path, float, int]:
-    """``(path, per-step latency s, channels)`` of a ring over ``ranks`` (cached).
-
-    ``channels`` defaults to the cluster's NICs per node when the ring spans nodes (NCCL
-    opens one ring per NIC rail), else 1. ``closed=False`` gives the open chain used by
-    broadcast.
-    """
-    ranks = tuple(ranks)
-    if channels is None:
-        channels = net.cluster.nics_per_node if _spans_nodes(net.cluster, ranks) else 1
-    if channels < 1:
-        raise ConfigError(f"channels: must be >= 1, got {channels}")
-    key = ("ring", ranks, channels, closed)
-    plan = net.cache.get(key)
-    if plan is None:
-        p = len(ranks)
-        n_edges = p if closed else p - 1
-        edges = [(ranks[i], ranks[(i + 1) % p]) for i in range(n_edges)] if p > 1 else []
-        path, lat = _edges_path(net, edges, channels)
-        plan = (path, lat, channels)
-        net.cache[key] = plan
-    return plan  # type: ignore[return-value]
-
-
-def binary_tree_parents(p: int) -> list[int]:
-    """Parent position of each position ``0..p-1`` in an in-order balanced binary tree
-    (root's parent is -1). Label ``x = pos + 1``; odd labels are leaves; the root is the
-    largest power of two <= p; height is ``floor(log2 p)``."""
-    parent = [-1] * p
-    for x in range(1, p + 1):
-        b = x & -x
-        if b == 1:
-            continue
-        half = b // 2
-        parent[x - half - 1] = x - 1  # left child always exists
-        right = x + half
-        while right > p and half > 1:
-            half //= 2
-            right = x + half
-        if right <= p and right != x:
-            parent[right - 1] = x - 1
-    return parent
-
-
-def double_tree_parents(p: int) -> tuple[list[int], list[int]]:
-    """Parents (positions) of the two trees of a double binary tree over ``p`` positions."""
-    t1 = binary_tree_parents(p)
-    # even p: mirror (leaves <-> interior); odd p: shift by one
-    perm = [p - 1 - i if p % 2 == 0 else (i + 1) % p for i in range(p)]
-    # tree 2: position perm[i] plays the role that position i plays in tree 1
-    t2 = [-1] * p
-    for i, par in enumerate(t1):
-        t2[perm[i]] = perm[par] if par >= 0 else -1
-    return t1, t2
-
-
-def _tree_height(parent: Sequence[int]) -> int:
-    best = 0
-    for i in range(len(parent)):
-        depth, j = 0, i
-        while parent[j] >= 0:
-            j = parent[j]
-            depth += 1
-        best = max(best, depth)
-    return best
-
-
-def tree_plan(net: Network, ranks: Sequence[int]) -> tuple[Path, float, int]:
-    """``(path, per-hop latency s, height)`` of a double binary tree over ``ranks``."""
-    ranks = tuple(ranks)
-    key = ("tree", ranks)
-    plan = net.cache.get(key)
-    if plan is None:
-        edges: list[tuple[int, int]] = []
-        height = 0
-        for parents in double_tree_parents(len(ranks)):
-            height = max(height, _tree_height(parents))
-            for child, par in enumerate(parents):
-                if par >= 0:
-                    edges += [(ranks[child], ranks[par]), (ranks[par], ranks[child])]
-        path, lat = _edges_path(net, edges, 1)
-        plan = (path, lat, height)
-        net.cache[key] = plan
-    return plan  # type: ignore[return-value]
-
-
-def _group_by_node(cluster: ClusterSpec, ranks: Sequence[int]) -> list[list[int]]:
-    groups: dict[int, list[int]] = {}
-    for r in ranks:
-        groups.setdefault(r // cluster.gpus_per_node, []).append(r)
-    out = list(groups.values())
-    sizes = {len(g) for g in out}
-    if len(sizes) != 1:
-        raise ConfigError(f"ranks: hierarchical allreduce needs the same number of ranks on "
-                          f"every node, got sizes {sorted(sizes)}")
-    return out
-
-
-def hierarchical_stages(net: Network, ranks: Sequence[int]) -> list[Stage]:
-    """The three stages of a hierarchical allreduce (fewer when trivial), cached."""
-    ranks = tuple(ranks)
-    key = ("hier", ranks)
-    stages = net.cache.get(key)
-    if stages is None:
-        groups = _group_by_node(net.cluster, ranks)
-        n, g = len(groups), len(groups[0])
-        stages = []
-        intra = None
-        if g > 1:
-            edges = [(grp[i], grp[(i + 1) % g]) for grp in groups for i in range(g)]
-            path, lat = _edges_path(net, edges, 1)
-            intra = Stage(path, (g - 1) / g, (g - 1) * lat)
-            stages.append(intra)
-        if n > 1:
-            edges = [(groups[j][r], groups[(j + 1) % n][r]) for r in range(g) for j in range(n)]
-            path, lat = _edges_path(net, edges, 1)
-            stages.append(Stage(path, 2 * (n - 1) / n / g, 2 * (n - 1) * lat))
-        if intra is not None:
-            stages.append(intra)
-        net.cache[key] = stages
-    return stages  # type: ignore[return-value]
 
 
 # -- the process machinery -------------------------------------------------------------------
@@ -344,7 +179,7 @@ def _ring(env: simpy.Environment, net: Network, op: str, passes: int, ranks: Seq
           ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """A ring collective making ``passes`` trips of ``p - 1`` steps (allreduce 2: reduce-
     scatter then all-gather; reduce-scatter and all-gather 1), folded into one stage."""
-    ranks = _check_ranks(net, ranks)
+    ranks = check_ranks(net, ranks)
     p = len(ranks)
     path, lat, k = ring_plan(net, ranks, channels)
     stage = Stage(path, passes * (p - 1) / p / k, passes * (p - 1) * lat)
@@ -376,7 +211,7 @@ def broadcast(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes
               root: int | None = None, chunks: int = 1, channels: int | None = None
               ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Pipelined chain broadcast of ``nbytes`` from ``root`` (default ``ranks[0]``)."""
-    ranks = _check_ranks(net, ranks)
+    ranks = check_ranks(net, ranks)
     root = ranks[0] if root is None else root
     if root not in ranks:
         raise ConfigError(f"root: must be one of ranks, got {root}")
@@ -397,7 +232,7 @@ def allreduce_tree(env: simpy.Environment, net: Network, ranks: Sequence[int], n
     multi-node clusters with several NICs it underuses the network; prefer ``ring`` or
     ``hierarchical`` there.
     """
-    ranks = _check_ranks(net, ranks)
+    ranks = check_ranks(net, ranks)
     path, lat, height = tree_plan(net, ranks)
     stage = Stage(path, 0.5, 2 * height * lat)
     return (yield from _collective(env, net, "allreduce", "tree", ranks, nbytes, [stage], chunks))
@@ -411,7 +246,7 @@ def allreduce_hierarchical(env: simpy.Environment, net: Network, ranks: Sequence
     Every node must hold the same number ``g`` of ``ranks``; rail ``r`` is the ``r``-th of
     them on each node and carries ``S/g`` through its GPU's own NIC.
     """
-    ranks = _check_ranks(net, ranks)
+    ranks = check_ranks(net, ranks)
     stages = hierarchical_stages(net, ranks)
     return (yield from _collective(env, net, "allreduce", "hierarchical", ranks, nbytes, stages,
                                    chunks))
@@ -422,7 +257,7 @@ def nvls_supported(cluster: ClusterSpec, ranks: Sequence[int] | None = None) -> 
     devices (:data:`NVLS_DEVICES`), the setting where NCCL picks NVLS for allreduce."""
     ranks = list(range(cluster.num_gpus)) if ranks is None else list(ranks)
     return (cluster.intra_link == "nvswitch" and len(ranks) > 1
-            and not _spans_nodes(cluster, ranks)
+            and not spans_nodes(cluster, ranks)
             and all(cluster.devices[r] in NVLS_DEVICES for r in ranks))
 
 
@@ -441,7 +276,7 @@ def allreduce_nvls(env: simpy.Environment, net: Network, ranks: Sequence[int], n
 
     Raises ConfigError unless :func:`nvls_supported` (NVSwitch node of :data:`NVLS_DEVICES`).
     """
-    ranks = _check_ranks(net, ranks)
+    ranks = check_ranks(net, ranks)
     if not (isinstance(efficiency, int | float) and 0 < efficiency <= 1):
         raise ConfigError(f"efficiency: must be in (0, 1], got {efficiency!r}")
     if len(ranks) > 1 and not nvls_supported(net.cluster, ranks):
@@ -457,7 +292,7 @@ def allreduce_nvls(env: simpy.Environment, net: Network, ranks: Sequence[int], n
 def sendrecv(env: simpy.Environment, net: Network, src: int, dst: int, nbytes: float
              ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Point-to-point transfer of ``nbytes`` from GPU ``src`` to GPU ``dst``."""
-    ranks = _check_ranks(net, [src, dst]) if src != dst else _check_ranks(net, [src])
+    ranks = check_ranks(net, [src, dst]) if src != dst else check_ranks(net, [src])
     path = net.route(src, dst)
     stage = Stage(path, 1.0, path.latency_s)
     return (yield from _collective(env, net, "sendrecv", "p2p", ranks, nbytes, [stage], 1))
@@ -522,63 +357,3 @@ def collective_bandwidth_table(cluster: ClusterSpec, op: str, sizes_bytes: Seque
         algbw = size / t if t > 0 else math.inf
         rows.append((float(size), t, algbw, algbw * bus_factor(op, len(ranks))))
     return rows
-
-
-# -- closed forms (uncontended, one bandwidth B and one latency alpha) ---------------------------
-
-
-def ring_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
-    """``2(p-1)/p * N/B + 2(p-1) alpha`` (s)."""
-    return 2 * (p - 1) / p * nbytes / bw_Bps + 2 * (p - 1) * alpha_s
-
-
-def reduce_scatter_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
-    """Ring reduce-scatter (and all-gather): ``(p-1)/p * N/B + (p-1) alpha`` (s)."""
-    return (p - 1) / p * nbytes / bw_Bps + (p - 1) * alpha_s
-
-
-all_gather_time = reduce_scatter_time
-
-
-def broadcast_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
-    """Pipelined chain broadcast in the fluid limit: ``N/B + (p-1) alpha`` (s)."""
-    return (nbytes / bw_Bps + (p - 1) * alpha_s) if p > 1 else 0.0
-
-
-def tree_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
-    """Double binary tree allreduce: ``w(p)/2 * N/B + 2 floor(log2 p) alpha`` (s).
-
-    Derivation: each tree carries ``N/2``; reduce (up) and broadcast (down) are pipelined,
-    so every tree edge carries ``N/2`` in each direction at once. An interior rank with a
-    parent and two children sends ``N/2`` up plus ``N/2`` to each child (3 x N/2) and,
-    being a leaf of the other tree, another ``N/2``: the busiest link carries
-    ``w(p) * N/2`` with ``w = 4`` for ``p >= 4`` (``w(3) = 3``, ``w(2) = 2``), i.e. the
-    ``2N/B`` of the bandwidth-optimal bound. Latency: up then down the tree height.
-    """
-    if p <= 1:
-        return 0.0
-    w = 2 if p == 2 else 3 if p == 3 else 4
-    return w / 2 * nbytes / bw_Bps + 2 * int(math.floor(math.log2(p))) * alpha_s
-
-
-def nvls_allreduce_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float,
-                        efficiency: float = NCCL_NVLS_EFFICIENCY) -> float:
-    """NVLS allreduce on one NVSwitch node: ``N / (efficiency B) + 2 alpha`` (s), for any
-    ``p > 1`` (each GPU sends and receives ``N`` once; 0 for one rank). The nccl-tests
-    busbw is unchanged: ``algbw * 2(p-1)/p``."""
-    return nbytes / (efficiency * bw_Bps) + 2 * alpha_s if p > 1 else 0.0
-
-
-def hierarchical_allreduce_time(nodes: int, gpus_per_node: int, nbytes: float,
-                                intra_bw_Bps: float, intra_alpha_s: float,
-                                rail_bw_Bps: float, inter_alpha_s: float) -> float:
-    """Hierarchical allreduce with one chunk (stages in sequence), in seconds:
-    ``2 [(g-1)/g N/B_intra + (g-1) a_intra] + 2(n-1)/n (N/g)/B_rail + 2(n-1) a_inter``.
-
-    ``rail_bw_Bps`` is the NIC bandwidth one rail gets (``nic_bw * nics_per_node / g``).
-    """
-    g, n = gpus_per_node, nodes
-    intra = ((g - 1) / g * nbytes / intra_bw_Bps + (g - 1) * intra_alpha_s) if g > 1 else 0.0
-    inter = (2 * (n - 1) / n * nbytes / g / rail_bw_Bps + 2 * (n - 1) * inter_alpha_s
-             if n > 1 else 0.0)
-    return 2 * intra + inter

@@ -40,15 +40,28 @@ import bisect
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ddlsim import opspec
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
-from ddlsim.sim.hardware import DeviceSpec, resolve_device_name
+from ddlsim.sim.hardware import DeviceSpec
+from ddlsim.sim.profile_rows import ProfileRow, check_time, row_matches
+from ddlsim.sim.roofline_fit import (
+    RooflineFit,
+    best_log_slope,
+    fit_overhead_efficiency,
+    geometric_efficiency,
+)
 from ddlsim.units import DTYPE_BYTES
+
+__all__ = [
+    "DEFAULT_EFFICIENCY", "DEFAULT_OVERHEAD_S", "GEMM_LIKE_OPS", "MIN_OP_FIT_ROWS",
+    "OP_CLASSES", "PATHS", "CostModel", "Estimate", "ProfileRow", "RooflineFit",
+    "fit_overhead_efficiency", "leave_one_out_error", "op_class", "row_matches",
+]
 
 #: Ops whose time is dominated by dense matrix math (tensor cores / BLAS).
 GEMM_LIKE_OPS = frozenset({"gemm", "bmm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter"})
@@ -86,153 +99,6 @@ def op_class(op: str) -> str:
     return "gemm-like" if op in GEMM_LIKE_OPS else "memory"
 
 
-def _check_time(what: str, value: object, *, positive: bool) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        rule = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{what}: must be a finite number {rule}, got {value!r}")
-    return float(value)
-
-
-_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-def _best_log_slope(overhead: float, r: np.ndarray, log_t: np.ndarray) -> tuple[float, float]:
-    """For a fixed ``overhead``, the ``b = log(1/efficiency)`` minimising
-    ``sum((log(overhead + e^b r_i) - log t_i)^2)`` (Gauss-Newton), and that loss."""
-    b = float(np.mean(log_t - np.log(r)))  # exact when overhead == 0
-    for _ in range(100):
-        y = np.exp(b) * r
-        z = overhead + y
-        res, w = np.log(z) - log_t, y / z
-        step = -float(res @ w) / float(w @ w)
-        b += step
-        if abs(step) < 1e-12:
-            break
-    res = np.log(overhead + np.exp(b) * r) - log_t
-    return b, float(res @ res)
-
-
-def fit_overhead_efficiency(roofline_s: Sequence[float],
-                            measured_s: Sequence[float]) -> tuple[float, float]:
-    """Fit ``t = overhead_s + roofline_s / efficiency`` to measured times in log space.
-
-    Args:
-        roofline_s: ideal seconds ``max(F/P, B/BW)`` per row (> 0).
-        measured_s: measured seconds per row (> 0), same length.
-
-    Returns ``(overhead_s, efficiency)`` minimising ``sum((log(o + r_i/e) - log t_i)^2)``
-    over ``0 <= o < min(t)`` and ``e > 0``: squared *log* errors, so kernels from 1 us to
-    1 s weigh alike and over- and under-prediction by the same factor cost the same. For a
-    fixed ``o`` the best ``e`` is found by Gauss-Newton; ``o`` by golden-section search on
-    ``[0, min t)`` (the profiled loss is assumed unimodal there), and ``o = 0`` is always
-    tried too. With ``o = 0`` the fit is the geometric mean ``e = exp(mean(log(r/t)))``;
-    that is the answer when there are fewer than two rows or all roofline times are equal
-    (the two parameters cannot be separated).
-    """
-    r = np.asarray(roofline_s, dtype=float)
-    t = np.asarray(measured_s, dtype=float)
-    if r.shape != t.shape or r.ndim != 1 or r.size == 0:
-        raise ConfigError(f"roofline_s, measured_s: must be equal-length non-empty sequences, "
-                          f"got {r.shape} and {t.shape}")
-    if not (np.all(np.isfinite(r)) and np.all(r > 0) and np.all(np.isfinite(t))
-            and np.all(t > 0)):
-        raise ConfigError("roofline_s, measured_s: must be finite numbers > 0")
-    log_t = np.log(t)
-    b0, loss0 = _best_log_slope(0.0, r, log_t)
-    best = (loss0, 0.0, b0)
-    if r.size >= 2 and np.ptp(r) > 1e-9 * r.max():
-        lo, hi = 0.0, float(t.min()) * (1.0 - 1e-9)
-        x1, x2 = hi - _GOLDEN * (hi - lo), lo + _GOLDEN * (hi - lo)
-        f1, f2 = _best_log_slope(x1, r, log_t)[1], _best_log_slope(x2, r, log_t)[1]
-        for _ in range(60):
-            if f1 <= f2:
-                hi, x2, f2 = x2, x1, f1
-                x1 = hi - _GOLDEN * (hi - lo)
-                f1 = _best_log_slope(x1, r, log_t)[1]
-            else:
-                lo, x1, f1 = x1, x2, f2
-                x2 = lo + _GOLDEN * (hi - lo)
-                f2 = _best_log_slope(x2, r, log_t)[1]
-        o = 0.5 * (lo + hi)
-        b, loss = _best_log_slope(o, r, log_t)
-        if loss < best[0]:
-            best = (loss, o, b)
-    _, overhead, b = best
-    return float(overhead), float(math.exp(-b))
-
-
-def _geometric_efficiency(roofline_s: Sequence[float], measured_s: Sequence[float]) -> float:
-    """``exp(mean(log(roofline/measured)))``: the overhead-free fit of the efficiency."""
-    logs = [math.log(r) - math.log(t) for r, t in zip(roofline_s, measured_s, strict=True)]
-    return math.exp(sum(logs) / len(logs))
-
-
-@dataclass(frozen=True)
-class RooflineFit:
-    """Parameters of the roofline path for one op class on one device.
-
-    Args:
-        overhead_s: fixed seconds per call.
-        efficiency: achieved fraction of the roofline (> 0).
-        detail: where the numbers come from.
-    """
-
-    overhead_s: float
-    efficiency: float
-    detail: str
-
-
-@dataclass(frozen=True)
-class ProfileRow:
-    """One measured kernel: op x shape x dtype x device (a row of a profile CSV).
-
-    Args:
-        op: op name, a key of :data:`ddlsim.opspec.OP_PARAMS`.
-        shape_key: canonical shape text, e.g. ``"m=64,n=128,k=256"``.
-        dtype: element type, a key of :data:`ddlsim.units.DTYPE_BYTES`.
-        device: device identity the row was measured on (catalog key or free text).
-        median_s, p10_s, p90_s: median and 10th/90th percentile seconds per call.
-        flops: FLOPs of one call (informational; the model recomputes it).
-        bytes: minimum memory traffic of one call in bytes (informational).
-    """
-
-    op: str
-    shape_key: str
-    dtype: str
-    device: str
-    median_s: float
-    p10_s: float
-    p90_s: float
-    flops: float
-    bytes: float
-    kernel_call: KernelCall = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.op not in opspec.OP_PARAMS:
-            raise ConfigError(f"op: must be one of {', '.join(opspec.OP_PARAMS)}, "
-                              f"got {self.op!r}")
-        try:
-            kc = opspec.parse_shape_key(self.op, self.shape_key)
-        except ValueError as exc:
-            raise ConfigError(f"shape_key of {self.op}: {exc}") from None
-        if self.dtype not in DTYPE_BYTES:
-            raise ConfigError(f"dtype: must be one of {', '.join(DTYPE_BYTES)}, "
-                              f"got {self.dtype!r}")
-        if not isinstance(self.device, str) or not self.device.strip():
-            raise ConfigError(f"device: must be a non-empty string, got {self.device!r}")
-        where = f"{self.op}({self.shape_key}) {self.dtype}"
-        median = _check_time(f"median_s of {where}", self.median_s, positive=True)
-        p10 = _check_time(f"p10_s of {where}", self.p10_s, positive=False)
-        p90 = _check_time(f"p90_s of {where}", self.p90_s, positive=False)
-        if not p10 <= median <= p90:
-            raise ConfigError(f"p10_s <= median_s <= p90_s of {where}: must hold, got "
-                              f"{p10!r}, {median!r}, {p90!r}")
-        _check_time(f"flops of {where}", self.flops, positive=False)
-        _check_time(f"bytes of {where}", self.bytes, positive=False)
-        object.__setattr__(self, "kernel_call", kc)
-
-
 @dataclass(frozen=True)
 class Estimate:
     """Predicted time of one kernel call.
@@ -255,13 +121,6 @@ class _Curve:
     log_x: list[float]
     log_t: list[float]
     labels: list[str]
-
-
-def _row_matches(row_device: str, device: DeviceSpec) -> bool:
-    text = row_device.strip().lower()
-    if text in (device.name.lower(), device.display_name.lower()):
-        return True
-    return resolve_device_name(row_device) == device.name
 
 
 class CostModel:
@@ -292,7 +151,7 @@ class CostModel:
                               f"got {default_efficiency!r}")
         if default_overhead_s is None:
             default_overhead_s = DEFAULT_OVERHEAD_S[device.kind] if fit_overhead else 0.0
-        _check_time("default_overhead_s", default_overhead_s, positive=False)
+        check_time("default_overhead_s", default_overhead_s, positive=False)
         self.device = device
         self.default_efficiency = float(default_efficiency)
         self.default_overhead_s = float(default_overhead_s)
@@ -317,7 +176,7 @@ class CostModel:
             if not isinstance(row, ProfileRow):
                 raise ConfigError(f"rows: must hold ProfileRow records, got "
                                   f"{type(row).__name__}")
-            if (not _row_matches(row.device, self.device)
+            if (not row_matches(row.device, self.device)
                     or row.dtype not in self.device.peak_flops_per_s):
                 self.ignored_rows += 1
                 continue
@@ -369,7 +228,7 @@ class CostModel:
                 if self.fit_overhead:
                     overhead, eff = fit_overhead_efficiency(roofs, times)
                 else:
-                    overhead, eff = 0.0, _geometric_efficiency(roofs, times)
+                    overhead, eff = 0.0, geometric_efficiency(roofs, times)
                 scope = f"{cls} {dtype}" if dtype else f"{cls} all dtypes"
                 fit = RooflineFit(overhead, eff,
                                   f"fitted on {len(pts)} {scope} row(s) of {self.device.name}")
@@ -387,7 +246,7 @@ class CostModel:
                 r = np.array([p[0] for p in pts])
                 t = np.array([p[1] for p in pts])
                 overhead = min(class_fit.overhead_s, 0.5 * float(t.min()))
-                b, _ = _best_log_slope(overhead, r, np.log(t))
+                b, _ = best_log_slope(overhead, r, np.log(t))
                 fit = RooflineFit(overhead, math.exp(-b),
                                   f"efficiency fitted on {len(pts)} {op} {dtype} row(s), "
                                   f"overhead from the {class_fit.detail}")

@@ -40,126 +40,34 @@ optimum checkpoint interval for restart dumps", Future Generation Computer Syste
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ddlsim.errors import ConfigError, SimulationError
+from ddlsim.sim.fault_specs import (
+    FAILURE_KINDS,
+    CheckpointPolicy,
+    FailureModel,
+    FaultTimeline,
+    positive,
+)
 
-FAILURE_KINDS = ("gpu", "node", "link")
+__all__ = [
+    "FAILURE_KINDS", "MAX_TIMELINE_EVENTS", "CheckpointPolicy", "FailureModel", "FaultTimeline",
+    "daly_interval_s", "expected_async_run", "expected_sync_run", "mean_timeline",
+    "model_optimum_interval_s", "simulate_async_run", "simulate_runs", "simulate_sync_run",
+]
 
 #: Most events (failures + intervals) one drawn timeline may take; a run that needs more
 #: is one whose failures come (almost) faster than it can checkpoint.
 MAX_TIMELINE_EVENTS = 10_000_000
 
 
-def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    ok = value >= 0 if allow_zero else value > 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok \
-            or not math.isfinite(value):
-        rule = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name}: must be a finite number {rule}, got {value!r}")
-    return float(value)
-
-
-# --------------------------------------------------------------------------- specs
-@dataclass(frozen=True)
-class FailureModel:
-    """Components of a job and their MTBFs (seconds; None: that kind never fails)."""
-
-    gpus: int
-    gpus_per_node: int = 8
-    gpu_mtbf_s: float | None = None
-    node_mtbf_s: float | None = None
-    link_mtbf_s: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("gpus", "gpus_per_node"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"{name}: must be an integer >= 1, got {v!r}")
-        for name in ("gpu_mtbf_s", "node_mtbf_s", "link_mtbf_s"):
-            v = getattr(self, name)
-            if v is not None:
-                _positive(name, v)
-
-    @property
-    def nodes(self) -> int:
-        return -(-self.gpus // self.gpus_per_node)
-
-    def _rate(self, mtbf_s: float | None) -> float:
-        return 0.0 if mtbf_s is None else 1.0 / mtbf_s
-
-    def rates_per_s(self) -> dict[str, float]:
-        """Failure rate (1/s) of the whole job, per kind of component."""
-        return {"gpu": self.gpus * self._rate(self.gpu_mtbf_s),
-                "node": self.nodes * self._rate(self.node_mtbf_s),
-                "link": self.nodes * self._rate(self.link_mtbf_s)}
-
-    @property
-    def job_rate_per_s(self) -> float:
-        return float(sum(self.rates_per_s().values()))
-
-    @property
-    def job_mtbf_s(self) -> float:
-        """Mean time between failures of the job (s); inf when nothing fails."""
-        lam = self.job_rate_per_s
-        return math.inf if lam == 0 else 1.0 / lam
-
-    @property
-    def worker_rate_per_s(self) -> float:
-        """Rate (1/s) of failures that take one given worker out (its GPU, node, link)."""
-        return (self._rate(self.gpu_mtbf_s) + self._rate(self.node_mtbf_s)
-                + self._rate(self.link_mtbf_s))
-
-
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    """``interval_s``: seconds of work between checkpoints; ``write_s``: one checkpoint
-    write (size / storage bandwidth); ``restart_s``: a sync job's restart after a
-    failure; ``repair_s``: how long an async worker is out after a failure."""
-
-    interval_s: float
-    write_s: float
-    restart_s: float = 0.0
-    repair_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        _positive("interval_s", self.interval_s)
-        _positive("write_s", self.write_s, allow_zero=True)
-        _positive("restart_s", self.restart_s, allow_zero=True)
-        _positive("repair_s", self.repair_s, allow_zero=True)
-
-
-@dataclass
-class FaultTimeline:
-    """Where the wall time of one run went (seconds). ``wall_s = work_s + checkpoint_s +
-    lost_s`` where ``lost_s`` is time lost to failures (sync: work and checkpoint writes
-    redone plus restarts; async: worker-time missing, as a fraction of the cluster)."""
-
-    wall_s: float
-    work_s: float
-    checkpoint_s: float
-    lost_work_s: float
-    restart_s: float
-    failures: float  # a count in a drawn timeline, an expectation in an average
-    checkpoints: float
-    failures_by_kind: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def lost_s(self) -> float:
-        return self.lost_work_s + self.restart_s
-
-    @property
-    def goodput_fraction(self) -> float:
-        return self.work_s / self.wall_s if self.wall_s > 0 else 1.0
-
-
 # --------------------------------------------------------------------------- intervals
 def daly_interval_s(checkpoint_s: float, mtbf_s: float) -> float:
     """Daly's (2006, eq. 37) higher-order optimum interval (s):
     ``sqrt(2 C M) (1 + sqrt(C / 2M) / 3 + C / 18M) - C`` for ``C < 2M``, else ``M``."""
-    c, m = _positive("checkpoint_s", checkpoint_s), _positive("mtbf_s", mtbf_s)
+    c, m = positive("checkpoint_s", checkpoint_s), positive("mtbf_s", mtbf_s)
     if c >= 2.0 * m:
         return m
     x = c / (2.0 * m)
@@ -169,7 +77,7 @@ def daly_interval_s(checkpoint_s: float, mtbf_s: float) -> float:
 def model_optimum_interval_s(checkpoint_s: float, mtbf_s: float) -> float:
     """The interval minimising this module's expected wall time per unit of work,
     ``(exp((tau + C) / M) - 1) / tau`` (golden-section search on log tau)."""
-    c, m = _positive("checkpoint_s", checkpoint_s, allow_zero=True), _positive("mtbf_s", mtbf_s)
+    c, m = positive("checkpoint_s", checkpoint_s, allow_zero=True), positive("mtbf_s", mtbf_s)
 
     def cost(log_tau: float) -> float:
         tau = math.exp(log_tau)
@@ -200,7 +108,7 @@ def expected_sync_run(work_s: float, failures: FailureModel,
 
     Raises SimulationError when the expected time overflows (failures come far faster
     than an interval can complete)."""
-    _positive("work_s", work_s, allow_zero=True)
+    positive("work_s", work_s, allow_zero=True)
     lam = failures.job_rate_per_s
     n, last = _segments(work_s, policy.interval_s)
     full = policy.interval_s + policy.write_s
@@ -245,7 +153,7 @@ def simulate_sync_run(work_s: float, failures: FailureModel, policy: CheckpointP
         rng: the only source of randomness.
         max_events: SimulationError beyond this many intervals + failures.
     """
-    _positive("work_s", work_s, allow_zero=True)
+    positive("work_s", work_s, allow_zero=True)
     lam = failures.job_rate_per_s
     rates = failures.rates_per_s()
     kinds = [k for k in FAILURE_KINDS if rates[k] > 0]
@@ -303,7 +211,7 @@ def expected_async_run(work_s: float, failures: FailureModel,
     """Steady-state expectation for asynchronous PS: workers alive with probability
     ``exp(-lam_worker repair_s)``, a checkpoint pause of ``write_s`` per ``interval_s``
     of training. ``work_s``: failure-free seconds with every worker alive."""
-    _positive("work_s", work_s, allow_zero=True)
+    positive("work_s", work_s, allow_zero=True)
     alive = math.exp(-failures.worker_rate_per_s * policy.repair_s)
     train_wall = work_s / alive
     n, _ = _segments(train_wall, policy.interval_s)
@@ -325,7 +233,7 @@ def simulate_async_run(work_s: float, failures: FailureModel, policy: Checkpoint
 
     ``lost_work_s`` is the training wall time times the fraction of workers out
     (integrated), i.e. the failure-free seconds of work the cluster missed."""
-    _positive("work_s", work_s, allow_zero=True)
+    positive("work_s", work_s, allow_zero=True)
     W, gpn = failures.gpus, failures.gpus_per_node
     rates = failures.rates_per_s()
     kinds = [k for k in FAILURE_KINDS if rates[k] > 0]

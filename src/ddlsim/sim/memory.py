@@ -64,7 +64,8 @@ DROPOUT_MASK_BYTES = 1
 _HALF = ("float16", "bfloat16", "fp8")
 
 
-def _check_name(field: str, value: object, known: Sequence[str]) -> None:
+def check_name(field: str, value: object, known: Sequence[str]) -> None:
+    """ConfigError (with a did-you-mean suggestion) unless ``value`` is one of ``known``."""
     if value not in known:
         raise unknown_name(field, value, known, "value")
 
@@ -95,8 +96,8 @@ class MemoryConfig:
                     dtype_bytes(value)
                 except ValueError as exc:
                     raise ConfigError(f"{name}: {exc}") from None
-        _check_name("optimizer", self.optimizer, OPTIMIZERS)
-        _check_name("recompute", self.recompute, RECOMPUTE)
+        check_name("optimizer", self.optimizer, OPTIMIZERS)
+        check_name("recompute", self.recompute, RECOMPUTE)
         if not (np.isfinite(self.workspace_bytes) and self.workspace_bytes >= 0):
             raise ConfigError(f"workspace_bytes: must be >= 0, got {self.workspace_bytes!r}")
 
@@ -115,7 +116,7 @@ class MemoryConfig:
 def in_flight(schedule: str, stage: int, stages: int, micro_batches: int) -> int:
     """Micro-batches whose activations stage ``stage`` (0-based) of ``stages`` holds at
     once: naive 1, GPipe ``m``, 1F1B ``min(stages - stage, m)``."""
-    _check_name("schedule", schedule, SCHEDULES)
+    check_name("schedule", schedule, SCHEDULES)
     if schedule == "naive":
         return 1
     if schedule == "gpipe":

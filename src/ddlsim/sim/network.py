@@ -28,14 +28,15 @@ latency once, after the bandwidth phase (links are not held during it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import simpy
 
 from ddlsim.errors import ConfigError, SimulationError, unknown_name
+from ddlsim.sim.flows import Flow, Path, fill_numpy, fill_small
 from ddlsim.sim.topology import ClusterSpec, link_table, route
+
+__all__ = ["Flow", "Link", "Network", "Path"]
 
 _REL_TOL = 1e-9  # a flow is done when remaining <= _REL_TOL * nbytes ...
 _TIME_TOL_S = 1e-10  # ... or when it would finish within this many seconds
@@ -50,33 +51,6 @@ _MEMO_MAX_ENTRIES = 1 << 16
 #: Paths of at most this many links update the per-link counters element by element
 #: (cheaper than NumPy fancy indexing for a handful of links; same float operations).
 _SHORT_PATH = 8
-
-
-@dataclass(frozen=True)
-class Path:
-    """Links a flow uses: sorted unique link indices and the weight of each.
-
-    Build with :meth:`Network.path`; reusable across many flows (collectives cache them).
-    ``latency_s`` is a default latency for transfers over this path (s).
-    """
-
-    idx: np.ndarray  # int64, sorted, unique
-    weights: np.ndarray  # float64, >= 1, same length
-    latency_s: float = 0.0
-
-    @property
-    def num_links(self) -> int:
-        return int(self.idx.size)
-
-    @cached_property
-    def pairs(self) -> tuple[tuple[int, float], ...]:
-        """``(link index, weight)`` per link, as Python numbers (for the small-set filling)."""
-        return tuple(zip(self.idx.tolist(), self.weights.tolist(), strict=True))
-
-    @cached_property
-    def link_set(self) -> frozenset[int]:
-        """The link indices, for O(1) membership tests."""
-        return frozenset(self.idx.tolist())
 
 
 class Link:
@@ -108,24 +82,6 @@ class Link:
 
     def __repr__(self) -> str:
         return f"Link({self.id}, {self.capacity_Bps:.3g} B/s)"
-
-
-class Flow:
-    """An active transfer. ``done`` is the event that fires when it (and its latency) ends."""
-
-    __slots__ = ("path", "nbytes", "remaining", "rate", "t_last", "done", "latency_s",
-                 "start_s")
-
-    def __init__(self, path: Path, nbytes: float, latency_s: float, done: simpy.Event,
-                 now: float) -> None:
-        self.path = path
-        self.nbytes = nbytes
-        self.remaining = nbytes
-        self.rate = 0.0
-        self.t_last = now
-        self.done = done
-        self.latency_s = latency_s
-        self.start_s = now
 
 
 class Network:
@@ -325,7 +281,9 @@ class Network:
         Each round picks the link with the smallest fair share ``remaining capacity / load``
         (ties: lowest link index), freezes the unfrozen flows crossing it at that share (in
         start order) and removes their use from every link they cross. The small-set and the
-        NumPy variants below perform exactly these float operations, so they agree bit for bit.
+        NumPy variants (:func:`~ddlsim.sim.flows.fill_small`,
+        :func:`~ddlsim.sim.flows.fill_numpy`) perform exactly these float operations, so they
+        agree bit for bit.
         """
         active = self._active
         if not active:
@@ -347,72 +305,13 @@ class Network:
                     f.rate = rate
                 return
         if self._incidences <= _SMALL_INCIDENCES:
-            self._fill_small(active)
+            fill_small(active, self._cap)
         else:
-            self._fill_numpy(active)
+            fill_numpy(active, self._cap, self._load)
         if key is not None:
             if len(self._memo) >= _MEMO_MAX_ENTRIES:
                 self._memo.clear()
             self._memo[key] = (tuple([f.path for f in active]), tuple([f.rate for f in active]))
-
-    def _fill_small(self, active: list[Flow]) -> None:
-        """Progressive filling in Python over only the links the active flows use."""
-        cap = self._cap
-        rem: dict[int, float] = {}
-        load: dict[int, float] = {}
-        for f in active:
-            for i, w in f.path.pairs:
-                if i in load:
-                    load[i] += w
-                else:
-                    load[i] = w
-                    rem[i] = float(cap[i])
-        unfrozen = active
-        inf = float("inf")
-        while unfrozen:
-            best, bottleneck = inf, -1
-            for i, ld in load.items():
-                if ld > 0:
-                    share = rem[i] / ld
-                    if share < best or (share == best and i < bottleneck):
-                        best, bottleneck = share, i
-            rate = best if best > 0.0 else 0.0
-            keep = []
-            for f in unfrozen:
-                if bottleneck in f.path.link_set:
-                    f.rate = rate
-                    for i, w in f.path.pairs:
-                        rem[i] -= w * rate
-                        load[i] -= w
-                else:
-                    keep.append(f)
-            if len(keep) == len(unfrozen):  # pragma: no cover - numerical safety net
-                raise SimulationError("max-min filling made no progress")
-            unfrozen = keep
-
-    def _fill_numpy(self, active: list[Flow]) -> None:
-        """Progressive filling with NumPy over every link (for flows over many links)."""
-        rem = self._cap.copy()
-        load = self._load.copy()
-        unfrozen = active
-        share = np.empty_like(rem)
-        while unfrozen:
-            share.fill(np.inf)
-            np.divide(rem, load, out=share, where=load > 0)
-            bottleneck = int(np.argmin(share))
-            rate = max(float(share[bottleneck]), 0.0)
-            keep = []
-            for f in unfrozen:
-                if bottleneck in f.path.link_set:
-                    f.rate = rate
-                    idx = f.path.idx
-                    rem[idx] -= f.path.weights * rate
-                    load[idx] -= f.path.weights
-                else:
-                    keep.append(f)
-            if len(keep) == len(unfrozen):  # pragma: no cover - numerical safety net
-                raise SimulationError("max-min filling made no progress")
-            unfrozen = keep
 
     def _schedule_next(self) -> None:
         self._gen += 1

@@ -33,7 +33,7 @@ import simpy
 
 from ddlsim.errors import ConfigError
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
-from ddlsim.sim.memory import SCHEDULES, _check_name
+from ddlsim.sim.memory import SCHEDULES, check_name
 from ddlsim.sim.updates import update_row
 
 SendFn = Callable[[simpy.Environment, int, int, float], Generator]
@@ -76,7 +76,7 @@ class PipelineConfig:
     dp: int = 1
 
     def __post_init__(self) -> None:
-        _check_name("schedule", self.schedule, SCHEDULES)
+        check_name("schedule", self.schedule, SCHEDULES)
         for name in ("micro_batches", "iterations", "dp"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -85,7 +85,7 @@ class PipelineConfig:
 
 def stage_order(schedule: str, stage: int, stages: int, m: int) -> list[tuple[str, int]]:
     """The ``('F'|'B', micro_batch)`` operations stage ``stage`` runs, in order."""
-    _check_name("schedule", schedule, SCHEDULES)
+    check_name("schedule", schedule, SCHEDULES)
     if schedule == "naive":
         return [op for j in range(m) for op in (("F", j), ("B", j))]
     if schedule == "gpipe":

@@ -267,7 +267,7 @@ def _rank_rows(costs: Sequence[StepCost], cfg: SyncDPConfig, num_gpus: int):
     return fwd, bwd, upd, keys
 
 
-def _segment_sums(times: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def segment_sums(times: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Sum columns of ``times`` [R,K] over segments ``[bounds[i], bounds[i+1])``."""
     cs = np.concatenate([np.zeros((times.shape[0], 1)), np.cumsum(times, axis=1)], axis=1)
     return cs[:, bounds[1:]] - cs[:, bounds[:-1]]
@@ -309,8 +309,8 @@ def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce
         fwd_k = fwd_base * cfg.noise.draw(rng, fwd_base.shape)
         bwd_k = bwd_base * cfg.noise.draw(rng, bwd_base.shape)
         upd = upd_base * cfg.noise.draw(rng, upd_base.shape)
-        fwd_l = _segment_sums(fwd_k, ref.fwd_bounds)
-        bwd_l = _segment_sums(bwd_k, ref.bwd_bounds)
+        fwd_l = segment_sums(fwd_k, ref.fwd_bounds)
+        bwd_l = segment_sums(bwd_k, ref.bwd_bounds)
 
         # Data: one loader per GPU producing batches in order, at most two ahead of the
         # GPU (prefetch depth 2): batch i starts once batch i-1 is produced and batch i-2

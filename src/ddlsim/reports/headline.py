@@ -1,0 +1,91 @@
+"""The answer first: a headline sentence per strategy and the summary table in human
+units (unit in every column name, percentages as percentages, an explanation instead of
+an empty cell)."""
+
+from __future__ import annotations
+
+import math
+
+from ddlsim import units
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def headline(row: dict) -> str:
+    """One sentence: GPUs x device, precision, throughput, time per iteration, scaling,
+    MFU and memory of one summary row (the SI records of ``ScenarioRun.summary``)."""
+    parts = [f"{row.get('strategy')}: {row.get('gpus')} x {row.get('device')}, "
+             f"{row.get('dtype')}"]
+    sps, it = _num(row.get("samples_per_s")), _num(row.get("iteration_s"))
+    if sps is not None:
+        parts.append(f"{sps:,.0f} samples/s")
+    if it is not None:
+        parts.append(f"{units.fmt_seconds(it)} per iteration")
+    scale, mfu = _num(row.get("scaling_efficiency")), _num(row.get("mfu"))
+    if scale is not None:
+        parts.append(f"{100 * scale:.0f} % scaling")
+    if mfu is not None:
+        parts.append(f"MFU {_pct(mfu)} %")
+    mem = _num(row.get("memory_bytes"))
+    if mem is not None:
+        verdict = {True: "fits", False: "does NOT fit"}.get(row.get("fits"), "")
+        parts.append(f"{mem / 2**30:.1f} GiB per GPU {verdict}".rstrip())
+    tta, seeds, reached = (_num(row.get(k)) for k in ("tta_median_s", "tta_seeds",
+                                                       "tta_reached"))
+    if tta is not None and seeds and reached is not None:
+        parts.append(f"target accuracy reached by {reached:.0f} of {seeds:.0f} seeds, "
+                     f"median {units.fmt_seconds(tta)}")
+    elif "tta_median_s" in row and tta is None:
+        parts.append("target accuracy not reached by any seed")
+    return ", ".join(parts)
+
+
+def _pct(v: float) -> str:
+    """A fraction as a percentage, two significant digits below 1 %."""
+    return f"{100 * v:.2g}" if abs(v) < 0.01 else f"{100 * v:.1f}"
+
+
+#: summary column -> (human column name, formatter, text for a missing value)
+HUMAN_COLUMNS = {
+    "strategy": ("strategy", str, ""),
+    "kind": ("kind", str, ""),
+    "device": ("device", str, ""),
+    "dtype": ("precision", str, ""),
+    "gpus": ("GPUs", lambda v: f"{int(v):,}", ""),
+    "samples_per_s": ("throughput (samples/s)", lambda v: f"{v:,.0f}", ""),
+    "iteration_s": ("time per iteration", units.fmt_seconds, ""),
+    "scaling_efficiency": ("scaling vs 1 GPU (%)", _pct, "not computed for this kind"),
+    "mfu": ("MFU (%)", _pct, "n/a"),
+    "memory_bytes": ("memory per GPU (GiB)", lambda v: f"{v / 2**30:.1f}", "not modelled"),
+    "fits": ("fits in memory", lambda v: "yes" if v else "NO", "unknown"),
+    "staleness_mean": ("mean staleness (updates)", lambda v: f"{v:.2f}", "0 (synchronous)"),
+    "bubble_fraction": ("pipeline bubble (%)", lambda v: f"{100 * v:.1f}", "n/a (no pipeline)"),
+    "final_test_acc": ("final test accuracy (%)", lambda v: f"{100 * v:.1f}", "not trained"),
+    "tta_reached": ("seeds reaching target", lambda v: f"{int(v)}", "not trained"),
+    "tta_median_s": ("time to target (median)", units.fmt_seconds, "not reached"),
+}
+
+
+def human_table(summary):
+    """``summary`` (SI records) as a DataFrame of display strings with human column
+    names, in :data:`HUMAN_COLUMNS` order; columns absent from ``summary`` are left out."""
+    import pandas as pd
+
+    out = {}
+    for col, (name, fmt, missing) in HUMAN_COLUMNS.items():
+        if col not in summary.columns:
+            continue
+        cells = []
+        for v in summary[col]:
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append(missing)
+            else:
+                cells.append(fmt(v))
+        out[name] = cells
+    return pd.DataFrame(out)

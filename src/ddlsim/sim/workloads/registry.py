@@ -1,0 +1,81 @@
+"""The named workloads: :data:`WORKLOADS` (name -> builder), :func:`list_workloads` and
+:func:`get_workload`."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+from ddlsim.errors import unknown_name
+from ddlsim.sim.workloads.bert_encoder import BERT_PRESETS, bert
+from ddlsim.sim.workloads.cnn import (
+    alexnet,
+    lenet5,
+    lenet_digits,
+    mlp,
+    resnet50,
+    resnet101,
+    resnet152,
+    vgg16,
+)
+from ddlsim.sim.workloads.gpt_decoder import GPT_PRESETS, GptPreset, gpt
+from ddlsim.sim.workloads.graph import Workload
+from ddlsim.sim.workloads.llama_decoder import (
+    LLAMA_PRESETS,
+    NEMOTRON_PRESETS,
+    LlamaPreset,
+    llama,
+    nemotron,
+)
+
+
+def _preset_builder(preset_name: str, preset: GptPreset) -> Callable[..., Workload]:
+    return functools.partial(gpt, name=preset_name, **preset.config())
+
+
+#: Workload name -> builder ``f(batch, **overrides) -> Workload``.
+WORKLOADS: dict[str, Callable[..., Workload]] = {
+    "lenet5": lenet5,
+    "lenet-digits": lenet_digits,
+    "mlp": mlp,
+    "alexnet": alexnet,
+    "vgg16": vgg16,
+    "resnet50": resnet50,
+    "resnet101": resnet101,
+    "resnet152": resnet152,
+    **{name: _preset_builder(name, preset) for name, preset in GPT_PRESETS.items()},
+}
+
+
+def _llama_builder(preset_name: str, preset: LlamaPreset) -> Callable[..., Workload]:
+    return functools.partial(llama, name=preset_name, **preset.config())
+
+
+WORKLOADS.update({name: _llama_builder(name, p) for name, p in LLAMA_PRESETS.items()})
+WORKLOADS.update({name: functools.partial(nemotron, name=name, **p.config())
+                  for name, p in NEMOTRON_PRESETS.items()})
+WORKLOADS.update({name: functools.partial(bert, name=name, **p.config())
+                  for name, p in BERT_PRESETS.items()})
+
+
+def list_workloads() -> list[str]:
+    """Names :func:`get_workload` knows, in registry order."""
+    return list(WORKLOADS)
+
+
+def get_workload(name: str, batch: int, **overrides: object) -> Workload:
+    """Build the named workload for ``batch`` samples per GPU.
+
+    ``overrides``: builder keyword arguments, e.g. ``dtype='float16'`` for any model,
+    ``seq=4096`` or ``layers=2`` for a GPT preset, ``sizes=(64, 32, 10)`` for ``mlp``.
+    Unknown names or override keys raise ConfigError with the closest known one.
+    """
+    if name not in WORKLOADS:
+        raise unknown_name("workload", name, WORKLOADS, "workload")
+    builder = WORKLOADS[name]
+    accepted = [p for p in inspect.signature(builder).parameters if p not in ("batch", "name")]
+    for key in overrides:
+        if key not in accepted:
+            raise unknown_name(f"{name}.{key}", key, accepted, f"option for {name}")
+    return builder(batch, **overrides)
