@@ -55,13 +55,16 @@ def collective_table(preset: str, nodes: int, gpus_per_node: int | None, op: str
     collective the cluster cannot run."""
     import pandas as pd
 
+    from ddlsim.api.dp import cluster_for
     from ddlsim.errors import ConfigError
-    from ddlsim.sim.collectives import collective_bandwidth_table, nccl_calibrated
-    from ddlsim.sim.topology import make_cluster
+    from ddlsim.sim.collectives import collective_bandwidth_table
+    from ddlsim.sim.topology import PRESETS, make_cluster
 
-    spec = make_cluster(preset, nodes, gpus_per_node)
-    if not raw:
-        spec = nccl_calibrated(spec)
+    if preset not in PRESETS:
+        make_cluster(preset, 1)  # raises the did-you-mean ConfigError
+    gpn = gpus_per_node or int(PRESETS[preset]["gpus_per_node"][0])
+    spec = cluster_for(preset, nodes * gpn, calibrated=not raw,
+                       overrides=(("gpus_per_node", gpn),))
     if op == "sendrecv" and spec.num_gpus < 2:
         raise ConfigError("op: sendrecv needs at least two GPUs")
     rows = collective_bandwidth_table(spec, op, sizes_bytes, algo=algo)

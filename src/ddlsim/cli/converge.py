@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ddlsim import api
 from ddlsim.cli.app import cli
 from ddlsim.cli.options import (
     CALIBRATION,
@@ -80,6 +81,7 @@ def converge_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
         "outcome", "updates", "final_test_acc", "time_to_target_s", "tta_reached",
         "tta_median_s")}}
         for k, v in preds.items()]
+    click.echo(api.load_calibration(calibration).describe())
     click.echo(summary_table(rows))
     if out_dir:
         path = write_convergence_report(preds, out_dir, target_accuracy,
@@ -118,6 +120,7 @@ def lr_sweep_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
     df = sweep_frame(results)
     cols = [c for c in ("base_lr", "outcome", "final_test_acc", "final_test_loss")
             if c in df.columns]
+    click.echo(api.load_calibration(calibration).describe())
     click.echo(df[cols].to_string(index=False))
     if out_dir:
         path = write_lr_sweep_report(results, out_dir)

@@ -74,12 +74,13 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
     if as_json:
         import json
 
-        doc = result.summary()
+        doc = {"calibration": api.load_calibration(calibration).label, **result.summary()}
         if path:
             doc["report"] = str(path / "report.md")
         click.echo(json.dumps(doc, indent=2, default=str))
         return
     cols = [c for c in ("gpu", "gpus", "strategy", "hours", "cost_usd") if c in result.frontier]
+    click.echo(api.load_calibration(calibration).describe())
     click.echo("Pareto frontier (time vs cost):")
     click.echo(result.frontier[cols].to_string(index=False,
                                                float_format=lambda v: f"{v:,.4g}"))

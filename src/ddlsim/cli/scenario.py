@@ -158,6 +158,8 @@ def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, c
         axis_cols = [name for name, _ in opts.axes]
         cols = ["point", *axis_cols] + [c for c in SUMMARY_COLUMNS
                                         if c in result.table.columns and c not in axis_cols]
+        click.echo(api.load_calibration(calibration if calibration is not None
+                                        else sc.calibration).describe())
         click.echo(result.table[cols].to_string(index=False,
                                                 float_format=lambda v: f"{v:.4g}"))
         click.echo(f"{len(result.points)} points: {result.computed} computed, "

@@ -51,7 +51,7 @@ def render_markdown(result: ValidationResult, plot_name: str = "validation.png")
         f"Reference: `{Path(result.reference).name}`. Every row is read from its columns and "
         "free text alone (never its id or source); the assumptions made for a row are listed "
         "with it.", "",
-        "## Summary", "", *_md_table(summary), "",
+        "## Summary", "", *_md_table(summary.astype(object).fillna("no row predicted")), "",
         f"![predicted vs published]({plot_name})", "",
         "## Calibration", "",
         f"- {c.describe()}; rule: {FIT_RULE}.",
