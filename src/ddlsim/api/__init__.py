@@ -49,12 +49,14 @@ from ddlsim.api.pipeline import (
     predict_model_parallel,
 )
 from ddlsim.api.predict import Prediction, check_memory, place, predict, resolve_precision
+from ddlsim.api.profile_check import profile_warnings
 from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Workload
 
 __all__ = [
     "Batch", "Cluster", "Job", "Parallelism", "Precision", "Strategy", "Workload",
     "Calibration", "DEFAULT_CALIBRATION", "load_calibration", "stored_calibration",
-    "Prediction", "check_memory", "memory_advice", "place", "predict", "resolve_precision",
+    "Prediction", "check_memory", "memory_advice", "profile_warnings", "place", "predict",
+    "resolve_precision",
     "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",
     "predict_goodput", "scenario_fault_options",
     "CONVERGE_STRATEGIES", "ConvergencePrediction", "ReplayOptions", "StrategyRunOptions",

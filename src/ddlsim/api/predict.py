@@ -43,6 +43,7 @@ class Prediction:
     device: str = ""
     dtype: str = ""
     assumptions: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = field(default=())  # e.g. a profile that is not used
 
     @property
     def gpus(self) -> int:
@@ -320,6 +321,8 @@ def predict(job: Job, calibration: str | Calibration | None = "stored",
         dtype = gemm or compute
         peak = get_device(dev).peak_flops(dtype)
     need, cap = memory if memory else (None, None)
+    from ddlsim.api.profile_check import profile_warnings
+
     return Prediction(job=job, calibration=calib, peak_flops_per_gpu=peak, memory_bytes=need,
                       memory_capacity_bytes=cap, detail=detail, device=dev, dtype=dtype,
-                      assumptions=job.assumptions, **out)
+                      assumptions=job.assumptions, warnings=profile_warnings(job), **out)

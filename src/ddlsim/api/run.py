@@ -62,7 +62,21 @@ class StrategyResult:
             from ddlsim.api.faults import goodput_columns
 
             row.update(goodput_columns(self.goodput))
+            row.update(_cost(p.device, p.gpus, row["time_to_train_s"]))
         return row
+
+
+def _cost(device: str, gpus: int, seconds: float) -> dict:
+    """``cost_usd`` of ``gpus`` x ``device`` for ``seconds`` at the packaged price table's
+    rate (its ``usd_per_gpu_hour`` and source), or the reason there is none."""
+    from ddlsim.api.prices import load_prices
+
+    price = load_prices().get(device)
+    if price is None:
+        return {"cost_usd": float("nan"), "price_source": f"no price row for {device}"}
+    return {"cost_usd": seconds / 3600 * gpus * float(price["usd_per_gpu_hour"]),
+            "price_source": f"{price['usd_per_gpu_hour']} USD per GPU-hour, "
+                            f"{price['instance']} ({price['source']}, {price['date']})"}
 
 
 @dataclass

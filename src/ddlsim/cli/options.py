@@ -129,8 +129,11 @@ def echo_json(doc) -> None:
     click.echo(json.dumps(clean(doc), indent=2, default=str))
 
 
-def echo_fit(pred) -> None:
-    """When the fullest GPU is over its memory: by how much, and what would fit."""
+def echo_notes(pred) -> None:
+    """Warnings (on stderr: e.g. a profile that is not used) and, when the fullest GPU is
+    over its memory, by how much and what would fit."""
+    for w in pred.warnings:
+        click.echo(f"warning: {w}", err=True)
     if pred.fits is not False:
         return
     from ddlsim import api

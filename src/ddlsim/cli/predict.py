@@ -19,8 +19,8 @@ from ddlsim.cli.options import (
     MAX_EVENTS,
     NOISE,
     SEED,
-    echo_fit,
     echo_json,
+    echo_notes,
     headline,
     number_list,
     out_option,
@@ -110,7 +110,7 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
     click.echo(calib.describe())
     for p in preds:
         click.echo(headline(p))
-        echo_fit(p)
+        echo_notes(p)
     summary = summary_frame([p.detail for p in preds])
     click.echo(tables.render(summary.drop(columns=["model", "cluster"]), {
         "iteration_s": "seconds", "iteration_p10_s": "seconds", "iteration_p90_s": "seconds",
@@ -189,7 +189,7 @@ def ps_cmd(model, batch_per_worker, cluster, device, workers, mode, updates, sta
         return
     click.echo(calib.describe())
     click.echo(headline(pred))
-    echo_fit(pred)
+    echo_notes(pred)
     click.echo(summary_table([pred.detail.summary()]))
     if comparison is not None:
         click.echo(comparison_markdown(comparison))
@@ -260,6 +260,8 @@ def _echo_pipeline(calib, pred, out_dir, as_json) -> None:
         return
     click.echo(calib.describe())
     click.echo(headline(pred))
+    for w in pred.warnings:
+        click.echo(f"warning: {w}", err=True)
     click.echo(summary_table([pred.detail.summary()]))
     click.echo(_stages_table(pred.detail))
     if not pred.detail.fits:
@@ -319,15 +321,16 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
 @click.option("--dp", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--cp", default=1, show_default=True, type=click.IntRange(min=1),
               help="Context-parallel degree: ring attention over CP GPUs, seq/CP tokens each.")
-@click.option("--global-batch", default=512, show_default=True, type=click.IntRange(min=1),
-              help="Sequences per iteration.")
+@click.option("--global-batch", default=1536, show_default=True, type=click.IntRange(min=1),
+              help="Sequences per iteration (1536: GPT-3 175B's 3.2M tokens, Brown et al. "
+                   "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype,
                 optimizer, recompute, sequence_parallel, max_events, out_dir, calibration,
                 as_json, tp, pp, dp, cp, global_batch) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
-    175B, micro-batch 1, the even block split, the GPU's mixed precision (bf16 where it
-    has it) with fp32 gradient reduction."""
+    175B, global batch 1536, micro-batch 1, the even block split, the GPU's mixed
+    precision (bf16 where it has it) with fp32 gradient reduction."""
     ctx = click.get_current_context()
 
     def unset(name: str) -> bool:

@@ -103,6 +103,8 @@ def _echo_summary(run) -> None:
 
     summary = run.summary()
     click.echo(run.results[0].predicted.calibration.describe())
+    for w in dict.fromkeys(w for r in run.results for w in r.predicted.warnings):
+        click.echo(f"warning: {w}", err=True)
     for row in summary.to_dict("records"):
         click.echo(headline(row))
     cols = [c for c in SUMMARY_COLUMNS if c in summary.columns]
@@ -173,9 +175,10 @@ def sweep_cmd(scenario, axes, workers, dask_address, out_dir, cache_dir, seed, c
 @click.option("--out", "out_dir", callback=check_out, default="out/demo", show_default=True,
               type=click.Path(file_okay=False))
 def demo(out_dir) -> None:
-    """The default job: time LeNet's training kernels on this machine, then run the
-    built-in scenario digits-sync-vs-async (throughput and time-to-accuracy of allreduce
-    vs asynchronous parameter servers, with real training on the 8x8 digits)."""
+    """The default job, three labelled parts: (1) a capacity question, simulated: ResNet-50
+    for 90 epochs on 32 rented V100s, allreduce vs parameter servers vs a pipeline, time
+    and cost; (2) real training on the 8x8 digits replaying simulated sync and async
+    updates (time-to-accuracy); (3) this machine's kernels, timed."""
     from ddlsim.api.run import RunOptions, run_scenario
     from ddlsim.kernels.profile import save_profile
     from ddlsim.reports.run import write_run_report
@@ -183,22 +186,49 @@ def demo(out_dir) -> None:
 
     out = Path(out_dir)
     progress = sys.stderr.isatty()
-    click.echo("1/2 timing LeNet's training kernels on this machine (8x8 digits, batch 16)...")
+    sc, label = load_scenario("resnet50-cloud-strategies")
+    import textwrap
+
+    click.echo("1/3 Simulated from the device catalog and the stored calibration:")
+    click.echo(textwrap.fill(" ".join(sc.description.split()), width=92,
+                             initial_indent="    ", subsequent_indent="    "))
+    run = run_scenario(sc, label, RunOptions(progress=progress))
+    paths = [write_run_report(run, out / sc.name)]
+    _echo_summary(run)
+    _echo_answer(run)
+    sc, label = load_scenario("digits-sync-vs-async")
+    click.echo("\n2/3 Real training on this machine: LeNet on the 8x8 digits, each strategy's "
+               f"simulated update log ({sc.cluster.gpus} x GPU) replayed with real "
+               "gradients, stale ones included...")
+    run = run_scenario(sc, label, RunOptions(progress=progress))
+    paths.append(write_run_report(run, out / sc.name))
+    _echo_summary(run)
+    click.echo("\n3/3 Timing LeNet's training kernels on this machine (batch 16)...")
     df, backend = api.bench_kernels(api.KernelBenchOptions(model="lenet-digits", batch=16,
                                                            progress=progress))
     click.echo(f"backend: {backend.name} ({backend.reason})")
     echo_profile_summary(df, 6)
     profile = save_profile(df, out / "lenet-digits-profile.csv", backend.device_info())
-    click.echo("\n2/2 running scenario digits-sync-vs-async (simulate 3 strategies on 8 GPUs, "
-               "then train for real replaying each one's updates)...")
-    sc, label = load_scenario("digits-sync-vs-async")
-    run = run_scenario(sc, label, RunOptions(progress=progress))
-    path = write_run_report(run, out / sc.name)
-    click.echo(f"The timings above are this CPU's. The scenario simulates {sc.cluster.gpus} x "
-               f"{run.results[0].predicted.device} from the device catalog and the stored "
-               "calibration; run a scenario on the cpu-cluster preset with --measure to "
-               "simulate with what you measure here.")
-    _echo_summary(run)
-    click.echo(f"\nreport: {path / 'report.html'} (also report.md, CSVs, plots, traces)")
+    click.echo("These timings are this machine's; parts 1 and 2 simulate catalog GPUs. To "
+               "simulate with what you measure, run a scenario on the cpu-cluster preset "
+               "with --measure (or pass --profile to a GPU you measured).")
+    click.echo("\nreports: " + ", ".join(str(p / "report.html") for p in paths)
+               + " (also report.md, CSVs, plots)")
     click.echo(f"kernel profile: {profile}")
 
+
+def _echo_answer(run) -> None:
+    """The fastest and the cheapest strategy that fit, in one line each."""
+    rows = [r for r in run.summary().to_dict("records") if r.get("fits") is not False]
+    timed = [r for r in rows if r.get("time_to_train_s") == r.get("time_to_train_s")
+             and r.get("time_to_train_s") is not None]
+    if not timed:
+        return
+    from ddlsim.reports.headline import duration
+
+    fast = min(timed, key=lambda r: r["time_to_train_s"])
+    line = f"answer: fastest is {fast['strategy']}, {duration(fast['time_to_train_s'])}"
+    cost = fast.get("cost_usd")
+    if cost == cost and cost is not None:
+        line += f" for ${cost:,.0f} ({fast['price_source']})"
+    click.echo(line)

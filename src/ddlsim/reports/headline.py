@@ -36,6 +36,10 @@ def headline(row: dict) -> str:
     if mem is not None:
         verdict = {True: "fits", False: "does NOT fit"}.get(row.get("fits"), "")
         parts.append(f"{mem / 2**30:.1f} GiB per GPU {verdict}".rstrip())
+    ttt, cost = _num(row.get("time_to_train_s")), _num(row.get("cost_usd"))
+    if ttt is not None:
+        parts.append(f"trains in {duration(ttt)}"
+                     + (f" for ${cost:,.0f}" if cost is not None else ""))
     tta, seeds, reached = (_num(row.get(k)) for k in ("tta_median_s", "tta_seeds",
                                                        "tta_reached"))
     if tta is not None and seeds and reached is not None:
@@ -44,6 +48,17 @@ def headline(row: dict) -> str:
     elif "tta_median_s" in row and tta is None:
         parts.append("target accuracy not reached by any seed")
     return ", ".join(parts)
+
+
+def duration(seconds: float) -> str:
+    """A wall time in the unit a planner thinks in: s, min, h or days."""
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _pct(v: float) -> str:
@@ -66,6 +81,9 @@ HUMAN_COLUMNS = {
     "fits": ("fits in memory", lambda v: "yes" if v else "NO", "unknown"),
     "staleness_mean": ("mean staleness (updates)", lambda v: f"{v:.2f}", "0 (synchronous)"),
     "bubble_fraction": ("pipeline bubble (%)", lambda v: f"{100 * v:.1f}", "n/a (no pipeline)"),
+    "goodput_fraction": ("goodput after failures (%)", _pct, "failures not modelled"),
+    "time_to_train_s": ("time to train", duration, "no training target"),
+    "cost_usd": ("cost (USD)", lambda v: f"{v:,.0f}", "no price for this device"),
     "final_test_acc": ("final test accuracy (%)", lambda v: f"{100 * v:.1f}", "not trained"),
     "tta_reached": ("seeds reaching target", lambda v: f"{int(v)}", "not trained"),
     "tta_median_s": ("time to target (median)", units.fmt_seconds, "not reached"),
