@@ -147,24 +147,7 @@ def echo_notes(pred) -> None:
 
 
 def headline(pred) -> str:
-    """The one-line answer of a prediction: GPUs x device, model, precision, time per
-    iteration, throughput, model TFLOP/s per GPU and MFU, memory on the fullest GPU."""
-    job = pred.job
-    parts = [f"{pred.gpus} x {pred.device}, {job.workload.model}, {pred.dtype}:",
-             f"{pred.iteration_s:.3g} s per iteration,"]
-    if pred.tokens_per_sample > 1:
-        parts.append(f"{pred.tokens_per_s:,.0f} tokens/s,")
-    else:
-        parts.append(f"{pred.samples_per_s:,.0f} samples/s,")
-    parts.append(f"{pred.model_tflops_per_gpu:.1f} model TFLOP/s per GPU "
-                 f"(MFU {100 * pred.mfu:.1f} %)")
-    if pred.scaling_efficiency is not None:
-        parts[-1] += f", {100 * pred.scaling_efficiency:.1f} % scaling"
-    if pred.memory_bytes is not None:
-        verdict = "fits" if pred.fits else (
-            f"does NOT fit: {(pred.memory_bytes - pred.memory_capacity_bytes) / 2**30:.1f} GiB "
-            "over")
-        parts[-1] += (f", {pred.memory_bytes / 2**30:.1f} of "
-                      f"{pred.memory_capacity_bytes / 2**30:.0f} GiB on the fullest GPU "
-                      f"({verdict})")
-    return " ".join(parts)
+    """The one-line answer of a prediction (see :func:`ddlsim.reports.headline.sentence`)."""
+    from ddlsim.reports.headline import sentence
+
+    return sentence(pred)

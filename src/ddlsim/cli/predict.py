@@ -103,7 +103,8 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
         preds.append(api.predict(job, calib, max_events=max_events,
                                  trace=(tuple(trace_iters) or (iterations - 1,),
                                         tuple(trace_ranks) or (0, 1))))
-    path = write_dp_report([p.detail for p in preds], out_dir) if out_dir else None
+    path = (write_dp_report([p.detail for p in preds], out_dir, [headline(p) for p in preds])
+            if out_dir else None)
     if as_json:
         _emit_json(calib, preds, {"report": str(path / "report.md")} if path else None)
         return
@@ -179,8 +180,8 @@ def ps_cmd(model, batch_per_worker, cluster, device, workers, mode, updates, sta
         slow_gpus=pairs("--slow-worker", slow_worker, int, "WORKER=FACTOR like 3=2"))
     pred = api.predict(job, calib, max_events=max_events)
     comparison = api.compare_strategies(job, calib) if compare else None
-    path = (write_ps_report([pred.detail], out_dir, comparison=comparison)
-            if out_dir else None)
+    path = (write_ps_report([pred.detail], out_dir, comparison=comparison,
+                            headlines=[headline(pred)]) if out_dir else None)
     if as_json:
         _emit_json(calib, [pred], {
             "ps": pred.detail.summary(),
@@ -252,7 +253,7 @@ def _stages_table(pred) -> str:
 def _echo_pipeline(calib, pred, out_dir, as_json) -> None:
     from ddlsim.reports.pipeline import write_pipeline_report
 
-    path = write_pipeline_report(pred.detail, out_dir) if out_dir else None
+    path = write_pipeline_report(pred.detail, out_dir, [headline(pred)]) if out_dir else None
     if as_json:
         _emit_json(calib, [pred], {"stages": pred.detail.stages_frame_rows(),
                                    "suggestions": pred.detail.suggestions,

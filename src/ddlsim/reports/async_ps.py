@@ -55,7 +55,7 @@ def comparison_markdown(df, title: str = "Allreduce vs parameter server") -> str
     return "\n".join(lines)
 
 
-def write_ps_report(predictions, out_dir: str | Path, comparison=None) -> Path:
+def write_ps_report(predictions, out_dir: str | Path, comparison=None, headlines=()) -> Path:
     """Write summary.csv, update_log.csv, links.csv, staleness.png, report.md (and
     comparison.csv when ``comparison`` is given) atomically; returns the folder."""
     import matplotlib
@@ -79,6 +79,7 @@ def write_ps_report(predictions, out_dir: str | Path, comparison=None) -> Path:
         plt.close(fig)
         o = predictions[0].options
         text = [f"# Parameter server: {o.model} on {o.cluster}", "",
+                *(f"- **{h}**" for h in headlines), *([""] if headlines else []),
                 f"{o.workers} workers, batch {o.batch_per_worker}, {o.shards} shard(s) "
                 f"({o.placement}), seed {o.seed}.", "",
                 "| mode | updates | samples/s | updates/s | staleness mean / p50 / p99 | "

@@ -112,12 +112,12 @@ def plot_timeline(ax, spans) -> None:
               fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def _markdown(predictions, summary) -> str:
+def _markdown(predictions, summary, headlines=()) -> str:
     p0 = predictions[0]
     o = p0.options
     lines = [
         f"# Synchronous data parallelism: {o.model} on {o.cluster}",
-        "",
+        "", *(f"- **{h}**" for h in headlines), *([""] if headlines else []),
         f"Batch {o.batch_per_gpu} per GPU, {o.dtype}, {o.iterations} iterations, "
         f"buckets of {o.bucket_MB:g} MB, overlap {'on' if o.overlap else 'off'}, "
         f"noise {o.noise} (CV {o.noise_cv:g}), seed {o.seed}.",
@@ -141,8 +141,9 @@ def _markdown(predictions, summary) -> str:
     return "\n".join(lines)
 
 
-def write_dp_files(predictions, folder: Path) -> None:
-    """Write the report files of one or more predictions into an existing ``folder``."""
+def write_dp_files(predictions, folder: Path, headlines=()) -> None:
+    """Write the report files of one or more predictions into an existing ``folder``;
+    ``headlines``: one answer sentence per prediction, shown first."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,11 +174,11 @@ def write_dp_files(predictions, folder: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "scaling.png", dpi=110)
     plt.close(fig)
-    (folder / "report.md").write_text(_markdown(predictions, summary))
+    (folder / "report.md").write_text(_markdown(predictions, summary, headlines))
 
 
-def write_dp_report(predictions, out_dir: str | Path) -> Path:
+def write_dp_report(predictions, out_dir: str | Path, headlines=()) -> Path:
     """Write the whole report for one or more predictions atomically; returns its folder."""
     with atomic_dir(out_dir) as tmp:
-        write_dp_files(predictions, tmp)
+        write_dp_files(predictions, tmp, headlines)
     return Path(out_dir)

@@ -78,11 +78,11 @@ def plot_memory(ax, stages) -> None:
     ax.legend(fontsize=7)
 
 
-def _markdown(pred, stages) -> str:
+def _markdown(pred, stages, headlines=()) -> str:
     o, s = pred.options, pred.summary()
     lines = [
         f"# Model parallelism: {o.model} on {o.cluster}",
-        "",
+        "", *(f"**{h}**" for h in headlines), *([""] if headlines else []),
         f"TP {o.tp} x PP {o.stages} x DP {o.dp} = {o.num_gpus} GPUs; schedule {o.schedule}, "
         f"{o.micro_batches} micro-batches of {o.micro_batch}; {o.dtype}"
         f"{' (GEMMs ' + o.gemm_dtype + ')' if o.gemm_dtype else ''}, optimizer {o.optimizer}, "
@@ -116,7 +116,7 @@ def _markdown(pred, stages) -> str:
     return "\n".join(lines)
 
 
-def write_pipeline_report(pred, out_dir: str | Path) -> Path:
+def write_pipeline_report(pred, out_dir: str | Path, headlines=()) -> Path:
     """Write the report of one prediction atomically; returns its folder."""
     import matplotlib
 
@@ -144,5 +144,5 @@ def write_pipeline_report(pred, out_dir: str | Path) -> Path:
         fig.tight_layout()
         fig.savefig(tmp / "memory.png", dpi=110)
         plt.close(fig)
-        (tmp / "report.md").write_text(_markdown(pred, stages))
+        (tmp / "report.md").write_text(_markdown(pred, stages, headlines))
     return Path(out_dir)

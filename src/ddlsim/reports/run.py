@@ -52,19 +52,22 @@ def plot_time_to_accuracy(ax, summary, target: float) -> None:
 
 def _write_strategy(result, folder: Path) -> None:
     """Each kind's own report inside ``folder`` (created by the writer)."""
+    from ddlsim.reports.headline import sentence
+
+    heads = [sentence(result.predicted)]
     if result.kind == "allreduce":
         from ddlsim.reports.dp import write_dp_files
 
         folder.mkdir()
-        write_dp_files([result.prediction], folder)
+        write_dp_files([result.prediction], folder, heads)
     elif result.kind == "ps":
         from ddlsim.reports.async_ps import write_ps_report
 
-        write_ps_report([result.prediction], folder)
+        write_ps_report([result.prediction], folder, headlines=heads)
     else:
         from ddlsim.reports.pipeline import write_pipeline_report
 
-        write_pipeline_report(result.prediction, folder)
+        write_pipeline_report(result.prediction, folder, heads)
 
 
 def write_run_report(run, out_dir: str | Path) -> Path:
