@@ -71,7 +71,8 @@ def test_pareto_random_frames_match_brute_force():
 def test_cost_is_gpus_hours_price_exactly(tmp_path):
     prices = write_prices(tmp_path / "p.csv", [("h100-sxm", 2.5), ("v100-sxm2-16gb", 1.25)])
     r = plan(PlanOptions(model="resnet50", target="samples=1e6", max_gpus=32,
-                         prices_path=prices), predictor=ideal)
+                         gpus=("h100-sxm", "v100-sxm2-16gb"), prices_path=prices),
+             predictor=ideal)
     t = r.table
     assert set(t["gpu"]) == {"h100-sxm", "v100-sxm2-16gb"}
     price = t["gpu"].map({"h100-sxm": 2.5, "v100-sxm2-16gb": 1.25})
@@ -152,13 +153,21 @@ def test_plan_choice_is_cheapest_meeting_deadline():
 
 
 # --------------------------------------------------------------------------- errors
-def test_unknown_gpu_suggests_closest():
+def test_unknown_gpu_suggests_closest(monkeypatch):
+    import ddlsim.api.plan as plan_mod
+
     with pytest.raises(ConfigError, match=r"gpus: .*did you mean 'h100-sxm'"):
         plan(PlanOptions(gpus=("h10",)), predictor=ideal)
     with pytest.raises(ConfigError, match="no cluster preset"):
         plan(PlanOptions(gpus=("h200",)), predictor=ideal)
+    # every GPU with a preset is priced now; drop one row to see the error
+    priced = {k: v for k, v in load_prices().items() if k != "l4"}
+    monkeypatch.setattr(plan_mod, "load_prices", lambda path=None: priced)
     with pytest.raises(ConfigError, match="no price for 'l4'"):
         plan(PlanOptions(gpus=("l4",)), predictor=ideal)
+    r = plan(PlanOptions(max_gpus=8), predictor=ideal)
+    assert "l4" not in set(r.table["gpu"])
+    assert any("l4 (pcie-8gpu) skipped: no sourced price row" in n for n in r.notes)
 
 
 def test_parse_helpers():

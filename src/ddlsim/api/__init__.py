@@ -42,6 +42,7 @@ from ddlsim.api.kernels import (
     summarize_profile,
     training_step_calls,
 )
+from ddlsim.api.layout_search import best_layouts, search_layouts
 from ddlsim.api.pipeline import (
     PipelineOptions,
     PipelinePrediction,
@@ -55,6 +56,7 @@ from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Wo
 __all__ = [
     "Batch", "Cluster", "Job", "Parallelism", "Precision", "Strategy", "Workload",
     "Calibration", "DEFAULT_CALIBRATION", "load_calibration", "stored_calibration",
+    "best_layouts", "search_layouts",
     "Prediction", "check_memory", "memory_advice", "profile_warnings", "place", "predict",
     "resolve_precision",
     "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",

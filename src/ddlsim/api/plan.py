@@ -2,8 +2,10 @@
 
 For a model and a training target, :func:`plan` enumerates GPU type x GPU count x
 strategy, predicts the iteration time of each configuration as a job through
-:func:`ddlsim.api.predict` with the stored calibration (sync data parallelism for CNNs and
-MLPs, 3D parallelism for decoders), turns the target into optimizer steps, and prices the
+:func:`ddlsim.api.predict` with the plan's calibration (sync data parallelism for CNNs,
+MLPs and encoders, memory checked first; for GPT, Llama and Nemotron decoders the
+fastest fitting tp x pp x dp x micro-batch x recomputation of the layout search,
+:mod:`ddlsim.api.layout_search`), turns the target into optimizer steps, and prices the
 run:
 
     time_to_train_s = steps x iteration_s / goodput
@@ -16,24 +18,33 @@ run:
 * **Goodput** (``include_failures``): the expected fraction of wall time doing useful
   work when GPUs fail independently and the job restarts from its last checkpoint,
   with checkpoints every Young's optimum ``sqrt(2 C M)`` (see :func:`goodput_factor`).
-* **Prices** are data (``ddlsim/data/prices.csv``: one row per device with its source
-  and date); a user CSV with the same columns replaces rows of the same device and adds
-  new ones.
+* **Prices** are data (``ddlsim/data/prices.csv``: one row per device with its source,
+  date and kind of pricing); a user CSV with the same columns replaces rows of the same
+  device and adds new ones.
+* **Memory.** A configuration that does not fit its GPUs' memory is kept in the table
+  with its reason but is never feasible, on the frontier or chosen.
 
 The result holds every configuration, the Pareto frontier of (time, cost), the cheapest
 configuration meeting the deadline, the fastest within the budget, and an explanation
 when none does. Targets and goodput live in :mod:`ddlsim.api.targets`, prices in
-:mod:`ddlsim.api.prices`, the frontier and the choice in :mod:`ddlsim.api.plan_select`;
-their public names are re-exported here.
+:mod:`ddlsim.api.prices`, the predictors in :mod:`ddlsim.api.plan_predict`, the frontier
+and the choice in :mod:`ddlsim.api.plan_select`; their public names are re-exported here.
+The headline and the human-unit table are rendered by :mod:`ddlsim.reports.plan`.
 """
 
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ddlsim.api.plan_predict import (
+    ConfigPrediction,
+    Predictor,
+    default_predictor,
+    is_decoder,
+    runnable,
+)
 from ddlsim.api.plan_select import pareto_mask, select
 from ddlsim.api.prices import PRICE_COLUMNS, load_prices, parse_money
 from ddlsim.api.targets import (
@@ -63,10 +74,11 @@ __all__ = [
 ]
 
 TABLE_COLUMNS = [
-    "gpu", "preset", "gpus", "nodes", "strategy", "tp", "pp", "dp", "global_batch",
-    "iteration_s", "samples_per_s", "steps", "steps_source", "goodput",
-    "checkpoint_interval_s", "time_s", "hours", "usd_per_gpu_hour", "cost_usd", "feasible",
-    "pareto", "meets_deadline", "within_budget", "note",
+    "gpu", "preset", "gpus", "nodes", "strategy", "layout", "tp", "pp", "dp", "micro_batch",
+    "recompute", "dtype", "global_batch", "iteration_s", "samples_per_s", "tokens_per_s",
+    "mfu", "bubble_fraction", "memory_GiB", "capacity_GiB", "fits", "steps", "steps_source",
+    "goodput", "checkpoint_interval_s", "time_s", "hours", "days", "usd_per_gpu_hour",
+    "pricing", "cost_usd", "feasible", "pareto", "meets_deadline", "within_budget", "note",
 ]
 
 
@@ -81,8 +93,10 @@ class PlanOptions:
     cluster preset and a price); ``max_gpus`` / ``min_gpus``: counts tried are powers of
     two from ``min_gpus`` (default: one node of the preset) to ``max_gpus``;
     ``batch_per_gpu``: per-GPU batch of a data-parallel model (weak scaling: the global
-    batch grows with the GPUs); ``micro_batch``: micro-batch of a GPT (Megatron's default
-    1); ``global_batch``: sequences per iteration of a GPT (fixed); ``dataset_samples``:
+    batch grows with the GPUs); ``micro_batch``: micro-batch of a decoder (None: chosen
+    by the layout search among 1, 2, 4, 8); ``global_batch``: sequences per iteration of a
+    decoder (fixed; Megatron-like 512); ``search_top``: decoder layouts (distinct tp x pp)
+    predicted per GPU type and count after the cheap estimate; ``dataset_samples``:
     training-set size for ``epochs=``; ``dtype``: compute dtype (None: the GPU's mixed
     precision, bf16 where it has it); ``calibration``: as for :func:`ddlsim.api.predict`;
     ``prices_path``: CSV overriding/adding price rows;
@@ -101,7 +115,8 @@ class PlanOptions:
     batch_per_gpu: int = 32
     global_batch: int = 512
     dataset_samples: int | None = None
-    micro_batch: int = 1
+    micro_batch: int | None = None
+    search_top: int = 4
     dtype: str | None = None
     calibration: object = "stored"
     prices_path: str | None = None
@@ -112,8 +127,11 @@ class PlanOptions:
     iterations: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("max_gpus", "batch_per_gpu", "micro_batch", "global_batch", "iterations"):
+        for name in ("max_gpus", "batch_per_gpu", "micro_batch", "global_batch", "iterations",
+                     "search_top"):
             v = getattr(self, name)
+            if v is None and name == "micro_batch":
+                continue
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {v!r}")
         if self.min_gpus is not None and (not isinstance(self.min_gpus, int)
@@ -128,107 +146,6 @@ class PlanOptions:
             raise ConfigError(f"gpus: must be a tuple of device names, got {self.gpus!r}")
         if self.include_failures:
             goodput_factor(1, self.mtbf_gpu_hours, self.checkpoint_cost_s, self.restart_s)
-
-
-# --------------------------------------------------------------------------- predictions
-@dataclass(frozen=True)
-class ConfigPrediction:
-    """One simulated configuration: its strategy, iteration time (s) and global batch
-    (samples), or ``iteration_s`` NaN with a ``note`` when it cannot run (memory)."""
-
-    strategy: str
-    iteration_s: float
-    global_batch: int
-    tp: int = 1
-    pp: int = 1
-    dp: int = 1
-    note: str = ""
-
-
-#: ``predictor(model, preset, gpus, opts) -> ConfigPrediction`` (tests inject toys).
-Predictor = Callable[[str, str, int, PlanOptions], ConfigPrediction]
-
-
-def _is_gpt(model: str) -> bool:
-    from ddlsim.sim.workloads import GPT_PRESETS
-
-    return model in GPT_PRESETS
-
-
-def _job(model: str, preset: str, gpus: int, opts: PlanOptions, **kw):
-    from ddlsim.job import Cluster, Job, Precision, Workload
-
-    return Job(workload=Workload(model), cluster=Cluster(preset, gpus),
-               precision=Precision(opts.dtype), **kw)
-
-
-def _predict_dp(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
-    from ddlsim.api.predict import predict
-    from ddlsim.job import Batch, Strategy
-
-    pred = predict(_job(model, preset, gpus, opts, batch=Batch(micro=opts.batch_per_gpu),
-                        strategy=Strategy(kind="allreduce"), iterations=opts.iterations),
-                   opts.calibration)
-    strategy = f"sync DP allreduce ({pred.detail.algo})"
-    if pred.fits is False:
-        return ConfigPrediction(strategy, float("nan"), opts.batch_per_gpu * gpus, dp=gpus,
-                                note=f"does not fit: {pred.memory_bytes / 2**30:.1f} GiB per "
-                                     f"GPU of {pred.memory_capacity_bytes / 2**30:.0f}")
-    return ConfigPrediction(strategy, pred.iteration_s, opts.batch_per_gpu * gpus, dp=gpus)
-
-
-def _splits(gpus: int, gpus_per_node: int):
-    """(tp, pp) candidates in order of growing model-parallel size: TP up to one node
-    first (fast NVLink), then pipeline stages."""
-    mp = 1
-    while mp <= gpus:
-        tp = min(mp, gpus_per_node)
-        yield tp, mp // tp
-        mp *= 2
-
-
-def _predict_gpt(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
-    """The smallest TP x PP (TP within a node first) whose even block split fits memory
-    (:func:`ddlsim.api.check_memory`), the rest data parallel, predicted as a 3D job."""
-    from ddlsim.api.predict import check_memory, predict
-    from ddlsim.job import Batch, Parallelism, Strategy
-    from ddlsim.sim.topology import PRESETS
-
-    gpn = int(PRESETS[preset]["gpus_per_node"][0])
-    mb = opts.micro_batch
-    tried = []
-    for tp, pp in _splits(gpus, gpn):
-        dp = gpus // (tp * pp)
-        label = f"tp{tp} pp{pp} dp{dp}"
-        if opts.global_batch % (dp * mb):
-            tried.append(f"{label}: global batch not divisible")
-            continue
-        try:
-            job = _job(model, preset, gpus, opts, strategy=Strategy(kind="3d"),
-                       parallelism=Parallelism(tp=tp, pp=pp, dp=dp, placement="blocks"),
-                       batch=Batch(global_batch=opts.global_batch, micro=mb))
-            need, cap = check_memory(job)
-        except ConfigError as err:
-            tried.append(f"{label}: {err}")
-            continue
-        if need > cap:
-            tried.append(f"{label}: does not fit memory")
-            continue
-        pred = predict(job, opts.calibration)
-        if not pred.fits:  # the authoritative check disagrees: treat as not fitting
-            tried.append(f"{label}: does not fit memory")
-            continue
-        return ConfigPrediction(f"3D {label} (1F1B)", pred.iteration_s, opts.global_batch,
-                                tp, pp, dp)
-    return ConfigPrediction("3D (none fits)", float("nan"), opts.global_batch,
-                            note="no TP x PP split fits: " + "; ".join(tried[-2:]))
-
-
-def default_predictor(model: str, preset: str, gpus: int, opts: PlanOptions) -> ConfigPrediction:
-    """Sync DP for CNN/MLP workloads, 3D parallelism for GPT presets."""
-    if _is_gpt(model):
-        return _predict_gpt(model, preset, gpus, opts)
-    return _predict_dp(model, preset, gpus, opts)
 
 
 # --------------------------------------------------------------------------- plan
@@ -259,17 +176,29 @@ class PlanResult:
         return self.fastest_in_budget
 
     def summary(self) -> dict:
-        """Headline record (JSON-friendly)."""
+        """What the command prints, as one JSON-friendly record: the headline lines, the
+        choice, the frontier (human units and SI), explanation, notes and prices."""
+        from ddlsim.reports.plan import frontier_records, headline_lines
+
         c = self.choice
+        choice = None if c is None else {
+            "gpu": str(c["gpu"]), "gpus": int(c["gpus"]), "strategy": str(c["strategy"]),
+            "layout": str(c["layout"]), "tp": int(c["tp"]), "pp": int(c["pp"]),
+            "dp": int(c["dp"]), "micro_batch": None if c["micro_batch"] is None
+            or c["micro_batch"] != c["micro_batch"] else int(c["micro_batch"]),
+            "recompute": str(c["recompute"]), "dtype": str(c["dtype"]),
+            "iteration_s": float(c["iteration_s"]), "time_s": float(c["time_s"]),
+            "cost_usd": float(c["cost_usd"]), "memory_GiB": float(c["memory_GiB"]),
+            "capacity_GiB": float(c["capacity_GiB"])}
         return {"model": self.options.model, "target": self.target.describe(),
+                "headline": headline_lines(self),
                 "configurations": int(len(self.table)),
-                "frontier": int(len(self.frontier)),
-                "choice": None if c is None else {
-                    "gpu": str(c["gpu"]), "gpus": int(c["gpus"]),
-                    "strategy": str(c["strategy"]), "time_s": float(c["time_s"]),
-                    "cost_usd": float(c["cost_usd"])},
+                "frontier_size": int(len(self.frontier)),
+                "choice": choice,
+                "frontier": frontier_records(self),
                 "notes": list(self.notes),
-                "explanation": list(self.explanation)}
+                "explanation": list(self.explanation),
+                "prices": [dict(p) for p in self.prices.values()]}
 
 
 def _gpu_presets() -> dict[str, str]:
@@ -293,8 +222,11 @@ def _resolve_gpus(opts: PlanOptions, prices: dict) -> tuple[list[str], list[str]
     if not opts.gpus:
         chosen = [d for d in presets if d in prices]
         skipped = [d for d in presets if d not in prices]
-        notes = [f"{d} ({presets[d]}) skipped: no price row (add one with --prices)"
+        notes = [f"{d} ({presets[d]}) skipped: no sourced price row (add one with --prices)"
                  for d in skipped]
+        unplanned = [d for d in prices if d not in presets]
+        if unplanned:
+            notes.append(f"priced but no cluster preset, not planned: {', '.join(unplanned)}")
         return chosen, notes
     chosen = []
     for name in opts.gpus:
@@ -325,13 +257,13 @@ def gpu_counts(gpus_per_node: int, max_gpus: int, min_gpus: int | None = None) -
     return counts
 
 
-def _row(gpu, preset, gpn, n, pred, target, stat_eff, price, opts) -> dict:
+def _row(gpu, preset, gpn, n, pred, target, stat_eff, price_row, opts) -> dict:
     steps, source = target.steps(pred.global_batch, stat_eff)
     g = (goodput_factor(n, opts.mtbf_gpu_hours, opts.checkpoint_cost_s, opts.restart_s)
          if opts.include_failures else None)
     factor = 1.0 if g is None else g.factor
-    note = pred.note
-    if math.isfinite(pred.iteration_s) and factor > 0:
+    note, price = pred.note, price_row["usd_per_gpu_hour"]
+    if runnable(pred) and factor > 0:
         time_s = steps * pred.iteration_s / factor
     else:
         time_s = math.inf
@@ -340,13 +272,18 @@ def _row(gpu, preset, gpn, n, pred, target, stat_eff, price, opts) -> dict:
     cost = n * (time_s / HOUR_S) * price
     return {
         "gpu": gpu, "preset": preset, "gpus": n, "nodes": max(1, n // gpn),
-        "strategy": pred.strategy, "tp": pred.tp, "pp": pred.pp, "dp": pred.dp,
-        "global_batch": pred.global_batch, "iteration_s": pred.iteration_s,
-        "samples_per_s": pred.global_batch / pred.iteration_s, "steps": steps,
+        "strategy": pred.strategy, "layout": pred.layout or pred.strategy, "tp": pred.tp,
+        "pp": pred.pp, "dp": pred.dp, "micro_batch": pred.micro_batch,
+        "recompute": pred.recompute, "dtype": pred.dtype, "global_batch": pred.global_batch,
+        "iteration_s": pred.iteration_s, "samples_per_s": pred.global_batch / pred.iteration_s,
+        "tokens_per_s": pred.tokens_per_s, "mfu": pred.mfu,
+        "bubble_fraction": pred.bubble_fraction, "memory_GiB": pred.memory_bytes / 2**30,
+        "capacity_GiB": pred.capacity_bytes / 2**30, "fits": pred.fits, "steps": steps,
         "steps_source": source, "goodput": factor,
         "checkpoint_interval_s": math.nan if g is None else g.interval_s,
-        "time_s": time_s, "hours": time_s / HOUR_S, "usd_per_gpu_hour": price,
-        "cost_usd": cost, "feasible": math.isfinite(time_s), "note": note,
+        "time_s": time_s, "hours": time_s / HOUR_S, "days": time_s / (24 * HOUR_S),
+        "usd_per_gpu_hour": price, "pricing": price_row.get("pricing", ""), "cost_usd": cost,
+        "feasible": math.isfinite(time_s) and math.isfinite(cost), "note": note,
     }
 
 
@@ -359,8 +296,8 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
     from ddlsim.sim.workloads import get_workload
 
     predictor = predictor or default_predictor
-    wl = get_workload(opts.model, 1)
-    tps = getattr(wl, "tokens_per_sample", None) if _is_gpt(opts.model) else None
+    wl = get_workload(opts.model, 1)  # ConfigError with a suggestion for unknown names
+    tps = wl.tokens_per_sample if wl.tokens_per_sample > 1 else None  # sequence models
     target = parse_target(opts.target, opts.model, opts.dataset_samples, tps)
     stat_eff = None
     if target.kind == "accuracy":
@@ -382,7 +319,7 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
             if key not in cache:
                 cache[key] = predictor(opts.model, preset, n, opts)
             rows.append(_row(gpu, preset, gpn, n, cache[key], target, stat_eff,
-                             prices[gpu]["usd_per_gpu_hour"], opts))
+                             prices[gpu], opts))
     table = pd.DataFrame(rows)
     table["pareto"] = pareto_mask(table["time_s"], table["cost_usd"])
     table["meets_deadline"] = (table["time_s"] <= opts.deadline_s
@@ -392,11 +329,23 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
     table = table[TABLE_COLUMNS]
     frontier = table[table["pareto"]].sort_values(["time_s", "cost_usd"]).reset_index(drop=True)
     cheapest, fastest, lines = select(table, opts.deadline_s, opts.budget_usd)
+    for gpu, grp in table[~table["feasible"]].groupby("gpu", sort=False):
+        notes.append(f"{gpu} at {', '.join(str(n) for n in grp['gpus'])} GPUs cannot run "
+                     f"(never proposed): {grp['note'].iloc[-1]}")
     if opts.deadline_s is None and opts.budget_usd is None:
         lines.append("no deadline or budget given: see the Pareto frontier")
     if stat_eff is not None:
         notes.append(f"steps to the target come from a MODEL: {stat_eff.label} "
                      f"({stat_eff.source})")
+    kinds = {g: prices[g]["pricing"] for g in gpus if prices[g]["pricing"] != "on_demand"}
+    if kinds:
+        notes.append("prices are on-demand except " + ", ".join(
+            f"{g} ({k or 'unstated'})" for g, k in kinds.items()) + ": see the prices table")
+    if is_decoder(opts.model):
+        notes.append(f"decoder layouts: searched tp x pp x dp x micro-batch x recomputation "
+                     f"(global batch {opts.global_batch} sequences, 1F1B, even block split, "
+                     f"no ZeRO or sequence parallelism), memory-checked, best "
+                     f"{opts.search_top} by a calibrated estimate predicted")
     if opts.include_failures:
         notes.append(f"goodput: independent GPU failures, per-GPU MTBF "
                      f"{opts.mtbf_gpu_hours:,.0f} h, checkpoint {opts.checkpoint_cost_s:g} s "

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from ddlsim.api.targets import HOUR_S
+from ddlsim.reports.plan import format_duration as _dur
+from ddlsim.reports.plan import format_usd as _usd
 
 
 def pareto_mask(time_s, cost_usd) -> list[bool]:
@@ -25,7 +26,8 @@ def pareto_mask(time_s, cost_usd) -> list[bool]:
 
 def select(table, deadline_s: float | None, budget_usd: float | None):
     """(cheapest meeting the deadline and budget, fastest within the budget and deadline,
-    explanation lines) over the rows of ``table`` (columns time_s, cost_usd)."""
+    explanation lines in human units) over the rows of ``table`` (columns time_s, cost_usd,
+    feasible, gpus, gpu, strategy)."""
     ok = table[table["feasible"]]
     lines: list[str] = []
     in_deadline = ok if deadline_s is None else ok[ok["time_s"] <= deadline_s]
@@ -39,37 +41,37 @@ def select(table, deadline_s: float | None, budget_usd: float | None):
         if both.empty:
             fast = ok.sort_values(["time_s", "cost_usd"]).iloc[0]
             if in_deadline.empty:
-                lines.append(f"no configuration meets the deadline of {deadline_s / HOUR_S:.4g} h:"
-                             f" the fastest is {fast.gpus} x {fast.gpu} at {fast.hours:.4g} h "
-                             f"(${fast.cost_usd:,.0f}); allow more GPUs (max_gpus) or time")
+                lines.append(f"no configuration meets the deadline of {_dur(deadline_s)}: the "
+                             f"fastest is {fast.gpus} x {fast.gpu} at {_dur(fast.time_s)} "
+                             f"({_usd(fast.cost_usd)}); allow more GPUs (max_gpus) or time")
             else:
                 cheap = in_deadline.sort_values(["cost_usd", "time_s"]).iloc[0]
                 lines.append(f"configurations meet the deadline but none within the budget of "
-                             f"${budget_usd:,.0f}: the cheapest that meets it costs "
-                             f"${cheap.cost_usd:,.0f} ({cheap.gpus} x {cheap.gpu})")
+                             f"{_usd(budget_usd)}: the cheapest that meets it costs "
+                             f"{_usd(cheap.cost_usd)} ({cheap.gpus} x {cheap.gpu})")
         else:
             best = both.sort_values(["cost_usd", "time_s"]).iloc[0]
             cheapest = best.to_dict()
-            lines.append(f"cheapest meeting the deadline of {deadline_s / HOUR_S:.4g} h"
-                         + ("" if budget_usd is None else f" and the budget of ${budget_usd:,.0f}")
+            lines.append(f"cheapest meeting the deadline of {_dur(deadline_s)}"
+                         + ("" if budget_usd is None else f" and the budget of {_usd(budget_usd)}")
                          + f": {best.gpus} x {best.gpu}, {best.strategy}, "
-                         f"{best.hours:.4g} h, ${best.cost_usd:,.0f}")
+                         f"{_dur(best.time_s)}, {_usd(best.cost_usd)}")
     if budget_usd is not None:
         if both.empty:
             if in_budget.empty:
                 cheap = ok.sort_values(["cost_usd", "time_s"]).iloc[0]
-                lines.append(f"no configuration fits the budget of ${budget_usd:,.0f}: the "
-                             f"cheapest costs ${cheap.cost_usd:,.0f} ({cheap.gpus} x "
-                             f"{cheap.gpu}, {cheap.hours:.4g} h)")
+                lines.append(f"no configuration fits the budget of {_usd(budget_usd)}: the "
+                             f"cheapest costs {_usd(cheap.cost_usd)} ({cheap.gpus} x "
+                             f"{cheap.gpu}, {_dur(cheap.time_s)})")
             elif deadline_s is not None:
                 f = in_budget.sort_values(["time_s", "cost_usd"]).iloc[0]
-                lines.append(f"within the budget the fastest takes {f.hours:.4g} h "
+                lines.append(f"within the budget the fastest takes {_dur(f.time_s)} "
                              f"({f.gpus} x {f.gpu}), past the deadline")
         else:
             best = both.sort_values(["time_s", "cost_usd"]).iloc[0]
             fastest = best.to_dict()
-            lines.append(f"fastest within the budget of ${budget_usd:,.0f}"
+            lines.append(f"fastest within the budget of {_usd(budget_usd)}"
                          + ("" if deadline_s is None else " and the deadline")
                          + f": {best.gpus} x {best.gpu}, {best.strategy}, "
-                         f"{best.hours:.4g} h, ${best.cost_usd:,.0f}")
+                         f"{_dur(best.time_s)}, {_usd(best.cost_usd)}")
     return cheapest, fastest, lines

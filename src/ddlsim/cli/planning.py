@@ -14,6 +14,7 @@ from ddlsim.cli.options import (
     JSON,
     SEED,
     echo_json,
+    echo_notes,
     headline,
     out_option,
     precision,
@@ -24,8 +25,9 @@ from ddlsim.cli.options import (
 @cli.command("plan")
 @click.option("--model", required=True, help="Workload to train (see `ddlsim models`).")
 @click.option("--target", required=True,
-              help="epochs=N | samples=N | tokens=N (GPTs) | accuracy (ResNet-50, from the "
-                   "statistical-efficiency model).")
+              help="epochs=N | samples=N | tokens=N (decoders and encoders: N / sequence "
+                   "length samples) | accuracy (ResNet-50, from the statistical-efficiency "
+                   "model).")
 @click.option("--deadline", help="Time limit, e.g. 24h, 3d, 90min.")
 @click.option("--budget", help="Cost limit, e.g. 5000USD.")
 @click.option("--gpus", default="", help="GPU types, comma-separated (default: every priced "
@@ -33,11 +35,15 @@ from ddlsim.cli.options import (
 @click.option("--max-gpus", default=64, show_default=True, type=int)
 @click.option("--min-gpus", type=int)
 @click.option("--batch-per-gpu", default=32, show_default=True, type=int,
-              help="Per-GPU batch for data-parallel models.")
-@click.option("--micro-batch", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Micro-batch of a decoder (Megatron's default 1).")
-@click.option("--global-batch", default=512, show_default=True, type=int,
-              help="Sequences per iteration for GPTs.")
+              help="Per-GPU batch of a data-parallel model (CNNs, MLPs, encoders).")
+@click.option("--micro-batch", type=click.IntRange(min=1),
+              help="Micro-batch of a decoder (default: chosen by the layout search among "
+                   "1, 2, 4, 8).")
+@click.option("--global-batch", default=512, show_default=True, type=click.IntRange(min=1),
+              help="Sequences per iteration of a decoder (kept fixed by the layout search).")
+@click.option("--search-top", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Decoder layouts (distinct tp x pp) predicted per GPU type and count "
+                   "after the cheap memory check and estimate.")
 @click.option("--dataset-samples", type=int, help="Training-set size (default: the model's).")
 @click.option("--prices", type=click.Path(dir_okay=False),
               help="Price CSV (columns of data/prices.csv) overriding the built-in prices.")
@@ -51,12 +57,13 @@ from ddlsim.cli.options import (
 @CALIBRATION
 @JSON
 def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_per_gpu,
-             micro_batch, global_batch, dataset_samples, prices, failures, mtbf_gpu_hours,
-             checkpoint_s, restart_s, out_dir, calibration, as_json) -> None:
-    """Capacity planning: time-to-train and cost for GPU types x cluster sizes, the Pareto
-    frontier of time vs cost, and the cheapest configuration that meets the deadline."""
+             micro_batch, global_batch, search_top, dataset_samples, prices, failures,
+             mtbf_gpu_hours, checkpoint_s, restart_s, out_dir, calibration, as_json) -> None:
+    """Capacity planning: time-to-train and cost for GPU types x cluster sizes (decoders:
+    the fastest fitting parallel layout of each), the Pareto frontier of time vs cost, and
+    the cheapest configuration that meets the deadline. The answer comes first."""
     from ddlsim.api.plan import PlanOptions, parse_duration, parse_money, plan
-    from ddlsim.reports.plan import write_plan_report
+    from ddlsim.reports.plan import frontier_text, headline_lines, write_plan_report
 
     kw = {} if mtbf_gpu_hours is None else {"mtbf_gpu_hours": mtbf_gpu_hours}
     opts = PlanOptions(model=model, target=target,
@@ -64,7 +71,7 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
                        budget_usd=parse_money(budget) if budget else None,
                        gpus=tuple(g.strip() for g in gpus.split(",") if g.strip()),
                        max_gpus=max_gpus, min_gpus=min_gpus, batch_per_gpu=batch_per_gpu,
-                       micro_batch=micro_batch,
+                       micro_batch=micro_batch, search_top=search_top,
                        global_batch=global_batch, dataset_samples=dataset_samples,
                        prices_path=prices, include_failures=failures,
                        checkpoint_cost_s=checkpoint_s, restart_s=restart_s,
@@ -72,18 +79,16 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
     result = plan(opts)
     path = write_plan_report(result, out_dir) if out_dir else None
     if as_json:
-        import json
-
         doc = {"calibration": api.load_calibration(calibration).label, **result.summary()}
         if path:
             doc["report"] = str(path / "report.md")
-        click.echo(json.dumps(doc, indent=2, default=str))
+        echo_json(doc)
         return
-    cols = [c for c in ("gpu", "gpus", "strategy", "hours", "cost_usd") if c in result.frontier]
     click.echo(api.load_calibration(calibration).describe())
+    for line in headline_lines(result):
+        click.echo(line)
     click.echo("Pareto frontier (time vs cost):")
-    click.echo(result.frontier[cols].to_string(index=False,
-                                               float_format=lambda v: f"{v:,.4g}"))
+    click.echo(frontier_text(result))
     explanation = result.explanation
     for line in [explanation] if isinstance(explanation, str) else explanation:
         click.echo(line)
@@ -176,6 +181,7 @@ def faults_cmd(model, batch, cluster, gpus, strategy, gpu_mtbf_hours, node_mtbf_
         return
     click.echo(calib.describe())
     click.echo(headline(pred))
+    echo_notes(pred)
     click.echo(summary_table([{k: v for k, v in g.summary().items() if k in (
         "strategy", "gpus", "samples_per_s", "goodput_samples_per_s", "goodput_fraction",
         "checkpoint_interval_s", "failures", "lost_to_failures_s", "checkpoint_s",

@@ -21,7 +21,10 @@ So a sync log (staleness 0, ``n_grads = W``) is mini-batch SGD on a global batch
 staleness; gradients the simulator dropped are not in the log and are never applied.
 
 Divergence (a non-finite loss, or a loss above ``divergence_factor`` x the first update's
-loss) ends the replay with ``outcome == 'diverged'``: it is a result, not an error.
+loss) ends the replay with ``outcome == 'diverged'``: it is a result, not an error. A
+replay that trains its budget ends ``collapsed to chance`` (final test accuracy within
+0.05 of ``1/classes``), ``reached`` (the target) or ``not reached``; the rules are in
+:mod:`ddlsim.convergence.outcomes`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 
 from ddlsim.convergence.data import Dataset, load_digits
 from ddlsim.convergence.models import get_model
+from ddlsim.convergence.outcomes import REACHED, outcome_of
 from ddlsim.convergence.replay_config import OUTCOMES, ReplayConfig, ReplayResult
 from ddlsim.convergence.train import SampleStream, evaluate, sgd_step
 from ddlsim.convergence.update_logs import (
@@ -127,7 +131,7 @@ def replay(update_log: Sequence[Sequence], config: ReplayConfig | None = None,
 
     start = time.perf_counter()
     do_eval(0, 0.0)
-    outcome, diverged_at, first_loss = "completed", None, None
+    diverged, diverged_at, first_loss = False, None, None
     ttt_s, ttt_u = None, None
     done = 0
     from tqdm.auto import tqdm
@@ -156,24 +160,22 @@ def replay(update_log: Sequence[Sequence], config: ReplayConfig | None = None,
         lrs[k] = lr
         done = k + 1
         if not math.isfinite(loss_k) or loss_k > cfg.divergence_factor * first_loss:
-            outcome, diverged_at = "diverged", k
+            diverged, diverged_at = True, k
             break
         sgd_step(model.layout, w, acc, v, lr, cfg.momentum, cfg.weight_decay, cfg.nesterov)
         versions.put(int(v_written), w)
         if done % eval_every == 0 or done == n_updates:
             ta = do_eval(done, float(t))
             if not math.isfinite(ev[-1][3]):
-                outcome, diverged_at = "diverged", k
+                diverged, diverged_at = True, k
                 break
             if (ttt_s is None and cfg.target_accuracy is not None
                     and ta >= cfg.target_accuracy):
                 ttt_s, ttt_u = float(t), done
                 if cfg.stop_at_target:
-                    outcome = "reached-target"
                     break
     wall = time.perf_counter() - start
-    if outcome == "completed" and ttt_s is not None:
-        outcome = "reached-target"
+    outcome = outcome_of(diverged, ev[-1][4], data.classes, ttt_s is not None)
     evs = np.asarray(ev, dtype=np.float64).reshape(-1, 5)
     keep = np.unique(np.linspace(0, len(checkpoints) - 1,
                                  min(cfg.keep_checkpoints, len(checkpoints))).round().astype(int))
@@ -184,7 +186,8 @@ def replay(update_log: Sequence[Sequence], config: ReplayConfig | None = None,
         eval_time_s=evs[:, 1], eval_epochs=evs[:, 2], test_loss=evs[:, 3],
         test_acc=evs[:, 4], time_to_target_s=ttt_s, updates_to_target=ttt_u,
         diverged_at_update=diverged_at, wall_s=wall, final_weights=backend.asnumpy(w).copy(),
-        checkpoints=[checkpoints[i] for i in keep], backend=backend.name)
+        checkpoints=[checkpoints[i] for i in keep], backend=backend.name,
+        classes=data.classes)
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ddlsim.convergence.models import get_model
+from ddlsim.convergence.outcomes import (
+    OUTCOMES,
+    Oscillation,
+    chance_accuracy,
+    oscillation,
+    regime_of,
+)
 from ddlsim.convergence.train import LRSchedule
 from ddlsim.errors import ConfigError
 
-OUTCOMES = ("completed", "reached-target", "diverged")
+__all__ = ["OUTCOMES", "ReplayConfig", "ReplayResult"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,10 @@ class ReplayResult:
     before the evaluation), ``eval_time_s``, ``test_loss``, ``test_acc`` (0..1),
     ``eval_epochs`` (training samples drawn / training-set size).
     ``time_to_target_s`` / ``updates_to_target``: first evaluation at or above the target
-    (None when not reached). ``wall_s``: real seconds the replay took."""
+    (None when not reached). ``wall_s``: real seconds the replay took. ``outcome``: one of
+    :data:`~ddlsim.convergence.outcomes.OUTCOMES` (``reached``, ``not reached``,
+    ``collapsed to chance``, ``diverged``; rules in :mod:`ddlsim.convergence.outcomes`);
+    ``classes``: of the data set (chance accuracy is ``1 / classes``)."""
 
     config: ReplayConfig
     dataset: str
@@ -95,6 +105,7 @@ class ReplayResult:
     final_weights: np.ndarray
     checkpoints: list[tuple[int, np.ndarray]]
     backend: str
+    classes: int
 
     @property
     def updates_applied(self) -> int:
@@ -107,14 +118,32 @@ class ReplayResult:
         return float(self.test_acc[-1]) if self.test_acc.size else math.nan
 
     @property
+    def chance_accuracy(self) -> float:
+        """``1 / classes``: the accuracy of a guess."""
+        return chance_accuracy(self.classes)
+
+    @property
+    def oscillation(self) -> Oscillation:
+        """Oscillation measures of the test-loss curve."""
+        return oscillation(self.test_loss)
+
+    @property
+    def regime(self) -> str:
+        """``slow``, ``good``, ``oscillating``, ``collapsed to chance`` or ``diverging``."""
+        return regime_of(self.outcome, self.test_loss)
+
+    @property
     def updates_per_s(self) -> float:
         """Applied updates per real (wall-clock) second of the replay."""
         return self.updates_applied / self.wall_s if self.wall_s > 0 else math.inf
 
     def summary(self) -> dict:
-        """One flat record (SI units, accuracy 0..1)."""
+        """One flat record (SI units, accuracy 0..1; ``loss_sign_changes`` and
+        ``loss_swing`` (nats) are the oscillation measures behind ``regime``)."""
+        osc = self.oscillation
         return {
             "model": self.config.model, "dataset": self.dataset, "outcome": self.outcome,
+            "regime": self.regime,
             "base_lr": self.config.schedule.base_lr, "seed": self.config.seed,
             "updates": self.updates_applied, "final_test_acc": self.final_accuracy,
             "final_test_loss": float(self.test_loss[-1]) if self.test_loss.size else math.nan,
@@ -123,5 +152,7 @@ class ReplayResult:
             "updates_to_target": self.updates_to_target,
             "diverged_at_update": self.diverged_at_update,
             "max_staleness": int(self.staleness.max()) if self.staleness.size else 0,
+            "chance_accuracy": self.chance_accuracy,
+            "loss_sign_changes": osc.sign_changes, "loss_swing": osc.swing,
             "wall_s": self.wall_s, "updates_per_s": self.updates_per_s,
         }

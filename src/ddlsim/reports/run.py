@@ -26,7 +26,8 @@ def _slug(text: str) -> str:
 
 def plot_throughput(ax, summary) -> None:
     """Throughput per strategy (samples/s)."""
-    ax.bar(summary["strategy"], summary["samples_per_s"], color="tab:blue")
+    colours = [f"C{i % 10}" for i in range(len(summary))]  # one distinct colour per strategy
+    ax.bar(summary["strategy"], summary["samples_per_s"], color=colours)
     ax.set_ylabel("throughput (samples/s)")
     ax.set_title("Throughput by strategy")
     ax.tick_params(axis="x", rotation=20)
@@ -183,13 +184,14 @@ def _html(run, summary, human, folder: Path, plots: list[str], subdirs: list[str
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(sc.name)} - ddlsim</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:right}img{max-width:100%}</style></head><body>",
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;"
+        "padding:3px 6px;text-align:right}.wide{overflow-x:auto}img{max-width:100%}"
+        "</style></head><body>",
         f"<h1>{html.escape(sc.name)}</h1><ul>{heads}</ul><p>{html.escape(sc.description)}</p>",
         f"<p>Scenario <code>{html.escape(run.label)}</code>; {sc.cluster.gpus} GPUs on "
         f"{html.escape(sc.cluster.preset)}; model {html.escape(sc.workload.model)}; "
         f"{html.escape(_calibration(run))}.</p>",
-        human.to_html(index=False, border=0),
+        f"<div class='wide'>{human.to_html(index=False, border=0)}</div>",
         *(_img(folder / p) for p in plots),
     ]
     for r, sub in zip(run.results, subdirs, strict=True):
