@@ -82,13 +82,20 @@ class Calibration:
 
     def gemm(self, dtype: str, device_name: str | None = None) -> float:
         """GEMM efficiency for ``dtype`` on ``device_name``: the ``family/class`` entry, else
-        the ``class`` entry, else ``default_efficiency``."""
+        the ``class`` entry, else the geometric mean of the other GPU families' entries of
+        that precision class (a generation the measurements lack borrows what its
+        neighbours achieve at the same precision), else ``default_efficiency``."""
         cls = PRECISION_CLASS.get(dtype, dtype)
         if device_name is not None:
             key = gemm_key(device_name, dtype)
             if key in self.gemm_efficiency:
                 return float(self.gemm_efficiency[key])
-        return float(self.gemm_efficiency.get(cls, self.default_efficiency))
+        if cls in self.gemm_efficiency:
+            return float(self.gemm_efficiency[cls])
+        same = [v for k, v in self.gemm_efficiency.items() if k.endswith(f"/{cls}")]
+        if same:
+            return float(math.exp(sum(math.log(v) for v in same) / len(same)))
+        return float(self.default_efficiency)
 
     def memory(self, framework: str = "") -> float:
         """Memory-bound efficiency for runs of ``framework``."""

@@ -88,7 +88,11 @@ class ConvergencePrediction:
     tta: TimeToAccuracy | None = None
 
     def summary(self) -> dict:
-        """One flat record (SI units, accuracies 0..1)."""
+        """One flat record (SI units, accuracies 0..1). ``outcome`` is the replay's
+        (``reached``, ``not reached``, ``collapsed to chance`` or ``diverged``); with seeds,
+        ``tta_*`` adds the spread: ``tta_seeds``, ``tta_reached`` (seeds that reached the
+        target), ``tta_median_s``/``tta_min_s``/``tta_max_s`` (over those), and per seed
+        ``tta_outcomes`` and ``tta_times_s`` (comma-separated, seed order)."""
         out = dict(self.result.summary())
         out.update(simulated_log_rows=self.simulated_rows, replayed_log_rows=self.replayed_rows)
         if self.tta is not None:
@@ -122,8 +126,8 @@ def replay_prediction(update_log: Sequence[Sequence], opts: ReplayOptions | None
     data = _data(opts, data)
     log = budget_log(update_log, opts, data.n_train)
     result = replay(log, opts.config(), data)
-    tta = (time_to_accuracy(log, opts.config(), opts.target_accuracy, opts.seeds, data)
-           if opts.seeds else None)
+    tta = (time_to_accuracy(log, opts.config(), opts.target_accuracy, opts.seeds, data,
+                            known=result) if opts.seeds else None)
     return ConvergencePrediction(opts, result, len(list(update_log)), len(log), tta)
 
 

@@ -204,7 +204,10 @@ def lr_sweep(update_log: Sequence[Sequence], config: ReplayConfig, lrs: Sequence
 @dataclass(frozen=True)
 class TimeToAccuracy:
     """Time-to-accuracy over seeds. ``times_s`` / ``updates``: per seed, nan / -1 where
-    the target was not reached; statistics are over the seeds that reached it."""
+    the target was not reached; ``outcomes``: per seed, ``reached``, ``not reached``,
+    ``collapsed to chance`` or ``diverged`` (:mod:`ddlsim.convergence.outcomes`), so a
+    failing seed is named, not only left out; statistics are over the seeds that reached
+    the target."""
 
     target: float
     seeds: tuple[int, ...]
@@ -246,25 +249,36 @@ class TimeToAccuracy:
         return float(ok.std(ddof=1)) if ok.size > 1 else math.nan
 
     def summary(self) -> dict:
-        """One flat record."""
+        """One flat record. ``outcomes`` and ``times_s`` are per seed, comma-separated in
+        seed order (``times_s``: ``nan`` where the target was not reached), so they survive
+        a CSV; the statistics are over the seeds that reached the target."""
         return {"target": self.target, "seeds": len(self.seeds), "reached": self.reached,
                 "median_s": self.median_s, "min_s": self.min_s, "max_s": self.max_s,
                 "std_s": self.std_s,
                 "median_updates": float(np.median([u for u in self.updates if u >= 0]))
-                if self.reached else math.nan}
+                if self.reached else math.nan,
+                "outcomes": ",".join(self.outcomes),
+                "times_s": ",".join(f"{t:.6g}" for t in self.times_s)}
 
 
 def time_to_accuracy(update_log: Sequence[Sequence], config: ReplayConfig, target: float,
-                     seeds: Sequence[int] = (0, 1, 2),
-                     data: Dataset | None = None) -> TimeToAccuracy:
+                     seeds: Sequence[int] = (0, 1, 2), data: Dataset | None = None,
+                     known: ReplayResult | None = None) -> TimeToAccuracy:
     """First simulated time the test accuracy reaches ``target`` (0..1), for each seed
-    (initial weights and sample order); each replay stops at the target."""
+    (initial weights and sample order); each replay stops at the target. ``known``: a
+    full replay of this log with ``config`` and ``target`` already run; its seed is read
+    from it instead of replayed again (the same updates up to the target)."""
     data = data or load_digits()
     times, updates, outcomes = [], [], []
     for seed in seeds:
-        res = replay(update_log, replace(config, seed=seed, target_accuracy=target,
-                                         stop_at_target=True), data)
+        if (known is not None and known.config.seed == seed
+                and replace(known.config, progress=False) == replace(
+                    config, seed=seed, target_accuracy=target, progress=False)):
+            res = known
+        else:
+            res = replay(update_log, replace(config, seed=seed, target_accuracy=target,
+                                             stop_at_target=True), data)
         times.append(math.nan if res.time_to_target_s is None else res.time_to_target_s)
         updates.append(-1 if res.updates_to_target is None else res.updates_to_target)
-        outcomes.append(res.outcome)
+        outcomes.append(REACHED if res.time_to_target_s is not None else res.outcome)
     return TimeToAccuracy(target, tuple(seeds), tuple(times), tuple(updates), tuple(outcomes))

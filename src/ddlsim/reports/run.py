@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
 from pathlib import Path
 
@@ -34,21 +33,14 @@ def plot_throughput(ax, summary) -> None:
 
 
 def plot_time_to_accuracy(ax, summary, target: float) -> None:
-    """Median simulated time to the target accuracy per strategy, with min-max whiskers;
-    strategies that never reached it are marked."""
-    names = list(summary["strategy"])
-    med = summary["tta_median_s"].astype(float)
-    lo = med - summary["tta_min_s"].astype(float)
-    hi = summary["tta_max_s"].astype(float) - med
-    ax.bar(names, med.fillna(0), yerr=[lo.fillna(0), hi.fillna(0)], color="tab:green",
-           capsize=4)
-    for i, m in enumerate(med):
-        if math.isnan(m):
-            ax.annotate("not reached", (i, 0), ha="center", va="bottom", fontsize=8,
-                        color="tab:red")
-    ax.set_ylabel("simulated time to target (s)")
-    ax.set_title(f"Time to {100 * target:g}% test accuracy (median, min-max over seeds)")
-    ax.tick_params(axis="x", rotation=20)
+    """Simulated time to the target accuracy per strategy, one marker per seed (colour by
+    strategy): seeds that reached it at their time, seeds that did not (``not reached``,
+    ``collapsed to chance``, ``diverged``) as labelled markers on a line at the top, and
+    the median of the seeds that reached it as a bar;
+    :func:`ddlsim.reports.convergence.plot_time_to_accuracy` draws it."""
+    from ddlsim.reports.convergence import plot_time_to_accuracy as per_seed
+
+    per_seed(ax, summary, target)
 
 
 def _write_strategy(result, folder: Path) -> None:
