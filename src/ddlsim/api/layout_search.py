@@ -95,6 +95,8 @@ class LayoutSearch:
     fitting: int
     predicted: int
     rejected: list[str] = field(default_factory=list)
+    #: every layout that fits: (tp, pp, dp, micro_batch, recompute, memory bytes, estimate s)
+    feasible: list[tuple] = field(default_factory=list)
 
     @property
     def best(self) -> LayoutChoice | None:
@@ -199,12 +201,13 @@ def search_layouts(template: Job, calibration="stored", predict_top: int = 4,
                      for t, p in splits)
     rejected: list[str] = []
     memo: dict[tuple, bool] = {}
+    need_of: dict[tuple, float] = {}
 
     def fits(tp, pp, dp, mb, rc) -> bool:
         key = (tp, pp, mb, rc)
         if key not in memo:
             need, cap = check_memory(_layout_job(template, tp, pp, dp, mb, rc, gb))
-            memo[key] = need <= cap
+            memo[key], need_of[key] = need <= cap, need
             if need > cap:
                 rejected.append(f"tp {tp} pp {pp} mbs {mb} {rc} recompute: "
                                 f"{need / 2**30:.1f} GiB per GPU of {cap / 2**30:.0f}")
@@ -234,6 +237,7 @@ def search_layouts(template: Job, calibration="stored", predict_top: int = 4,
     if not fitting:
         return LayoutSearch([], enumerated, len(memo), 0, 0, rejected)
     ranked = sorted((_proxy_s(_layout_job(template, *c, gb), calib), c) for c in fitting)
+    feasible = [(*c, need_of[(c[0], c[1], c[3], c[4])], proxy) for proxy, c in ranked]
     chosen, pairs = [], set()
     for proxy, c in ranked:
         if (c[0], c[1]) not in pairs and len(pairs) < predict_top:
@@ -263,7 +267,8 @@ def search_layouts(template: Job, calibration="stored", predict_top: int = 4,
             f"{pred.memory_capacity_bytes / 2**30:.0f} GiB, estimate {proxy:.3g} s", job))
     out.sort(key=lambda lc: (lc.iteration_s if math.isfinite(lc.iteration_s) else math.inf,
                              lc.tp * lc.pp))
-    return LayoutSearch(out, enumerated, len(memo), len(fitting), len(chosen), rejected)
+    return LayoutSearch(out, enumerated, len(memo), len(fitting), len(chosen), rejected,
+                        feasible)
 
 
 def best_layouts(template: Job, top: int = 3, calibration="stored", predict_top: int = 4,

@@ -6,7 +6,15 @@ The only package that imports click. Commands parse their options into one
 (:func:`main`). One module per family of commands registers on the group :data:`cli`.
 """
 
-from ddlsim.cli import catalog, converge, planning, predict, scenario, validate  # noqa: F401
+from ddlsim.cli import (  # noqa: F401  (each module registers its commands)
+    catalog,
+    converge,
+    planning,
+    predict,
+    scenario,
+    search,
+    validate,
+)
 from ddlsim.cli.app import cli, main
 
 __all__ = ["cli", "main"]
