@@ -160,10 +160,40 @@ def _group_by_node(cluster: ClusterSpec, ranks: Sequence[int]) -> list[list[int]
     return out
 
 
-def hierarchical_stages(net: Network, ranks: Sequence[int]) -> list[Stage]:
-    """The three stages of a hierarchical allreduce (fewer when trivial), cached."""
+def _inter_node_stage(net: Network, groups: list[list[int]], nbytes: float | None) -> Stage:
+    """The inter-node allreduce of a hierarchical allreduce, one per rail (the ``r``-th
+    rank of every node): a ring, or a double binary tree where its closed-form time is
+    lower for ``nbytes`` (NCCL's tuner picks the tree at scale, where the ring's 2(n-1)
+    latencies dominate: a ring over 10,000 nodes waits 20,000 hops per allreduce)."""
+    from ddlsim.sim.nccl import ring_allreduce_time, tree_allreduce_time
+
+    n, g = len(groups), len(groups[0])
+    ring_edges = [(groups[j][r], groups[(j + 1) % n][r]) for r in range(g) for j in range(n)]
+    path, lat = _edges_path(net, ring_edges, 1)
+    ring = Stage(path, 2 * (n - 1) / n / g, 2 * (n - 1) * lat)
+    if nbytes is None or n < 4:
+        return ring
+    bw = net.cluster.nic_bw_Bps * net.cluster.nics_per_node / max(1, g)
+    per_rail = nbytes / g
+    if tree_allreduce_time(n, per_rail, bw, lat) >= ring_allreduce_time(n, per_rail, bw, lat):
+        return ring
+    edges, height = [], 0
+    for parents in double_tree_parents(n):
+        height = max(height, tree_height(parents))
+        for child, par in enumerate(parents):
+            if par >= 0:
+                edges += [(groups[child][r], groups[par][r]) for r in range(g)]
+                edges += [(groups[par][r], groups[child][r]) for r in range(g)]
+    path, lat = _edges_path(net, edges, 1)
+    return Stage(path, 0.5 / g, 2 * height * lat)
+
+
+def hierarchical_stages(net: Network, ranks: Sequence[int],
+                        nbytes: float | None = None) -> list[Stage]:
+    """The three stages of a hierarchical allreduce (fewer when trivial), cached per
+    message size when the inter-node stage depends on it (:func:`_inter_node_stage`)."""
     ranks = tuple(ranks)
-    key = ("hier", ranks)
+    key = ("hier", ranks, nbytes)
     stages = net.cache.get(key)
     if stages is None:
         groups = _group_by_node(net.cluster, ranks)
@@ -176,9 +206,7 @@ def hierarchical_stages(net: Network, ranks: Sequence[int]) -> list[Stage]:
             intra = Stage(path, (g - 1) / g, (g - 1) * lat)
             stages.append(intra)
         if n > 1:
-            edges = [(groups[j][r], groups[(j + 1) % n][r]) for r in range(g) for j in range(n)]
-            path, lat = _edges_path(net, edges, 1)
-            stages.append(Stage(path, 2 * (n - 1) / n / g, 2 * (n - 1) * lat))
+            stages.append(_inter_node_stage(net, groups, nbytes))
         if intra is not None:
             stages.append(intra)
         net.cache[key] = stages

@@ -247,7 +247,7 @@ def allreduce_hierarchical(env: simpy.Environment, net: Network, ranks: Sequence
     them on each node and carries ``S/g`` through its GPU's own NIC.
     """
     ranks = check_ranks(net, ranks)
-    stages = hierarchical_stages(net, ranks)
+    stages = hierarchical_stages(net, ranks, nbytes)
     return (yield from _collective(env, net, "allreduce", "hierarchical", ranks, nbytes, stages,
                                    chunks))
 
