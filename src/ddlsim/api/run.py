@@ -52,6 +52,7 @@ class StrategyResult:
         row.pop("model", None)
         row.update(gpus=p.gpus, device=p.device, dtype=p.dtype, iteration_s=p.iteration_s,
                    samples_per_s=p.samples_per_s, mfu=p.mfu,
+                   tokens_per_s=p.tokens_per_s if p.tokens_per_sample > 1 else float("nan"),
                    memory_bytes=p.memory_bytes, fits=p.fits, calibration=p.calibration.label)
         if self.convergence is not None:
             c = self.convergence.summary()

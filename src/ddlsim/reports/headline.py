@@ -48,7 +48,10 @@ def headline(row: dict) -> str:
     parts = [f"{row.get('strategy')}: {row.get('gpus')} x {row.get('device')}, "
              f"{row.get('dtype')}"]
     sps, it = _num(row.get("samples_per_s")), _num(row.get("iteration_s"))
-    if sps is not None:
+    tps = _num(row.get("tokens_per_s"))
+    if tps is not None and sps is not None and tps > sps:
+        parts.append(f"{tps:,.0f} tokens/s")
+    elif sps is not None:
         parts.append(f"{sps:,.0f} samples/s")
     if it is not None:
         parts.append(f"{units.fmt_seconds(it)} per iteration")
@@ -97,7 +100,9 @@ HUMAN_COLUMNS = {
     "device": ("device", str, ""),
     "dtype": ("precision", str, ""),
     "gpus": ("GPUs", lambda v: f"{int(v):,}", ""),
-    "samples_per_s": ("throughput (samples/s)", lambda v: f"{v:,.0f}", ""),
+    "samples_per_s": ("throughput (samples/s)", lambda v: f"{v:,.3g}" if v < 100
+                      else f"{v:,.0f}", ""),
+    "tokens_per_s": ("tokens/s", lambda v: f"{v:,.0f}", "n/a (not a language model)"),
     "iteration_s": ("time per iteration", units.fmt_seconds, ""),
     "scaling_efficiency": ("scaling vs 1 GPU (%)", _pct, "not computed"),
     "mfu": ("MFU (%)", _pct, "n/a"),

@@ -14,6 +14,7 @@ from ddlsim.reports.headline import headline, human_table
 from ddlsim.reports.tables import markdown_table
 
 SUMMARY_COLUMNS = ["strategy", "kind", "device", "dtype", "gpus", "samples_per_s",
+                   "tokens_per_s",
                    "iteration_s", "scaling_efficiency", "mfu", "memory_bytes", "fits",
                    "staleness_mean", "bubble_fraction", "goodput_fraction", "time_to_train_s",
                    "cost_usd", "final_test_acc", "tta_reached", "tta_median_s"]
