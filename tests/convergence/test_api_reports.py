@@ -23,8 +23,11 @@ from ddlsim.reports.convergence import (
     plot_accuracy_vs_time,
     plot_loss_vs_time,
     plot_lr_sweep,
+    plot_lr_sweep_curves,
+    plot_time_to_accuracy,
     sweep_frame,
     updates_frame,
+    write_convergence_report,
 )
 
 matplotlib.use("Agg")
@@ -75,7 +78,11 @@ def test_frames_and_plots(digits):
     plot_accuracy_vs_time(axes[1], h, target=0.97)
     plot_lr_sweep(axes[2], sf)
     assert axes[1].get_xlabel() == "simulated time (s)"
-    assert len(axes[0].get_lines()) == 4 and len(axes[2].get_lines()) == 2
+    assert len(axes[0].get_lines()) == 4
+    # one marker per rate, labelled with its regime (plus the grey line through them)
+    assert sf["regime"].tolist()[1] == "diverging"
+    assert {t.get_text() for t in axes[2].texts} == set(sf["regime"])
+    assert len(axes[2].get_lines()) == 1 + len(sf)
     plt.close(fig)
 
 
@@ -89,3 +96,51 @@ def test_time_to_accuracy_spread_over_seeds(digits):
     assert all(t == pytest.approx(0.5 * u) for t, u in zip(tta.times_s, tta.updates,
                                                               strict=True))
     assert pred.summary()["tta_reached"] == 3
+
+
+def test_time_to_accuracy_plot_marks_every_seed_and_names_failures():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from ddlsim.reports import run as run_report
+
+    summary = pd.DataFrame([
+        {"strategy": "allreduce", "tta_times_s": "2,1.5,1.8",
+         "tta_outcomes": "reached,reached,reached"},
+        {"strategy": "asp", "tta_times_s": "3,nan,nan",
+         "tta_outcomes": "reached,collapsed to chance,diverged"}])
+    for plot in (plot_time_to_accuracy, run_report.plot_time_to_accuracy):
+        fig, ax = plt.subplots()
+        plot(ax, summary, 0.95)
+        points = [(x, y) for line in ax.get_lines() if line.get_linestyle() == "None"
+                  for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True)]
+        assert len(points) == 6  # one marker per seed, failing seeds included
+        top = max(y for _, y in points)
+        assert sorted(y for _, y in points if y < top) == [1.5, 1.8, 2, 3]
+        assert sum(1 for _, y in points if y == top) == 2 and top > 3
+        texts = {t.get_text() for t in ax.texts}
+        assert texts == {"1/3 collapsed", "1/3 diverged"}
+        colours = {line.get_color() for line in ax.get_lines()
+                   if line.get_linestyle() == "None"}
+        assert len(colours) == 2  # a colour per strategy
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels[:2] == ["allreduce", "asp"]
+        assert "collapsed to chance" in labels and "diverged" in labels
+        plt.close(fig)
+
+
+def test_convergence_report_has_a_per_seed_time_to_accuracy_chart(digits, tmp_path):
+    import matplotlib.pyplot as plt
+
+    opts = ReplayOptions(model="mlp", epochs=1, target_accuracy=0.8, seeds=(0, 1),
+                         eval_every=5)
+    preds = {"sync": replay_prediction(sync_log(1, 1), opts, digits),
+             "stale": replay_prediction(constant_staleness_log(4, 3), opts, digits)}
+    out = write_convergence_report(preds, tmp_path / "c", 0.8)
+    assert (out / "time_to_accuracy.png").stat().st_size > 0
+    md = (out / "report.md").read_text()
+    assert "tta_outcomes" in md and "collapsed to chance" in md  # the legend of outcomes
+    fig, ax = plt.subplots()
+    plot_lr_sweep_curves(ax, [p.result for p in preds.values()])
+    assert all(":" in t.get_text() for t in ax.get_legend().get_texts())
+    plt.close(fig)

@@ -56,7 +56,8 @@ class StrategyResult:
                    memory_bytes=p.memory_bytes, fits=p.fits, calibration=p.calibration.label)
         if self.convergence is not None:
             c = self.convergence.summary()
-            row.update({"final_test_acc": c["final_test_acc"], "updates": c["updates"],
+            row.update({"convergence_outcome": c.get("outcome"),
+                        "final_test_acc": c["final_test_acc"], "updates": c["updates"],
                         "time_to_target_s": c["time_to_target_s"]})
             row.update({k: v for k, v in c.items() if k.startswith("tta_")})
         if self.goodput is not None:  # faults.failures: goodput under failures

@@ -94,8 +94,8 @@ def converge_cmd(model, batch_per_worker, workers, cluster, epochs, lr, lr_polic
 
     Each run and each seed is named by its outcome: reached (the target test accuracy),
     not reached (trained the budget and learned, never reached it), collapsed to chance
-    (final test accuracy within 0.05 of 1/10, loss near ln 10) or diverged (loss
-    non-finite or 1000x the first).
+    (final test accuracy at most 0.05 above chance, 1/10; the loss then sits near ln 10)
+    or diverged (loss non-finite or above 1000x the first update's).
 
     The defaults are the set-up of the digits-sync-vs-async scenario without its
     straggler: LeNet, 8 workers x 16 samples, 15 epochs, momentum 0.5 and a rate of 0.02

@@ -9,12 +9,16 @@
 * :mod:`.replay` - replay of an update log (sync, async, SSP, backup workers),
   learning-rate sweeps and time-to-accuracy over seeds; its options and result are in
   :mod:`.replay_config`, log validation and synthetic logs in :mod:`.update_logs`.
+* :mod:`.outcomes` - how a replay ended (``reached``, ``not reached``, ``collapsed to
+  chance``, ``diverged``) and the regime of its loss curve (``slow``, ``good``,
+  ``oscillating``, ...), with the numbers of each rule.
 * :mod:`.stat_eff` - the statistical-efficiency *model* (critical batch size, staleness
   penalty) for workloads too large to train here.
 """
 
 from ddlsim.convergence.data import Dataset, from_arrays, load_digits
 from ddlsim.convergence.models import MODELS, LeNetDigits, Mlp, get_model
+from ddlsim.convergence.outcomes import OUTCOMES, REGIMES
 from ddlsim.convergence.replay import (
     ReplayConfig,
     ReplayResult,
@@ -29,7 +33,8 @@ from ddlsim.convergence.replay import (
 from ddlsim.convergence.train import LR_POLICIES, LRSchedule
 
 __all__ = [
-    "LR_POLICIES", "MODELS", "Dataset", "LRSchedule", "LeNetDigits", "Mlp", "ReplayConfig",
-    "ReplayResult", "TimeToAccuracy", "constant_staleness_log", "from_arrays", "get_model",
-    "load_digits", "lr_sweep", "replay", "sync_log", "tile_update_log", "time_to_accuracy",
+    "LR_POLICIES", "MODELS", "OUTCOMES", "REGIMES", "Dataset", "LRSchedule", "LeNetDigits",
+    "Mlp", "ReplayConfig", "ReplayResult", "TimeToAccuracy", "constant_staleness_log",
+    "from_arrays", "get_model", "load_digits", "lr_sweep", "replay", "sync_log",
+    "tile_update_log", "time_to_accuracy",
 ]

@@ -113,17 +113,21 @@ def plot_time_to_accuracy(ax, summary, target: float) -> None:
                     ls="none")
             ax.hlines(statistics.median(t for _, t in reached), i - 0.35, i + 0.35,
                       color=c, lw=2)
+        failed: dict[str, int] = {}
         for x, (t, o) in zip(xs, per, strict=True):
             if o == "reached" and math.isfinite(t):
                 continue
             ax.plot([x], [top], FAILED_MARKERS.get(o, "s"), color=c, ms=9, mec="black",
                     ls="none")
-            ax.annotate(o, (x, top), textcoords="offset points", xytext=(0, 8),
-                        ha="center", fontsize=7, rotation=90, va="bottom")
-            failed_seen.add(o)
+            failed[o] = failed.get(o, 0) + 1
+        for k, (o, count) in enumerate(failed.items()):
+            ax.annotate(f"{count}/{n} {o.removesuffix(' to chance')}", (i, top),
+                        textcoords="offset points", xytext=(0, 9 + 10 * k), ha="center",
+                        va="bottom", fontsize=7)
+        failed_seen.update(failed)
     if failed_seen:
         ax.axhline(top, color="grey", ls=":", lw=1)
-    ax.set_ylim(0, top * 1.45 if failed_seen else top * 1.1)
+    ax.set_ylim(0, top * 1.35 if failed_seen else top * 1.1)
     ax.set_xticks(range(len(rows)), [str(r.get("strategy", i)) for i, r in enumerate(rows)])
     ax.tick_params(axis="x", rotation=20)
     handles = [Line2D([], [], marker="o", ls="none", color=colours(i % 10),
@@ -131,7 +135,7 @@ def plot_time_to_accuracy(ax, summary, target: float) -> None:
     handles.append(Line2D([], [], color="grey", lw=2, label="median of seeds that reached"))
     handles += [Line2D([], [], marker=m, ls="none", color="grey", mec="black", label=o)
                 for o, m in FAILED_MARKERS.items() if o in failed_seen]
-    ax.legend(handles=handles, fontsize="small", loc="upper left")
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_ylabel("simulated time to target (s)")
     ax.set_title(f"Time to {100 * target:g}% test accuracy, each seed (failures on top)")
 

@@ -113,10 +113,16 @@ HUMAN_COLUMNS = {
     "goodput_fraction": ("goodput after failures (%)", _pct, "not modelled"),
     "time_to_train_s": ("time to train", duration, "no training target"),
     "cost_usd": ("cost (USD)", lambda v: f"{v:,.0f}", "no price"),
+    "convergence_outcome": ("outcome", str, "not trained"),
+    "tta_outcomes": ("per seed", lambda v: str(v).replace(",", ", "), "not trained"),
     "final_test_acc": ("final test accuracy (%)", lambda v: f"{100 * v:.1f}", "not trained"),
     "tta_reached": ("seeds reaching target", lambda v: f"{int(v)}", "not trained"),
     "tta_median_s": ("time to target (median)", units.fmt_seconds, "not reached"),
 }
+
+
+#: columns left out when no row has a value (a CNN-only table has no tokens/s)
+DROP_WHEN_EMPTY = {"tokens_per_s"}
 
 
 def human_table(summary):
@@ -127,6 +133,8 @@ def human_table(summary):
     out = {}
     for col, (name, fmt, missing) in HUMAN_COLUMNS.items():
         if col not in summary.columns:
+            continue
+        if col in DROP_WHEN_EMPTY and summary[col].isna().all():
             continue
         cells = []
         for v in summary[col]:

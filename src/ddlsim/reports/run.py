@@ -17,7 +17,8 @@ SUMMARY_COLUMNS = ["strategy", "kind", "device", "dtype", "gpus", "samples_per_s
                    "tokens_per_s",
                    "iteration_s", "scaling_efficiency", "mfu", "memory_bytes", "fits",
                    "staleness_mean", "bubble_fraction", "goodput_fraction", "time_to_train_s",
-                   "cost_usd", "final_test_acc", "tta_reached", "tta_median_s"]
+                   "cost_usd", "convergence_outcome", "final_test_acc", "tta_outcomes",
+                   "tta_median_s"]
 
 
 def _slug(text: str) -> str:
