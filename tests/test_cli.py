@@ -280,7 +280,7 @@ def test_event_budget_stops_with_a_one_line_error(args, capsys):
     (["dp", "--gpus", "abc"], "expected integers separated by commas"),
     (["dp", "--bogus"], "No such option '--bogus'"),
     (["nosuch"], "No such command 'nosuch'"),
-    (["plan"], "Missing option '--model'"),
+    (["sweep", "resnet50-dp-scaling"], "Missing option '--axis'"),
 ])
 def test_usage_errors_are_one_line_too(args, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -101,3 +101,12 @@ def test_demo_answers_a_capacity_question_first(tmp_path):
     assert "v100-sxm2-16gb, float16" in first  # fp16 AMP on V100 by default
     assert "2/3 Real training on this machine" in out and "3/3 Timing" in out
     assert (tmp_path / "demo" / "resnet50-cloud-strategies" / "report.html").exists()
+
+
+@pytest.mark.parametrize("command", ["dp", "ps", "pipeline", "place", "3d", "faults", "plan",
+                                     "search", "collectives", "devices", "models"])
+def test_every_command_runs_with_no_arguments(command):
+    out = _run(command)
+    assert out.strip(), command
+    if command in ("dp", "ps", "pipeline", "place", "3d", "faults", "plan", "search"):
+        assert out.startswith("calibration: stored"), out[:200]

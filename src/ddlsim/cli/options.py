@@ -51,11 +51,17 @@ MAX_EVENTS = click.option(
     help="Stop a simulation that would exceed this many events (default 50 million).")
 
 
-def precision(dtype: str):
-    """``--dtype`` as a job Precision (``auto``: the device's mixed precision)."""
+def precision(dtype: str, fp8: bool = False):
+    """``--dtype`` (and ``--fp8``) as a job Precision (``auto``: the device's mixed
+    precision)."""
     from ddlsim import api
 
-    return api.Precision(None if dtype == "auto" else dtype)
+    return api.Precision(None if dtype == "auto" else dtype, fp8=fp8)
+
+
+FP8 = click.option("--fp8", is_flag=True,
+                   help="GEMMs in fp8 (Transformer Engine) where the GPU has fp8 tensor cores; "
+                        "the rest in --dtype.")
 
 
 def number_list(name: str, text: str, kind: type = int) -> list:

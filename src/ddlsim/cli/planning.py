@@ -23,8 +23,9 @@ from ddlsim.cli.options import (
 
 
 @cli.command("plan")
-@click.option("--model", required=True, help="Workload to train (see `ddlsim models`).")
-@click.option("--target", required=True,
+@click.option("--model", default="resnet50", show_default=True,
+              help="Workload to train (see `ddlsim models`).")
+@click.option("--target", default="epochs=90", show_default=True,
               help="epochs=N | samples=N | tokens=N (decoders and encoders: N / sequence "
                    "length samples) | accuracy (ResNet-50, from the statistical-efficiency "
                    "model).")

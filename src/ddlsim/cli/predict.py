@@ -14,6 +14,7 @@ from ddlsim.cli.app import cli
 from ddlsim.cli.options import (
     CALIBRATION,
     DTYPE,
+    FP8,
     GPU_COUNT,
     JSON,
     MAX_EVENTS,
@@ -214,6 +215,7 @@ def _pipeline_options(f):
         click.option("--balance", default="", help="Layers per stage for --placement manual, "
                      "e.g. 5,7,7,5."),
         click.option("--dtype", default="auto", show_default=True, type=DTYPE, help=DTYPE_HELP),
+        FP8,
         click.option("--optimizer", default="adam", show_default=True,
                      type=click.Choice(["sgd", "momentum", "adam"])),
         click.option("--recompute", default="none", show_default=True,
@@ -227,7 +229,7 @@ def _pipeline_options(f):
 
 
 def _model_parallel_job(model, micro_batch, cluster, device, devices, placement, balance,
-                        dtype, optimizer, recompute, sequence_parallel, stages,
+                        dtype, fp8, optimizer, recompute, sequence_parallel, stages,
                         micro_batches, schedule, tp=1, dp=1, kind="pipeline") -> api.Job:
     par = api.Parallelism(tp=tp, pp=stages, dp=dp, recompute=recompute, schedule=schedule,
                           sequence_parallel=sequence_parallel, placement=placement,
@@ -236,7 +238,7 @@ def _model_parallel_job(model, micro_batch, cluster, device, devices, placement,
         workload=api.Workload(model),
         cluster=api.Cluster(cluster, tp * stages * dp, device=device,
                             stage_devices=tuple(d for d in devices.split(",") if d)),
-        parallelism=par, precision=precision(dtype),
+        parallelism=par, precision=precision(dtype, fp8),
         batch=api.Batch(global_batch=micro_batch * micro_batches * dp, micro=micro_batch),
         strategy=api.Strategy(kind=kind), optimizer=optimizer)
 
@@ -325,7 +327,7 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
 @click.option("--global-batch", default=1536, show_default=True, type=click.IntRange(min=1),
               help="Sequences per iteration (1536: GPT-3 175B's 3.2M tokens, Brown et al. "
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
-def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype,
+def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
                 optimizer, recompute, sequence_parallel, max_events, out_dir, calibration,
                 as_json, tp, pp, dp, cp, global_batch) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
@@ -348,7 +350,7 @@ def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance
     job = api.Job(
         workload=api.Workload("gpt3-175b" if unset("model") else model),
         cluster=api.Cluster(cluster, tp * cp * pp * dp, device=device), parallelism=par,
-        precision=precision(dtype),
+        precision=precision(dtype, fp8),
         batch=api.Batch(global_batch=global_batch, micro=1 if unset("micro_batch")
                         else micro_batch),
         strategy=api.Strategy(kind="3d"), optimizer=optimizer)
