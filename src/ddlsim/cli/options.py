@@ -113,10 +113,37 @@ def parse_size(name: str, text: str) -> float:
     return value
 
 
+def unit_formats(columns) -> dict[str, str]:
+    """Human formats for SI columns by the unit their name ends in (``_bytes``, ``_s``,
+    ``_Bps``, fractions and utilisations as percentages)."""
+    out = {}
+    for c in columns:
+        if c.endswith("_bytes"):
+            out[c] = "bytes"
+        elif c.endswith("_s") and not c.endswith("_per_s"):
+            out[c] = "seconds"
+        elif c.endswith("_Bps"):
+            out[c] = "rate"
+        elif c.endswith(("_frac", "_fraction", "efficiency", "_util_mean", "_util_min",
+                         "_util_max", "goodput_fraction")):
+            out[c] = "pct"
+    return out
+
+
 def summary_table(records: list[dict]) -> str:
+    """Records as an aligned table in human units (see :func:`unit_formats`); other floats
+    to 4 significant digits."""
     import pandas as pd
 
-    return pd.DataFrame(records).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    from ddlsim.reports import tables
+
+    df = pd.DataFrame(records)
+    fmt = unit_formats(df.columns)
+    for col in df.columns:
+        if col not in fmt and df[col].dtype.kind == "f":
+            df[col] = ["-" if v != v else f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+                       for v in df[col]]
+    return tables.render(df, fmt)
 
 
 def echo_json(doc) -> None:

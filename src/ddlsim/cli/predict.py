@@ -247,6 +247,8 @@ def _stages_table(pred) -> str:
     import pandas as pd
 
     stages = pd.DataFrame(pred.stages_frame_rows())
+    if stages["busy_frac"].isna().all():  # placement only: nothing was simulated
+        stages = stages.drop(columns=["busy_frac"])
     fmt = {c: "bytes" for c in stages.columns if c.endswith("_bytes")}
     fmt.update({c: "seconds" for c in stages.columns if c.endswith("_s")})
     return tables.render(stages, fmt)
