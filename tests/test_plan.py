@@ -159,7 +159,7 @@ def test_unknown_gpu_suggests_closest(monkeypatch):
     with pytest.raises(ConfigError, match=r"gpus: .*did you mean 'h100-sxm'"):
         plan(PlanOptions(gpus=("h10",)), predictor=ideal)
     with pytest.raises(ConfigError, match="no cluster preset"):
-        plan(PlanOptions(gpus=("h200",)), predictor=ideal)
+        plan(PlanOptions(gpus=("v100-sxm2-32gb",)), predictor=ideal)
     # every GPU with a preset is priced now; drop one row to see the error
     priced = {k: v for k, v in load_prices().items() if k != "l4"}
     monkeypatch.setattr(plan_mod, "load_prices", lambda path=None: priced)

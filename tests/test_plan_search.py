@@ -30,7 +30,8 @@ def test_every_gpu_with_a_cluster_preset_has_a_dated_sourced_price():
     prices = load_prices()
     gpus = {f["device"][0] for f in PRESETS.values() if get_device(f["device"][0]).kind == "gpu"}
     assert {"a100-80gb", "h100-sxm", "l4", "v100-sxm2-16gb"} <= gpus
-    for dev in gpus:
+    unpriced = {"gb200", "mi300x"}  # presets exist; no public on-demand price found
+    for dev in gpus - unpriced:
         row = prices[dev]
         assert row["source"] and row["date"] and row["pricing"], dev
     # the DGX A100 preset's GPU has its own row, not the 40 GB part's
@@ -41,8 +42,9 @@ def test_every_gpu_with_a_cluster_preset_has_a_dated_sourced_price():
         assert prices[dev]["pricing"] == "on_demand"
         assert "https://aws.amazon.com/ec2/pricing/on-demand/" in prices[dev]["source"]
     r = plan(PlanOptions(model="resnet50", target="epochs=1", max_gpus=8), predictor=ideal)
-    assert set(r.table["gpu"]) == gpus  # no GPU type skipped for want of a price
-    assert not any("skipped" in n for n in r.notes)
+    assert set(r.table["gpu"]) == gpus - unpriced  # every priced GPU type is planned
+    skipped = {n.split()[0] for n in r.notes if "skipped: no sourced price row" in n}
+    assert skipped == unpriced
 
 
 # --------------------------------------------------------------------------- targets
@@ -93,7 +95,8 @@ def test_search_beats_first_fit_and_every_layout_fits():
     best = search.best
     old = _first_fit("llama2-70b", "dgx-h100", 64)
     old_pred = api.predict(old)
-    assert (old.parallelism.tp, old.parallelism.pp) == (8, 8)
+    # fused attention (the default) keeps no s^2 activations: tp 8 x pp 4 fits (pp 8 unfused)
+    assert (old.parallelism.tp, old.parallelism.pp) == (8, 4)
     assert best.iteration_s <= old_pred.iteration_s
     assert [lc.iteration_s for lc in search.layouts] == sorted(
         lc.iteration_s for lc in search.layouts)

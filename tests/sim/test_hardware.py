@@ -26,7 +26,8 @@ DTYPE_METRIC = {"float64": "fp64", "float32": "fp32", "tf32": "tf32", "float16":
                 "bfloat16": "bf16", "fp8": "fp8"}
 # Family token that must appear in the backing row's gpu column, per catalog key.
 FAMILY = {"v100-sxm2-16gb": "v100", "v100-sxm2-32gb": "v100", "a100-40gb": "a100",
-          "a100-80gb": "a100", "h100-sxm": "h100", "h200": "h200", "l4": "l4"}
+          "a100-80gb": "a100", "h100-sxm": "h100", "h200": "h200", "l4": "l4",
+          "a100-pcie-40gb": "a100", "a100-pcie-80gb": "a100", "h100-pcie": "h100"}
 
 _F = "peak_flops_per_s."
 _V100 = {_F + "float64": "HW-V100-02", _F + "float32": "HW-V100-01",
@@ -74,6 +75,13 @@ BACKING_ROW = {
     ("l4", "memory_bw_bytes_per_s"): "HW-L4-06",
     ("l4", "pcie_bw_bytes_per_s"): "HW-L4-07",
     ("l4", "nvlink_bw_bytes_per_s"): "HW-L4-07",
+    # datasheet rows whose numbers published.csv also holds ("A100 (all variants)" rows, the
+    # A100-PCIe-80GB and H100-PCIe-80GB rows)
+    **{(pcie, k): v for pcie in ("a100-pcie-40gb", "a100-pcie-80gb") for k, v in _A100.items()
+       if k != "nvlink_bw_bytes_per_s"},
+    ("a100-pcie-80gb", "memory_bw_bytes_per_s"): "HW-A100-12",
+    ("h100-pcie", _F + "float16"): "HW-H100-12",
+    ("h100-pcie", _F + "bfloat16"): "HW-H100-12",
 }
 
 # Web addresses in a row's source text (e.g. "koenli.com", "glennklockwood.com/garden/...").
@@ -124,6 +132,12 @@ def _expected_from_row(key: str, row: dict[str, str]) -> float:
 #: GPU rows published.csv has no hardware_spec rows for: every number names the datasheet.
 DATASHEET_ONLY = {"p100-sxm2-16gb", "p40"}
 
+#: Rows read from vendor datasheets after published.csv was assembled (checked number by
+#: number in test_datasheet_devices.py): every source names the datasheet, and the numbers
+#: published.csv happens to hold too are in BACKING_ROW (how many, here).
+DATASHEET_ROWS = {"b200": 0, "gb200": 0, "l40s": 0, "h100-pcie": 2, "a100-pcie-40gb": 6,
+                  "a100-pcie-80gb": 7, "mi300x": 0, "mi325x": 0}
+
 
 #: Catalog rows derived from another row (rates assumed equal, stated in every source).
 DERIVED = {"v100-sxm3-32gb": "v100-sxm2-32gb"}
@@ -158,6 +172,9 @@ def test_catalog_numbers_match_the_published_rows_behind_them(name, published):
     for key in spec.source_keys():
         source = spec.sources[key]
         row_id = BACKING_ROW.get((name, key))
+        if row_id is None and name in DATASHEET_ROWS:
+            assert re.search(r"datasheet|data sheet", source.lower()), (name, key)
+            continue
         if row_id is None:
             # numbers without a published row must name the vendor datasheet, and must not
             # cite the published rows' sources (such a field belongs in BACKING_ROW)
@@ -179,6 +196,8 @@ def test_catalog_numbers_match_the_published_rows_behind_them(name, published):
         checked += 1
     if name in DATASHEET_ONLY:  # no hardware_spec row exists for it in published.csv
         assert checked == 0
+    elif name in DATASHEET_ROWS:
+        assert checked == DATASHEET_ROWS[name], (name, checked)
     else:
         assert checked >= 6, f"{name}: only {checked} numbers backed by published rows"
 
@@ -198,7 +217,10 @@ def test_list_devices_has_the_catalog_rows():
     assert set(list_devices()) == {"p100-sxm2-16gb", "p40", "v100-sxm2-16gb", "v100-sxm2-32gb",
                                    "v100-sxm3-32gb",
                                    "a100-40gb", "a100-80gb", "h100-sxm", "h200", "l4",
-                                   "cpu-generic"}
+                                   "b200", "gb200", "l40s", "h100-pcie", "a100-pcie-40gb",
+                                   "a100-pcie-80gb", "mi300x", "mi325x", "cpu-generic"}
+    assert set(DATASHEET_ROWS) == {n for n in CATALOG if n.startswith(
+        ("b200", "gb200", "l40s", "h100-pcie", "a100-pcie", "mi3"))}
     assert all(CATALOG[name].name == name for name in list_devices())
 
 
@@ -238,11 +260,32 @@ def test_dtypes_per_generation():
     ("Pascal (P100 per Horovod paper)", "p100-sxm2-16gb"),
     ("P100 (12GB)", None),
     ("A100-80GB", "a100-80gb"),
+    ("H100 PCIe (NVLink bridge)", "h100-pcie"),
+    ("NVIDIA H100 PCIe", "h100-pcie"),
+    ("H100-PCIe-80GB", "h100-pcie"),
+    ("A100-PCIe-80GB", "a100-pcie-80gb"),
+    ("NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
+    ("A100 80GB PCIe", "a100-pcie-80gb"),
+    ("A100 PCIe", "a100-pcie-40gb"),
+    ("L40S", "l40s"),
+    ("NVIDIA L40S", "l40s"),
+    ("NVIDIA B200", "b200"),
+    ("B200-SXM-180GB", "b200"),
+    ("NVIDIA GB200", "gb200"),
+    ("GB200 NVL72", "gb200"),
+    ("GB200 186GB", "gb200"),
+    ("AMD Instinct MI300X", "mi300x"),
+    ("MI300X-NPS1-SPX-192GB-750W", "mi300x"),
+    ("AMD Instinct MI325X", "mi325x"),
     # other products: not in the catalog
-    ("H100 PCIe (NVLink bridge)", None),
-    ("A100-PCIe-80GB", None),
     ("V100-SXM3-32GB (DGX-2H)", None),
-    ("L40S", None),
+    ("H100 NVL", None),
+    ("V100 (PCIe)", None),
+    ("L40", None),
+    ("B300", None),
+    ("MI300A", None),
+    ("A10G", None),
+    ("B200 (96GB)", None),
     ("Tesla P40", "p40"),
     ("P40 PCIe 24GB", "p40"),
     ("Tesla P40 (48GB)", None),

@@ -41,8 +41,10 @@ def run_point(doc: dict, label: str) -> list[dict]:
 
     Top-level so process pools and Dask can pickle it by reference."""
     from ddlsim.api.run import RunOptions, run_scenario
+    from ddlsim.api.user_catalog import register_from_env
     from ddlsim.scenarios.schema import Scenario
 
+    register_from_env()  # a worker process sees the user devices the parent registered
     sc = Scenario.model_validate(doc)
     with _one_blas_thread():
         summary = run_scenario(sc, label, RunOptions()).summary()

@@ -14,8 +14,23 @@ from ddlsim import __version__
 from ddlsim.errors import DdlsimError
 
 
+def _register_catalogs(ctx, param, value):
+    """Add the devices and cluster presets of each user catalog file before any command."""
+    if value:
+        from ddlsim.api.user_catalog import register_user_catalog
+
+        for path in value:
+            register_user_catalog(path)
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ddlsim")
+@click.option("--catalog", "--devices", "catalogs", multiple=True, envvar="DDLSIM_CATALOG",
+              type=click.Path(dir_okay=False, exists=True), callback=_register_catalogs,
+              expose_value=False, is_eager=True,
+              help="YAML file of your own devices and cluster presets (repeatable; see the "
+                   "README's 'Your own devices'); also $DDLSIM_CATALOG.")
 def cli() -> None:
     """Predict how deep-learning training behaves on a multi-GPU cluster.
 

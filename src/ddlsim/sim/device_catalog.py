@@ -1,11 +1,18 @@
 """The catalog rows (:data:`CATALOG`): the GPUs of ``published.csv`` with each number's
-primary source, a few GPUs from their vendor datasheets and a generic CPU."""
+primary source, a few GPUs from their vendor datasheets (more in
+:mod:`ddlsim.sim.device_catalog_nvidia` and :mod:`ddlsim.sim.device_catalog_amd`) and a
+generic CPU. Rows a user file adds (:func:`add_device`) join them for the rest of the
+process; the built-in ones (:data:`BUILTIN_DEVICES`) cannot be replaced."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
-from ddlsim.sim.device_spec import DeviceSpec, cpu_spec, freeze
+from ddlsim.errors import ConfigError
+from ddlsim.sim.device_catalog_amd import amd_rows
+from ddlsim.sim.device_catalog_nvidia import nvidia_rows
+from ddlsim.sim.device_spec import DeviceSpec, cpu_spec, gpu_spec
 from ddlsim.units import GB, TFLOPS, GiB
 
 # Source strings: the primary sources that the hardware_spec rows of
@@ -39,14 +46,7 @@ def _gpu(name: str, display_name: str, peaks: dict[str, tuple[float, str]],
          memory: tuple[float, str], memory_bw: tuple[float, str], pcie: tuple[float, str],
          nvlink: tuple[float, str]) -> DeviceSpec:
     """Build a GPU row from (value, source) pairs; peaks in FLOP/s, the rest in SI."""
-    sources = {f"peak_flops_per_s.{dt}": src for dt, (_, src) in peaks.items()}
-    sources.update(memory_bytes=memory[1], memory_bw_bytes_per_s=memory_bw[1],
-                   pcie_bw_bytes_per_s=pcie[1], nvlink_bw_bytes_per_s=nvlink[1])
-    return DeviceSpec(name=name, display_name=display_name, kind="gpu",
-                      peak_flops_per_s={dt: v for dt, (v, _) in peaks.items()},
-                      memory_bytes=memory[0], memory_bw_bytes_per_s=memory_bw[0],
-                      pcie_bw_bytes_per_s=pcie[0], nvlink_bw_bytes_per_s=nvlink[0],
-                      sources=sources)
+    return gpu_spec(name, display_name, peaks, memory, memory_bw, pcie, nvlink)
 
 
 def _v100(memory_gib: int) -> DeviceSpec:
@@ -210,7 +210,7 @@ def _v100_sxm3() -> DeviceSpec:
                    sources={k: f"{v}; {note}" for k, v in base.sources.items()})
 
 
-def _build_catalog() -> Mapping[str, DeviceSpec]:
+def _build_rows() -> dict[str, DeviceSpec]:
     rows = [
         _p100(),
         _p40(),
@@ -222,15 +222,40 @@ def _build_catalog() -> Mapping[str, DeviceSpec]:
         _h100(),
         _h200(),
         _l4(),
+        *nvidia_rows(),
+        *amd_rows(),
         _generic_cpu(),
     ]
-    return freeze({row.name: row for row in rows})
+    return {row.name: row for row in rows}
 
 
-#: Catalog key -> DeviceSpec (read-only).
-CATALOG: Mapping[str, DeviceSpec] = _build_catalog()
+_ROWS: dict[str, DeviceSpec] = _build_rows()
+
+#: Catalog key -> DeviceSpec (read-only view; user rows added by :func:`add_device` appear in
+#: it too).
+CATALOG: Mapping[str, DeviceSpec] = MappingProxyType(_ROWS)
+
+#: Keys of the built-in rows (a user catalog may not replace them).
+BUILTIN_DEVICES: frozenset[str] = frozenset(_ROWS)
 
 
 def list_devices() -> list[str]:
-    """Catalog keys, in catalog order."""
+    """Catalog keys, in catalog order (built-in rows, then user rows)."""
     return list(CATALOG)
+
+
+def add_device(spec: DeviceSpec) -> None:
+    """Add (or replace) a user row; a built-in key is refused."""
+    if not isinstance(spec, DeviceSpec):
+        raise ConfigError(f"device: must be a DeviceSpec, got {type(spec).__name__}")
+    if spec.name in BUILTIN_DEVICES:
+        raise ConfigError(f"device {spec.name!r}: is a built-in catalog row; a user device "
+                          "cannot replace it (choose another name)")
+    _ROWS[spec.name] = spec
+
+
+def remove_device(name: str) -> None:
+    """Remove a user row (no-op if absent); a built-in key is refused."""
+    if name in BUILTIN_DEVICES:
+        raise ConfigError(f"device {name!r}: is a built-in catalog row and cannot be removed")
+    _ROWS.pop(name, None)

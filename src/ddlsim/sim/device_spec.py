@@ -98,6 +98,21 @@ class DeviceSpec:
         return hash((self.name, self.kind, self.memory_bytes, self.memory_bw_bytes_per_s))
 
 
+def gpu_spec(name: str, display_name: str, peaks: Mapping[str, tuple[float, str]],
+             memory: tuple[float, str], memory_bw: tuple[float, str], pcie: tuple[float, str],
+             nvlink: tuple[float, str]) -> DeviceSpec:
+    """A GPU row from ``(value, source)`` pairs: ``peaks`` maps dtype -> (dense FLOP/s, source);
+    memory in bytes, bandwidths in bytes/s per direction (see :mod:`ddlsim.sim.hardware`)."""
+    sources = {f"peak_flops_per_s.{dt}": src for dt, (_, src) in peaks.items()}
+    sources.update(memory_bytes=memory[1], memory_bw_bytes_per_s=memory_bw[1],
+                   pcie_bw_bytes_per_s=pcie[1], nvlink_bw_bytes_per_s=nvlink[1])
+    return DeviceSpec(name=name, display_name=display_name, kind="gpu",
+                      peak_flops_per_s={dt: v for dt, (v, _) in peaks.items()},
+                      memory_bytes=memory[0], memory_bw_bytes_per_s=memory_bw[0],
+                      pcie_bw_bytes_per_s=pcie[0], nvlink_bw_bytes_per_s=nvlink[0],
+                      sources=sources)
+
+
 def _check_text(what: str, value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{what}: must be a non-empty string, got {value!r}")

@@ -13,12 +13,18 @@ Conventions for turning vendor numbers into SI:
   FP64 tensor-core rate where the GPU has one (A100, H100, H200), else the FP64 vector rate.
 * Memory and link bandwidths are decimal (1 GB/s = 1e9 B/s). NVLink and PCIe numbers in
   vendor tables are bidirectional aggregates; the catalog stores one direction (half).
+  ``nvlink_bw_bytes_per_s`` is the GPU's whole scale-up (GPU-to-GPU) link, one direction:
+  NVLink on NVIDIA parts, the sum of the seven Infinity Fabric links on AMD Instinct ones;
+  0 for PCIe cards (an NVLink bridge that pairs two cards is not modelled).
 * Memory capacity: the vendor's "GB" for HBM/GDDR parts is taken as GiB (2**30 B), as the
   devices report it (an A100-80GB has 80 x 2**30 bytes of HBM2e).
 
 The catalog does no file I/O: the numbers in :mod:`ddlsim.sim.device_catalog` were read
 from ``src/ddlsim/data/published.csv`` and are checked against it by
-``tests/sim/test_hardware.py``.
+``tests/sim/test_hardware.py``; the rows of :mod:`ddlsim.sim.device_catalog_nvidia` and
+:mod:`ddlsim.sim.device_catalog_amd` come from vendor datasheets, each number checked
+against its cited value by ``tests/sim/test_datasheet_devices.py``. A user file adds rows
+through :mod:`ddlsim.sim.user_registry` (loaded by :mod:`ddlsim.api.user_catalog`).
 """
 
 from __future__ import annotations
@@ -26,14 +32,15 @@ from __future__ import annotations
 import re
 
 from ddlsim.errors import unknown_name
-from ddlsim.sim.device_catalog import CATALOG, list_devices
+from ddlsim.sim.device_catalog import BUILTIN_DEVICES, CATALOG, list_devices
 from ddlsim.sim.device_spec import KINDS, DeviceSpec, cpu_spec
 
-__all__ = ["CATALOG", "KINDS", "DeviceSpec", "cpu_spec", "get_device", "list_devices",
-           "resolve_device_name"]
+__all__ = ["BUILTIN_DEVICES", "CATALOG", "KINDS", "DeviceSpec", "cpu_spec", "get_device",
+           "list_devices", "resolve_device_name"]
 
 # Words that say a *different* product from the one in the catalog (other clocks, TDP or
-# memory): a PCIe card, the NVL variant, the DGX-2 SXM3 V100. These resolve to None.
+# memory): the NVL variant, the DGX-2 SXM3 V100, a PCIe card of a GPU whose PCIe part is not
+# catalogued. These resolve to None.
 _OTHER_VARIANT = re.compile(r"\b(pcie|nvl|sxm3)\b")
 
 
@@ -52,7 +59,14 @@ def _memory_gb(t: str) -> int | None:
 # Short names a user may mistype, for did-you-mean suggestions only.
 _SHORT_NAMES = {"p100": "p100-sxm2-16gb", "p40": "p40", "v100": "v100-sxm2-16gb",
                 "a100": "a100-40gb",
-                "h100": "h100-sxm", "h200": "h200", "l4": "l4", "cpu": "cpu-generic"}
+                "h100": "h100-sxm", "h200": "h200", "l4": "l4", "cpu": "cpu-generic",
+                "b200": "b200", "gb200": "gb200", "l40s": "l40s", "mi300x": "mi300x",
+                "mi325x": "mi325x", "a100-pcie": "a100-pcie-40gb"}
+
+# Families with one catalog row each: token -> (key, memory sizes in GB that name it).
+_SINGLE = (("l40s", "l40s", (48,)), ("gb200", "gb200", (186, 192)),
+           ("b200", "b200", (180, 183, 192)), ("mi300x", "mi300x", (192,)),
+           ("mi325x", "mi325x", (256,)))
 
 
 def resolve_device_name(text: str) -> str | None:
@@ -60,10 +74,12 @@ def resolve_device_name(text: str) -> str | None:
 
     Case-insensitive; accepts catalog keys and the usual spellings ("A100",
     "A100-SXM4-80GB", "NVIDIA A100 80GB", "H100", "H100-SXM5-80GB", "NVIDIA H100 80GB HBM3",
-    "V100", "Tesla V100-SXM2-32GB", "H200-SXM-141GB", "L4", "Tesla P40", "cpu"). Without a
-    memory size, "V100" is the 16 GB and "A100" the 40 GB part (the first of each). A PCIe,
-    NVL or SXM3 variant is a different product (other clocks) and gives None (except the
-    P40, which exists only as a PCIe card), as does any other GPU.
+    "V100", "Tesla V100-SXM2-32GB", "H200-SXM-141GB", "L4", "Tesla P40", "B200", "GB200",
+    "L40S", "NVIDIA H100 PCIe", "NVIDIA A100-PCIE-40GB", "AMD Instinct MI300X", "cpu").
+    Without a memory size, "V100" is the 16 GB and "A100" the 40 GB part (the first of
+    each). The A100 and H100 PCIe cards are their own rows; any other PCIe, NVL or SXM3
+    variant is a different product (other clocks) and gives None (except the P40, which
+    exists only as a PCIe card), as does any other GPU.
     """
     if not isinstance(text, str) or not text.strip():
         return None
@@ -74,9 +90,17 @@ def resolve_device_name(text: str) -> str | None:
     tokens = re.sub(r"-", " ", t)
     if re.search(r"\bp40\b", tokens):  # only ever a PCIe card: "P40 PCIe" is this row
         return "p40" if _memory_gb(tokens) in (None, 24) else None
+    mem = _memory_gb(tokens)
+    for token, row, sizes in _SINGLE:
+        if re.search(rf"\b{token}\b", tokens):
+            return row if mem is None or mem in sizes else None
+    if re.search(r"\bpcie\b", tokens) and not re.search(r"\b(nvl|sxm\d?)\b", tokens):
+        if re.search(r"\ba100\b", tokens):
+            return {None: "a100-pcie-40gb", 40: "a100-pcie-40gb", 80: "a100-pcie-80gb"}.get(mem)
+        if re.search(r"\bh100\b", tokens):
+            return "h100-pcie" if mem in (None, 80) else None
     if _OTHER_VARIANT.search(tokens):
         return None
-    mem = _memory_gb(tokens)
     if re.search(r"\bp100\b", tokens):
         return "p100-sxm2-16gb" if mem in (None, 16) else None
     if re.search(r"\bv100\b", tokens):

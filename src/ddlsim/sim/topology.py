@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from ddlsim.errors import ConfigError, unknown_name
+from ddlsim.sim.cluster_presets import MORE_PRESETS
 from ddlsim.units import US, GBps, Gbps
 
 INTRA_KINDS = ("nvswitch", "nvlink", "pcie", "none")
@@ -328,6 +329,9 @@ PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
         "switch_latency_s": (1.0 * US, _EST),
     },
 }
+
+#: The systems rented today (DGX H200/B200, GB200 NVL72, MI300X, AWS p4d/p5/g6e).
+PRESETS.update(MORE_PRESETS)
 
 
 def preset_sources(preset: str) -> dict[str, str]:
