@@ -279,7 +279,7 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
         algo = "hierarchical" if cluster.nodes > 1 and cluster.gpus_per_node > 1 else "ring"
     env = simpy.Environment()
     net = Network(env, cluster)
-    ranks = list(range(cluster.num_gpus))
+    ranks = tuple(range(cluster.num_gpus))
 
     def allreduce(env, nbytes):
         if len(ranks) > 1:

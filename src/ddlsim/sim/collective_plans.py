@@ -23,7 +23,12 @@ class Stage:
 
 
 def check_ranks(net: Network, ranks: Sequence[int]) -> tuple[int, ...]:
-    """``ranks`` as a tuple; ConfigError unless they are distinct GPU indices of ``net``."""
+    """``ranks`` as a tuple; ConfigError unless they are distinct GPU indices of ``net``.
+    The tuple last checked on ``net`` is remembered, so a collective called once per
+    bucket over the same (large) rank tuple is checked once."""
+    if ranks is net.cache.get("checked_ranks"):
+        return ranks  # type: ignore[return-value]
+    given = ranks
     ranks = tuple(int(r) for r in ranks)
     n = net.cluster.num_gpus
     if not ranks:
@@ -32,6 +37,9 @@ def check_ranks(net: Network, ranks: Sequence[int]) -> tuple[int, ...]:
         raise ConfigError(f"ranks: must be distinct, got {ranks!r:.80}")
     if min(ranks) < 0 or max(ranks) >= n:
         raise ConfigError(f"ranks: must be GPU indices in [0, {n}), got {ranks!r:.80}")
+    if isinstance(given, tuple) and given == ranks:
+        net.cache["checked_ranks"] = given
+        return given
     return ranks
 
 
