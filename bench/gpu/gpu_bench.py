@@ -98,6 +98,8 @@ CHECK_SHAPES: dict[str, dict[str, int]] = {
     "softmax_bwd": dict(rows=13, cols=37),
     "softmax_xent_fwd": dict(n=13, classes=29),
     "softmax_xent_bwd": dict(n=13, classes=29),
+    "flash_attn_fwd": dict(b=4, q=13, kv=17, d=8, g=2),
+    "flash_attn_bwd": dict(b=4, q=13, kv=17, d=8, g=2),
     "embedding_fwd": dict(tokens=19, hidden=11, vocab=23),
     "embedding_bwd": dict(tokens=19, hidden=11, vocab=23),
     "sgd_update": dict(numel=1001),

@@ -25,6 +25,7 @@ SCHEDULES = ("naive", "gpipe", "1f1b")
 PS_MODES = ("asp", "ssp", "bsp", "backup")
 COLLECTIVE_OPS = ("allreduce", "all_gather", "reduce_scatter", "broadcast", "alltoall")
 ARCH_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn", "seq", "vocab")
+ATTENTION = ("fused", "unfused")
 
 
 def _positive_int(where: str, value: object, minimum: int = 1) -> None:
@@ -50,16 +51,21 @@ class Workload:
     ``architecture``: (key, value) pairs among :data:`ARCH_KEYS` that replace the zoo
     model's (a decoder given by its dimensions uses the zoo model of its family as the
     template: ``gpt-small`` for GPT, ``llama2-7b`` for Llama-style GQA/SwiGLU blocks).
-    ``dropout``: count dropout masks in activation memory.
+    ``dropout``: count dropout masks in activation memory. ``attention``: how decoder
+    models (GPT, Llama, Nemotron) run the attention core: ``fused`` (FlashAttention-style,
+    the default of Megatron-Core, NeMo and PyTorch SDPA: no ``s x s`` score tensor in
+    memory) or ``unfused`` (scores, softmax and weighted sum as separate kernels).
     """
 
     model: str = "resnet50"
     architecture: tuple[tuple[str, int], ...] = ()
     dropout: bool = False
+    attention: str = "fused"
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError(f"workload.model: must be a zoo name, got {self.model!r}")
+        _choice("workload.attention", self.attention, ATTENTION)
         for key, value in self.architecture:
             _choice("workload.architecture key", key, ARCH_KEYS)
             _positive_int(f"workload.architecture.{key}", value)
@@ -132,7 +138,8 @@ class Precision:
 @dataclass(frozen=True)
 class Parallelism:
     """Degrees and memory savers. ``dp`` None: what the GPU count leaves after tp x cp x pp.
-    ``vp``: virtual pipeline stages per GPU (interleaved 1F1B); ``zero``: ZeRO stage /
+    ``vp``: virtual pipeline stages (model chunks) per GPU, ``> 1``: interleaved 1F1B
+    (needs the 1f1b schedule, pp >= 2 and micro-batches a multiple of pp); ``zero``: ZeRO stage /
     distributed optimizer (0..3); ``placement``: ``auto`` (memory-aware), ``blocks``
     (Megatron's even split) or ``manual`` (``balance`` layer counts per stage);
     ``balance_unit``: ``layers`` or ``torchgpipe`` (modules of torchgpipe's flattened

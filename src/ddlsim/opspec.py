@@ -42,6 +42,10 @@ OP_PARAMS: dict[str, tuple[str, ...]] = {
     "softmax_bwd": ("rows", "cols"),
     "softmax_xent_fwd": ("n", "classes"),  # softmax + cross-entropy loss
     "softmax_xent_bwd": ("n", "classes"),
+    # fused (FlashAttention-style) attention: b query heads (batch x heads), q queries and
+    # kv keys per head, head size d, g query heads per K/V head (1: multi-head attention)
+    "flash_attn_fwd": ("b", "q", "kv", "d", "g"),
+    "flash_attn_bwd": ("b", "q", "kv", "d", "g"),
     "embedding_fwd": ("tokens", "hidden", "vocab"),  # gather rows
     "embedding_bwd": ("tokens", "hidden", "vocab"),  # scatter-add rows
     "sgd_update": ("numel",),  # w, v <- SGD with momentum and weight decay
@@ -120,6 +124,11 @@ def flops(kc: KernelCall) -> float:
         oh = conv_out(p["h"], p["r"], p["stride"], p["pad"])
         ow = conv_out(p["w"], p["s"], p["stride"], p["pad"])
         return 2.0 * p["n"] * p["k"] * oh * ow * p["c"] * p["r"] * p["s"]
+    if op.startswith("flash_attn"):
+        # the matmuls of unfused attention: S = Q K^T, O = P V forward; dP, dV, dQ, dK
+        # backward (the score recomputation inside FlashAttention's backward is not
+        # counted, nor the softmax, as Megatron's FLOP formula counts neither)
+        return (4.0 if op.endswith("fwd") else 8.0) * p["b"] * p["q"] * p["kv"] * p["d"]
     if op.endswith("pool_fwd") or op.endswith("pool_bwd"):
         oh = conv_out(p["h"], p["kernel"], p["stride"], p["pad"])
         ow = conv_out(p["w"], p["kernel"], p["stride"], p["pad"])
@@ -166,6 +175,11 @@ def elements_moved(kc: KernelCall) -> float:
         x = p["n"] * p["c"] * p["h"] * p["w"]
         y = p["n"] * p["c"] * oh * ow
         return 1.0 * (x + y) if op.endswith("fwd") else 1.0 * (x + 2 * y)
+    if op.startswith("flash_attn"):
+        # scores never reach memory: forward reads Q, K, V and writes O; backward reads
+        # Q, K, V, O, dO and writes dQ, dK, dV (K, V: b/g heads)
+        per_q, per_kv = p["b"] * p["q"] * p["d"], p["b"] / max(p["g"], 1) * p["kv"] * p["d"]
+        return 2.0 * (per_q + per_kv) if op.endswith("fwd") else 4.0 * (per_q + per_kv)
     if op in ("relu_fwd", "gelu_fwd"):
         return 2.0 * p["numel"]
     if op in ("relu_bwd", "gelu_bwd", "add", "grad_sum"):

@@ -544,7 +544,7 @@ def test_bad_geometry_raises_config_error():
 # --------------------------------------------------------------------------- (4) harness glue
 
 SMALL = dict(m=5, n=3, k=4, b=2, c=3, h=7, w=5, r=3, s=2, stride=2, pad=1, kernel=3, numel=17,
-             rows=4, cols=6, classes=5, tokens=9, hidden=4, vocab=6)
+             rows=4, cols=6, classes=5, tokens=9, hidden=4, vocab=6, q=5, kv=7, d=4, g=2)
 
 
 def expected_shapes(op):
@@ -561,7 +561,8 @@ def expected_shapes(op):
         "layernorm_fwd": [(4, 6), None], "layernorm_bwd": [(4, 6), (6,), (6,)],
         "softmax_fwd": [(4, 6)], "softmax_bwd": [(4, 6)], "softmax_xent_fwd": [(), (3, 5)],
         "softmax_xent_bwd": [(3, 5)], "embedding_fwd": [(9, 4)], "embedding_bwd": [(6, 4)],
-        "sgd_update": [],
+        "sgd_update": [], "flash_attn_fwd": [(2, 5, 4), (2, 5)],
+        "flash_attn_bwd": [(2, 5, 4), (1, 7, 4), (1, 7, 4)],
     }
     return table.get(op, [(17,)])
 

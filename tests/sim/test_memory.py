@@ -15,8 +15,10 @@ from ddlsim.sim.workloads import gpt, lenet5
 S, B, H, A, L = 128, 2, 64, 4, 3  # seq, micro-batch, hidden, heads, blocks
 
 
-def small_gpt():
-    return gpt(B, L, H, A, S, vocab=100, dtype="float16")
+def small_gpt(attention="unfused"):
+    """The Korthikanti closed forms below are those of unfused attention (the s x s
+    tensors in memory); tests/sim/test_fused_attention.py checks the fused default."""
+    return gpt(B, L, H, A, S, vocab=100, dtype="float16", attention=attention)
 
 
 def block_bytes(mem, i):

@@ -27,8 +27,8 @@ from ddlsim.sim.workloads import (
 S, B, H, A, L, V = 64, 2, 64, 8, 2, 96
 
 
-def model():
-    return gpt(B, L, H, A, S, V, dtype="float16")
+def model(attention="fused"):
+    return gpt(B, L, H, A, S, V, dtype="float16", attention=attention)
 
 
 def matmul_flops(layers):
@@ -70,15 +70,22 @@ def block_bytes(layers, t, i=0):
 def test_activation_memory_with_tp_matches_korthikanti(t):
     # Korthikanti et al. 2022 eq. 2: s b h (10 + 24/t + 5 a s / (h t)) bytes (fp16)
     want = S * B * H * (10 + 24 / t + 5 * A * S / (H * t)) + 2 * (2 * S * B) * 2
-    assert block_bytes(shard_gpt(model(), t).layers, t) == pytest.approx(want, rel=1e-12)
+    unfused = shard_gpt(model("unfused"), t).layers
+    assert block_bytes(unfused, t) == pytest.approx(want, rel=1e-12)
+    # fused attention: the 5 a s / (h t) term goes; the per-row log-sum-exp of a/t heads
+    fused = S * B * H * (10 + 24 / t) + 2 * (2 * S * B) * 2 + 2 * (A // t) * S * B
+    assert block_bytes(shard_gpt(model(), t).layers, t) == pytest.approx(fused, rel=1e-12)
 
 
 @pytest.mark.parametrize("t", [2, 4])
 def test_activation_memory_with_sequence_parallel_matches_korthikanti(t):
     # Korthikanti et al. 2022 eq. 4: s b h / t (34 + 5 a s / h)
     want = S * B * H / t * (34 + 5 * A * S / H) + 2 * (2 * S * B // t) * 2
-    sh = shard_gpt(model(), t, sequence_parallel=True)
+    sh = shard_gpt(model("unfused"), t, sequence_parallel=True)
     assert block_bytes(sh.layers, t) == pytest.approx(want, rel=1e-12)
+    fused = S * B * H / t * 34 + 2 * (2 * S * B // t) * 2 + 2 * (A // t) * S * B
+    sh = shard_gpt(model(), t, sequence_parallel=True)
+    assert block_bytes(sh.layers, t) == pytest.approx(fused, rel=1e-12)
 
 
 def test_megatron_flops_formula_matches_workload_matmuls():
@@ -112,9 +119,9 @@ def test_layout_and_block_bounds():
 KV, FFN = 4, 160  # 8 query heads share 4 KV heads; SwiGLU / squared-ReLU width
 
 
-def decoder(kind, kv=KV, batch=B, seq=S):
+def decoder(kind, kv=KV, batch=B, seq=S, attention="fused"):
     build = llama if kind == "llama" else nemotron
-    return build(batch, L, H, A, kv, FFN, seq, V, dtype="bfloat16")
+    return build(batch, L, H, A, kv, FFN, seq, V, dtype="bfloat16", attention=attention)
 
 
 def replicated_params(kind):
@@ -236,10 +243,10 @@ def test_cp_ring_bytes_closed_form(tp, cp):
 
 def test_cp_ring_exposed_comm_is_what_exceeds_each_compute_step():
     cp = 4
-    sh = shard_model(decoder("llama"), 1, cp=cp)
+    sh = shard_model(decoder("llama", attention="unfused"), 1, cp=cp)
     i = next(k for k, x in enumerate(sh.layers) if x.name == "h.0.attn.core")
     lay, comm = sh.layers[i], sh.tp_comm[i]
-    per_call = 1e-3  # every kernel 1 ms: fwd compute 3 ms, bwd 5 ms
+    per_call = 1e-3  # every kernel 1 ms: unfused fwd compute 3 ms (3 calls), bwd 5 ms
 
     def run(p2p_s):
         return layer_times([lay], [comm], lambda kc, dt: per_call, "bfloat16",

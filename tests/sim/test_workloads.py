@@ -121,9 +121,12 @@ def test_gpt_layer_names_and_order():
     block = ["ln1", "attn.qkv", "attn.core", "attn.proj", "add1", "ln2", "mlp.fc1",
              "mlp.gelu", "mlp.fc2", "add2"]
     assert names[1:-3] == [f"h.{i}.{b}" for i in range(2) for b in block]
-    core = w.layer("h.1.attn.core")
+    core = W.gpt(batch=1, attention="unfused", **SMALL_GPT).layer("h.1.attn.core")
     assert [kc.op for kc in core.fwd] == ["bmm", "softmax_fwd", "bmm"]
     assert core.fwd[0] == call("bmm", b=4, m=32, n=32, k=16)  # Q K^T per head
+    # fused (the default): one kernel forward, one backward
+    assert w.layer("h.1.attn.core").fwd == (call("flash_attn_fwd", b=4, q=32, kv=32, d=16,
+                                                 g=1),)
 
 
 # ------------------------------------------------------------------ structure

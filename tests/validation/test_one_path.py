@@ -113,11 +113,13 @@ def test_3d_row_api_and_cli_agree():
     res = CliRunner().invoke(cli, [
         "3d", "--model", run.job.workload.model, "--tp", str(p.tp), "--pp", str(p.pp),
         "--dp", str(run.job.dp), "--global-batch", str(run.job.batch.global_batch),
-        "--recompute", "full", "--dtype", "float16", "--cluster", "dgx-a100"])
+        "--recompute", "full", "--dtype", "float16", "--cluster", "dgx-a100",
+        "--attention", "unfused"])
     assert res.exit_code == 0, res.output
     line = res.output.splitlines()[1]
     assert "model TFLOP/s" in line
-    job = api.Job(workload=api.Workload(run.job.workload.model),
+    assert run.job.workload.attention == "unfused"  # the row states it (predates FlashAttention)
+    job = api.Job(workload=api.Workload(run.job.workload.model, attention="unfused"),
                   cluster=api.Cluster("dgx-a100", 512), precision=api.Precision("float16"),
                   parallelism=api.Parallelism(tp=8, pp=2, recompute="full",
                                               placement="blocks"),

@@ -52,6 +52,7 @@ from ddlsim.api.pipeline import (
 from ddlsim.api.predict import Prediction, check_memory, place, predict, resolve_precision
 from ddlsim.api.profile_check import profile_warnings
 from ddlsim.api.run import RunOptions, ScenarioRun, run_scenario
+from ddlsim.api.time_to_train import TimeToTrain, time_to_train
 from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Workload
 from ddlsim.scenarios import load_scenario
 
@@ -59,7 +60,7 @@ __all__ = [
     "Batch", "Cluster", "Job", "Parallelism", "Precision", "Strategy", "Workload",
     "Calibration", "DEFAULT_CALIBRATION", "load_calibration", "stored_calibration",
     "best_layouts", "search_layouts", "RunOptions", "ScenarioRun", "load_scenario",
-    "run_scenario",
+    "run_scenario", "TimeToTrain", "time_to_train",
     "Prediction", "check_memory", "memory_advice", "profile_warnings", "place", "predict",
     "resolve_precision",
     "FaultOptions", "GoodputResult", "IntervalSweep", "checkpoint_interval_sweep",

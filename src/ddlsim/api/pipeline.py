@@ -40,10 +40,16 @@ __all__ = [
 
 # --------------------------------------------------------------------------- core
 def _workload(opts: PipelineOptions):
-    from ddlsim.sim.workloads import get_workload
+    import inspect
 
+    from ddlsim.sim.workloads import WORKLOADS, get_workload
+
+    extra = {}
+    if opts.model in WORKLOADS and "attention" in inspect.signature(
+            WORKLOADS[opts.model]).parameters:  # decoders: fused or unfused attention
+        extra["attention"] = opts.attention
     return get_workload(opts.model, opts.micro_batch, dtype=opts.dtype,
-                        **dict(opts.model_overrides))
+                        **dict(opts.model_overrides), **extra)
 
 
 def _cluster(opts: PipelineOptions):
@@ -90,46 +96,56 @@ def _memory_parts(layers, opts, input_elems, recompute=None):
 
 
 def _place(opts, names, mem, times, in_flight, caps):
-    """(bounds, note): the split for ``opts.placement``."""
+    """(bounds, note): the split for ``opts.placement``, into ``stages x vp`` virtual
+    stages in model order (virtual stage ``i`` on GPU ``i % stages``). ``times``: per-layer
+    seconds on each GPU's device (one row per GPU); ``in_flight``: per virtual stage."""
     from ddlsim.sim.placement import manual_bounds, partition
     from ddlsim.sim.tensor import block_bounds
 
+    p, v = opts.stages, opts.vp
     if opts.placement == "manual":
         balance = opts.balance
         if opts.balance_unit == "torchgpipe":
             balance = torchgpipe_layer_balance(balance, names)
         return manual_bounds(balance, len(names)), ""
     if opts.placement == "blocks":
-        return block_bounds(names, opts.stages), ""
-    fixed = mem.config.workspace_bytes + mem.recompute_peak(0, len(names))
-    part = partition(times, mem.static, mem.stored, in_flight, caps, fixed)
+        blocks = sum(1 for x in names if x.startswith("h.") and x.endswith(".ln1"))
+        if v > 1 and blocks < p * v:
+            raise ConfigError(f"vp: pp x vp = {p * v} model chunks need at least {p * v} "
+                              f"transformer blocks, got {blocks}")
+        return block_bounds(names, p * v), ""
+    # interleaved: each chunk is placed as a stage of its own with 1/vp of its GPU
+    fixed = (mem.config.workspace_bytes + mem.recompute_peak(0, len(names))) / v
+    rows = [times[i % p] for i in range(p * v)]
+    part = partition(rows, mem.static, mem.stored, in_flight,
+                     [caps[i % p] / v for i in range(p * v)], fixed)
     return part.bounds, part.note
 
 
 def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
-    """What would fit: more stages, a smaller micro-batch, recomputation (memory only)."""
-    from ddlsim.sim.memory import in_flight
+    """What would fit: more stages, a smaller micro-batch, recomputation (memory only;
+    interleaved, ``stages x vp`` chunks placed as :func:`_place` does)."""
     from ddlsim.sim.placement import partition
 
-    n = len(layers)
+    n, v, m = len(layers), opts.vp, opts.micro_batches
     out = []
 
     def fits(memo, p, scale=1.0):
-        infl = [in_flight(opts.schedule, k, p, opts.micro_batches) for k in range(p)]
-        fixed = memo.config.workspace_bytes + scale * memo.recompute_peak(0, n)
-        cap = caps[0] if len(set(caps)) == 1 else min(caps)
-        if p > n:
+        if p * v > n or (v > 1 and m % p):  # interleaving needs m % p == 0
             return False
-        part = partition(times[0], memo.static, memo.stored * scale, infl, cap, fixed,
-                         stages=p)
+        infl = _in_flight(opts.schedule, p, m, v)[1]
+        fixed = (memo.config.workspace_bytes + scale * memo.recompute_peak(0, n)) / v
+        cap = caps[0] if len(set(caps)) == 1 else min(caps)
+        part = partition(times[0], memo.static, memo.stored * scale, infl, cap / v, fixed,
+                         stages=p * v)
         return part.fits
 
-    for p in range(opts.stages + 1, min(n, 4 * opts.stages) + 1):
+    for p in range(opts.stages + 1, min(n // v, 4 * opts.stages) + 1):
         if fits(mem, p):
             out.append(f"{p} pipeline stages (auto placement) fit")
             break
     else:
-        out.append(f"no stage count up to {min(n, 4 * opts.stages)} fits at micro-batch "
+        out.append(f"no stage count up to {min(n // v, 4 * opts.stages)} fits at micro-batch "
                    f"{opts.micro_batch}")
     mb = opts.micro_batch // 2
     while mb >= 1:
@@ -138,8 +154,9 @@ def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
             break
         mb //= 2
     for rc in ("selective", "full"):
-        if rc != opts.recompute and fits(_memory_parts(layers, opts, input_elems, rc),
-                                         opts.stages):
+        memo = _memory_parts(layers, opts, input_elems, rc)
+        saves = memo.stored.sum() < mem.stored.sum()  # selective saves nothing when fused
+        if rc != opts.recompute and saves and fits(memo, opts.stages):
             out.append(f"recompute={rc} fits on {opts.stages} stages")
             break
     return out
@@ -155,7 +172,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
 
     from ddlsim.api.dp import cost_models, counting_estimator, profile_rows
     from ddlsim.sim.collectives import broadcast_time, collective
-    from ddlsim.sim.memory import in_flight, stage_memory
+    from ddlsim.sim.memory import interleaved_stage_memory, stage_memory
     from ddlsim.sim.network import Network
     from ddlsim.sim.pipeline import PipelineConfig, PipelineResult, simulate_pipeline
     from ddlsim.sim.tensor import (
@@ -175,9 +192,11 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     else:
         layers, tp_comm = wl.layers, ()
     names = tuple(lay.name for lay in layers)
-    if opts.stages > len(layers):
-        raise ConfigError(f"stages: {opts.stages} stages need at least {opts.stages} layers, "
-                          f"{opts.model} has {len(layers)}")
+    if opts.stages * opts.vp > len(layers):
+        what = "stages" if opts.vp == 1 else "vp"
+        need = opts.stages * opts.vp
+        raise ConfigError(f"{what}: {need} {'stages' if opts.vp == 1 else 'model chunks'} "
+                          f"need at least {need} layers, {opts.model} has {len(layers)}")
     cluster = _cluster(opts)
     stage_dev = tuple(cluster.devices[layout.rank(k)] for k in range(opts.stages))
     models = (cost_model_factory or cost_models)(stage_dev, profile_rows(opts.profile))
@@ -204,18 +223,29 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     times = np.stack([per_dev[d][0] + per_dev[d][1] for d in stage_dev])
     input_elems = opts.micro_batch * math.prod(wl.input_shape)
     mem = _memory_parts(layers, opts, input_elems)
-    infl = [in_flight(opts.schedule, k, opts.stages, opts.micro_batches)
-            for k in range(opts.stages)]
+    p, v = opts.stages, opts.vp
     caps = [models[d].device.memory_bytes for d in stage_dev]
+    orders, infl = _in_flight(opts.schedule, p, opts.micro_batches, v)
     bounds, note = _place(opts, names, mem, times, infl, caps)
-    memory = [stage_memory(mem, k, bounds[k], bounds[k + 1], infl[k], caps[k], stage_dev[k])
-              for k in range(opts.stages)]
+    if v == 1:
+        memory = [stage_memory(mem, k, bounds[k], bounds[k + 1], infl[k], caps[k],
+                               stage_dev[k]) for k in range(p)]
+    else:
+        memory = [interleaved_stage_memory(
+            mem, k, [(bounds[c * p + k], bounds[c * p + k + 1]) for c in range(v)],
+            orders[k], caps[k], stage_dev[k]) for k in range(p)]
     send_div = opts.tp if (opts.tp > 1 and not opts.sequence_parallel) else 1
-    costs = []
-    for k in range(opts.stages):
-        fwd, bwd, est = per_dev[stage_dev[k]]
-        costs.append(stage_costs(layers, bounds, fwd, bwd, opts.dtype, est, opts.optimizer,
-                                 opts.grad_dtype, send_div, input_elems)[k])
+    by_dev = {d: stage_costs(layers, bounds, per_dev[d][0], per_dev[d][1], opts.dtype,
+                             per_dev[d][2], opts.optimizer, opts.grad_dtype, send_div,
+                             input_elems) for d in set(stage_dev)}
+    chunk_costs = [by_dev[stage_dev[i % p]][i] for i in range(p * v)]
+    costs = [_gpu_cost(chunk_costs[k::p]) for k in range(p)]
+    attn = np.array([lay.kind == "attention" for lay in layers], dtype=float)
+    attention_s = []
+    for k in range(p):
+        per_layer = (per_dev[stage_dev[k]][0] + per_dev[stage_dev[k]][1]) * attn
+        attention_s.append(float(sum(per_layer[bounds[c * p + k]:bounds[c * p + k + 1]].sum()
+                                     for c in range(v))))
     suggestions = [] if not suggest or all(m.fits for m in memory) else _suggest(
         opts, layers, mem, times, caps, input_elems)
 
@@ -236,10 +266,10 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
 
     env = simpy.Environment()
     net = Network(env, cluster)
-    cfg = PipelineConfig(opts.schedule, opts.micro_batches, opts.iterations, opts.dp)
+    cfg = PipelineConfig(opts.schedule, opts.micro_batches, opts.iterations, opts.dp, v)
     p2p = opts.p2p
     if p2p == "auto":
-        p2p = "links" if 2 * opts.micro_batches * (opts.stages - 1) > 20000 else "network"
+        p2p = "links" if 2 * opts.micro_batches * (p * v - 1) > 20000 else "network"
     send = _sender(env, net, layout, p2p)
     shared_nics = cluster.nics_per_node < cluster.gpus_per_node
     groups_per_stage = opts.tp if shared_nics else 1
@@ -254,16 +284,43 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         yield env.all_of(procs)
 
     if simulate:
-        result = simulate_pipeline(costs, cfg, send,
+        result = simulate_pipeline(chunk_costs, cfg, send,
                                    allreduce if opts.dp * opts.cp > 1 else None, env,
                                    max_events=opts.max_events)
     else:
-        result = PipelineResult(opts.stages, opts.micro_batches, opts.schedule, [])
+        result = PipelineResult(opts.stages, opts.micro_batches, opts.schedule, [], vp=v)
     return PipelinePrediction(
         options=opts, cluster=cluster, layer_names=names, bounds=tuple(bounds),
         stage_devices=stage_dev, stage_costs=costs, memory=memory, result=result,
         model_flops=model_flops, hardware_flops=hw_flops, tokens_per_sample=wl.tokens_per_sample,
-        suggestions=suggestions, cost_paths=paths, placement_note=note)
+        suggestions=suggestions, cost_paths=paths, placement_note=note,
+        chunk_costs=chunk_costs, stage_attention_s=tuple(attention_s))
+
+
+def _in_flight(schedule: str, p: int, m: int, v: int):
+    """(per-GPU interleaved orders or None, micro-batches in flight per virtual stage): the
+    schedule's count per stage; interleaved, each chunk's live count at its GPU's peak
+    (:func:`ddlsim.sim.memory.chunk_peak` over equal chunks)."""
+    from ddlsim.sim.memory import chunk_peak, in_flight
+    from ddlsim.sim.pipeline import interleaved_order
+
+    if v == 1:
+        return None, [in_flight(schedule, k, p, m) for k in range(p)]
+    orders = [interleaved_order(k, p, m, v) for k in range(p)]
+    live = [chunk_peak(orders[k], [1.0] * v)[1] for k in range(p)]
+    return orders, [live[i % p][i // p] for i in range(p * v)]
+
+
+def _gpu_cost(chunks):
+    """One GPU's :class:`~ddlsim.sim.pipeline.StageCost` from its chunks' (sums; the sends
+    of its first chunk)."""
+    from ddlsim.sim.pipeline import StageCost
+
+    first = chunks[0]
+    return StageCost(fwd_s=sum(c.fwd_s for c in chunks), bwd_s=sum(c.bwd_s for c in chunks),
+                     act_bytes=first.act_bytes, grad_bytes=first.grad_bytes,
+                     update_s=sum(c.update_s for c in chunks),
+                     dp_bytes=sum(c.dp_bytes for c in chunks))
 
 
 def _sender(env, net, layout, p2p: str):

@@ -30,7 +30,12 @@ class PipelineOptions:
     ``sequence_parallel``; ``dropout``: count dropout masks in memory; ``workspace_GiB``;
     ``p2p``: ``network`` (flows sharing links) or ``links`` (each stage pair a FIFO channel
     at its route's bottleneck bandwidth; faster for very long pipelines); ``auto`` uses
-    links above 20,000 sends.
+    links above 20,000 sends; ``vp``: model chunks per GPU (``> 1``: interleaved 1F1B,
+    Narayanan et al. SC'21 Sec. 2.2.2; needs the 1f1b schedule, ``stages >= 2`` and
+    ``micro_batches`` a multiple of ``stages``; ``blocks`` placement splits the blocks into
+    ``stages x vp`` chunks, ``manual`` takes ``stages x vp`` layer counts in model order);
+    ``attention``: ``fused`` (FlashAttention, the default) or ``unfused`` for decoder
+    models (others have no such option and ignore it).
     """
 
     model: str = "gpt-small"
@@ -61,18 +66,33 @@ class PipelineOptions:
     max_events: int = DEFAULT_MAX_EVENTS
     cluster_overrides: tuple[tuple[str, float], ...] = ()  # ClusterSpec fields, SI units
     balance_unit: str = "layers"  # or "torchgpipe": modules of torchgpipe's flattened model
+    vp: int = 1
+    attention: str = "fused"
 
     def __post_init__(self) -> None:
-        for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "cp", "iterations"):
+        for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "cp", "iterations",
+                     "vp"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"placement: must be one of {', '.join(PLACEMENTS)}, "
                               f"got {self.placement!r}")
-        if self.placement == "manual" and len(self.balance) != self.stages:
-            raise ConfigError(f"balance: manual placement needs {self.stages} layer counts, "
+        if self.placement == "manual" and len(self.balance) != self.stages * self.vp:
+            what = (f"{self.stages} layer counts" if self.vp == 1 else
+                    f"{self.stages * self.vp} layer counts (pp x vp chunks, in model order)")
+            raise ConfigError(f"balance: manual placement needs {what}, "
                               f"got {list(self.balance)}")
+        if self.attention not in ("fused", "unfused"):
+            raise ConfigError(f"attention: must be fused or unfused, got {self.attention!r}")
+        if self.vp > 1:
+            from ddlsim.sim.pipeline import check_interleaving
+
+            if self.schedule != "1f1b":
+                raise ConfigError(f"vp: virtual pipeline stages (vp={self.vp}) need the 1f1b "
+                                  f"schedule (interleaved 1F1B), got schedule "
+                                  f"{self.schedule!r}")
+            check_interleaving(self.stages, self.micro_batches, self.vp)
         if self.devices and self.cp > 1:
             raise ConfigError(f"devices: per-stage devices are not supported with context "
                               f"parallelism, got cp={self.cp}")
@@ -130,6 +150,8 @@ class PipelinePrediction:
     suggestions: list[str] = field(default_factory=list)
     cost_paths: dict = field(default_factory=dict)
     placement_note: str = ""
+    chunk_costs: list = field(default_factory=list)  # StageCost per virtual stage (vp > 1)
+    stage_attention_s: tuple[float, ...] = ()  # attention cores, fwd + bwd per micro-batch
 
     @property
     def fits(self) -> bool:
@@ -149,27 +171,41 @@ class PipelinePrediction:
             "model": o.model, "cluster": o.cluster, "gpus": gpus, "tp": o.tp, "cp": o.cp,
             "pp": o.stages, "dp": o.dp, "schedule": o.schedule, "micro_batch": o.micro_batch,
             "micro_batches": o.micro_batches, "global_batch": o.global_batch,
+            "vp": o.vp, "attention": o.attention,
             "recompute": o.recompute, "iteration_s": t, "samples_per_s": samples,
             "tokens_per_s": samples * self.tokens_per_sample,
             "model_tflops_per_gpu": self.model_flops / t / gpus / 1e12,
             "hardware_tflops_per_gpu": self.hardware_flops / t / gpus / 1e12,
             "bubble_fraction": self.result.bubble_fraction,
+            "p2p_sends": self.result.sends_per_iteration,
             "max_memory_bytes": max(m.total_bytes for m in self.memory),
             "fits": self.fits, "tightest_stage": worst.stage,
         }
 
+    def chunk_ranges(self, stage: int) -> list[tuple[int, int]]:
+        """Layer ranges ``[a, b)`` of GPU ``stage``: one, or one per chunk interleaved
+        (``bounds`` holds the ``pp x vp`` virtual stages in model order)."""
+        p, v = len(self.memory), self.options.vp
+        return [(self.bounds[c * p + stage], self.bounds[c * p + stage + 1]) for c in range(v)]
+
     def stages_frame_rows(self) -> list[dict]:
-        """Per-stage records: layers, time, memory breakdown, in-flight micro-batches
-        (``busy_frac`` only when the pipeline was simulated)."""
+        """Per-stage (per-GPU) records: layers, time, memory breakdown, in-flight
+        micro-batches (whole-stage equivalents), model chunks and their layer ranges,
+        attention seconds (``busy_frac`` only when the pipeline was simulated)."""
         rows = []
         simulated = bool(self.result.iteration_end)
         busy = self.result.busy_s() if simulated else [0.0] * len(self.memory)
+        attn = self.stage_attention_s or (float("nan"),) * len(self.memory)
         for k, (cost, mem) in enumerate(zip(self.stage_costs, self.memory, strict=True)):
-            a, b = self.bounds[k], self.bounds[k + 1]
+            ranges = self.chunk_ranges(k)
             rows.append({
-                "stage": k, "device": self.stage_devices[k], "first_layer": self.layer_names[a],
-                "last_layer": self.layer_names[b - 1], "layers": b - a,
+                "stage": k, "device": self.stage_devices[k],
+                "first_layer": self.layer_names[ranges[0][0]],
+                "last_layer": self.layer_names[ranges[-1][1] - 1],
+                "layers": sum(b - a for a, b in ranges), "chunks": len(ranges),
+                "chunk_layers": ",".join(f"{a}-{b - 1}" for a, b in ranges),
                 "fwd_s": cost.fwd_s, "bwd_s": cost.bwd_s, "update_s": cost.update_s,
+                "attention_s": attn[k],
                 "busy_frac": busy[k] / self.result.makespan_s if simulated else float("nan"),
                 "in_flight": mem.micro_batches_in_flight,
                 **{f"{k2}_bytes": v for k2, v in mem.breakdown().items()},

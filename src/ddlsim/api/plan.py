@@ -8,13 +8,18 @@ fastest fitting tp x pp x dp x micro-batch x recomputation of the layout search,
 :mod:`ddlsim.api.layout_search`), turns the target into optimizer steps, and prices the
 run:
 
-    time_to_train_s = steps x iteration_s / goodput
+    time_to_train_s = (steps x iteration_s + eval_s) / goodput
     cost_usd        = gpus x (time_to_train_s / 3600) x usd_per_gpu_hour
 
 * **Steps.** A fixed amount of work (``epochs=``, ``samples=``, ``tokens=``) needs
-  ``ceil(samples / global_batch)`` steps. ``accuracy`` uses the statistical-efficiency
-  MODEL of :mod:`ddlsim.convergence.stat_eff` (steps to the target grow less than
-  linearly as the global batch shrinks; McCandlish et al. 2018), and the table says so.
+  ``ceil(samples / global_batch)`` steps (``eval_s`` 0). ``quality`` is the MLPerf
+  Training benchmark's target: steps MEASURED by MLCommons' reference convergence points
+  at the configuration's global batch (:mod:`ddlsim.convergence.rcp`; below the published
+  batch range the smallest batch's samples, flagged in the note; above it the
+  configuration cannot be planned), plus the benchmark's evaluation passes (``eval_s``,
+  see :mod:`ddlsim.api.time_to_train`). ``accuracy`` uses the statistical-efficiency
+  MODEL of :mod:`ddlsim.convergence.stat_eff` (McCandlish et al. 2018 fitted to Goyal et
+  al.'s 90-epoch ResNet-50 recipe), and the table says so.
 * **Goodput** (``include_failures``): the expected fraction of wall time doing useful
   work when GPUs fail independently and the job restarts from its last checkpoint,
   with checkpoints every Young's optimum ``sqrt(2 C M)`` (see :func:`goodput_factor`).
@@ -60,6 +65,8 @@ from ddlsim.api.targets import (
     goodput_factor,
     parse_duration,
     parse_target,
+    quality_notes,
+    steps_and_eval,
     young_daly_interval_s,
 )
 from ddlsim.errors import ConfigError
@@ -77,8 +84,9 @@ TABLE_COLUMNS = [
     "gpu", "preset", "gpus", "nodes", "strategy", "layout", "tp", "pp", "dp", "micro_batch",
     "recompute", "dtype", "global_batch", "iteration_s", "samples_per_s", "tokens_per_s",
     "mfu", "bubble_fraction", "memory_GiB", "capacity_GiB", "fits", "steps", "steps_source",
-    "goodput", "checkpoint_interval_s", "time_s", "hours", "days", "usd_per_gpu_hour",
-    "pricing", "cost_usd", "feasible", "pareto", "meets_deadline", "within_budget", "note",
+    "evals", "eval_s", "goodput", "checkpoint_interval_s", "time_s", "hours", "days",
+    "usd_per_gpu_hour", "pricing", "cost_usd", "feasible", "pareto", "meets_deadline",
+    "within_budget", "note",
 ]
 
 
@@ -88,7 +96,7 @@ class PlanOptions:
     """Options of a capacity plan (SI units).
 
     ``model``: workload name; ``target``: ``epochs=N`` | ``samples=N`` | ``tokens=N`` |
-    ``accuracy`` (see :func:`parse_target`); ``deadline_s``: wall-time limit (s);
+    ``quality`` | ``accuracy`` (see :func:`parse_target`); ``deadline_s``: wall-time limit (s);
     ``budget_usd``: spending limit (USD); ``gpus``: device names (empty: every GPU with a
     cluster preset and a price); ``max_gpus`` / ``min_gpus``: counts tried are powers of
     two from ``min_gpus`` (default: one node of the preset) to ``max_gpus``;
@@ -258,13 +266,15 @@ def gpu_counts(gpus_per_node: int, max_gpus: int, min_gpus: int | None = None) -
 
 
 def _row(gpu, preset, gpn, n, pred, target, stat_eff, price_row, opts) -> dict:
-    steps, source = target.steps(pred.global_batch, stat_eff)
+    steps, source, evals, eval_s, rcp_note = steps_and_eval(target, pred, stat_eff)
     g = (goodput_factor(n, opts.mtbf_gpu_hours, opts.checkpoint_cost_s, opts.restart_s)
          if opts.include_failures else None)
     factor = 1.0 if g is None else g.factor
     note, price = pred.note, price_row["usd_per_gpu_hour"]
-    if runnable(pred) and factor > 0:
-        time_s = steps * pred.iteration_s / factor
+    if rcp_note:
+        note = (note + "; " if note else "") + rcp_note
+    if runnable(pred) and factor > 0 and steps > 0:
+        time_s = (steps * pred.iteration_s + eval_s) / factor
     else:
         time_s = math.inf
         if factor <= 0:
@@ -279,7 +289,7 @@ def _row(gpu, preset, gpn, n, pred, target, stat_eff, price_row, opts) -> dict:
         "tokens_per_s": pred.tokens_per_s, "mfu": pred.mfu,
         "bubble_fraction": pred.bubble_fraction, "memory_GiB": pred.memory_bytes / 2**30,
         "capacity_GiB": pred.capacity_bytes / 2**30, "fits": pred.fits, "steps": steps,
-        "steps_source": source, "goodput": factor,
+        "steps_source": source, "evals": evals, "eval_s": eval_s, "goodput": factor,
         "checkpoint_interval_s": math.nan if g is None else g.interval_s,
         "time_s": time_s, "hours": time_s / HOUR_S, "days": time_s / (24 * HOUR_S),
         "usd_per_gpu_hour": price, "pricing": price_row.get("pricing", ""), "cost_usd": cost,
@@ -304,6 +314,8 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
         from ddlsim.convergence.stat_eff import published_model
 
         stat_eff = published_model(STAT_EFF_MODELS[opts.model])
+    if target.kind == "quality" and is_decoder(opts.model):
+        target.convergence(opts.global_batch)  # a decoder's batch is fixed: refuse now
     prices = load_prices(opts.prices_path)
     gpus, notes = _resolve_gpus(opts, prices)
     if not gpus:
@@ -337,6 +349,8 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
     if stat_eff is not None:
         notes.append(f"steps to the target come from a MODEL: {stat_eff.label} "
                      f"({stat_eff.source})")
+    if target.kind == "quality":
+        notes += quality_notes(target, table["global_batch"])
     kinds = {g: prices[g]["pricing"] for g in gpus if prices[g]["pricing"] != "on_demand"}
     if kinds:
         notes.append("prices are on-demand except " + ", ".join(

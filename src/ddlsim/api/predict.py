@@ -203,6 +203,7 @@ def pipeline_options(job: Job, max_events: int | None = None):
         workspace_GiB=job.workspace_bytes / 2**30, iterations=1, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, model_overrides=job.workload.architecture,
         cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
+        vp=par.vp, attention=job.workload.attention,
         **({"max_events": max_events} if max_events else {}))
 
 

@@ -1,7 +1,18 @@
 """Training targets and wall time for :mod:`ddlsim.api.plan` (and
 :mod:`ddlsim.api.faults`): durations (``24h``), targets (``epochs=90``, ``tokens=3e11``,
-``accuracy``) turned into samples, and the goodput of a job under independent GPU failures
-with Young's optimum checkpoint interval."""
+``quality``, ``accuracy``) turned into samples or steps, and the goodput of a job under
+independent GPU failures with Young's optimum checkpoint interval.
+
+Two targets are reached rather than fixed amounts of work, and they differ in kind:
+
+* ``quality``: the MLPerf Training benchmark's quality target (75.9 % top-1 for
+  ResNet-50, log perplexity 2.69 for GPT-3 175B, ...). Steps come from MEASUREMENTS: the
+  MLCommons reference convergence points at the plan's global batch
+  (:mod:`ddlsim.convergence.rcp`), and the benchmark's evaluation passes are added.
+* ``accuracy`` (ResNet-50 only): the accuracy of Goyal et al.'s 90-epoch recipe, steps
+  from a MODEL - McCandlish et al.'s critical batch size fitted to that paper's rows
+  (:mod:`ddlsim.convergence.stat_eff`). Kept for plans of that recipe.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +46,10 @@ DATASET_SAMPLES = {
 #: Workload -> statistical-efficiency model for the ``accuracy`` target.
 STAT_EFF_MODELS = {"resnet50": "resnet50-imagenet"}
 
+#: Label of the ``accuracy`` target's steps (a model, not a measurement).
+ACCURACY_LABEL = ("MODEL: McCandlish et al. 2018 critical batch fitted to Goyal et al. 2017's "
+                  "90-epoch ResNet-50 recipe")
+
 
 # --------------------------------------------------------------------------- parsing
 _DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": HOUR_S, "hr": HOUR_S,
@@ -57,38 +72,87 @@ def parse_duration(text: str) -> float:
 
 @dataclass(frozen=True)
 class Target:
-    """What training must achieve. ``kind``: epochs | samples | tokens | accuracy;
-    ``value``: the number given (None for accuracy); ``samples``: training samples for
-    a fixed amount of work (None for accuracy)."""
+    """What training must achieve. ``kind``: epochs | samples | tokens | quality |
+    accuracy; ``value``: the number given (None for quality and accuracy); ``samples``:
+    training samples for a fixed amount of work (None otherwise); ``benchmark``: the MLPerf
+    benchmark of a ``quality`` target (:mod:`ddlsim.convergence.rcp`)."""
 
     kind: str
     value: float | None
     samples: float | None
+    benchmark: str | None = None
+
+    def convergence(self, global_batch: int):
+        """The RCP lookup of a ``quality`` target at ``global_batch`` (may raise
+        :class:`ddlsim.convergence.rcp.OutsideRCPRange`)."""
+        from ddlsim.convergence import rcp
+
+        return rcp.converge_at(self.benchmark, global_batch)
 
     def steps(self, global_batch: int, stat_eff=None) -> tuple[int, str]:
         """(optimizer steps, where the number comes from) at ``global_batch`` samples."""
+        if self.kind == "quality":
+            from ddlsim.convergence.rcp import RCP_LABEL
+
+            conv = self.convergence(global_batch)
+            return conv.steps, f"{RCP_LABEL} ({conv.benchmark}): {conv.method}"
         if self.kind == "accuracy":
             return (math.ceil(stat_eff.steps(global_batch)),
                     f"{stat_eff.label}; {stat_eff.name}")
         return math.ceil(self.samples / global_batch), "fixed work: samples / global batch"
 
     def describe(self) -> str:
+        if self.kind == "quality":
+            from ddlsim.convergence.rcp import load_benchmark
+
+            bm = load_benchmark(self.benchmark)
+            return (f"the MLPerf {bm.name} quality target, {bm.quality_target} (steps "
+                    "measured: MLCommons reference convergence points)")
         if self.kind == "accuracy":
-            return "the model's target accuracy (statistical-efficiency model)"
+            return f"Goyal et al.'s 90-epoch ResNet-50 accuracy ({ACCURACY_LABEL})"
         return f"{self.kind}={self.value:g} ({self.samples:.4g} samples)"
 
 
-TARGET_KINDS = ("epochs", "samples", "tokens", "accuracy")
+TARGET_KINDS = ("epochs", "samples", "tokens", "quality", "accuracy")
+
+
+def quality_target(model: str, tokens_per_sample: int | None = None) -> Target:
+    """The ``quality`` target of ``model``: the MLPerf Training benchmark that trains it,
+    when the planner can express that benchmark's training step; ConfigError (one line,
+    saying why) otherwise."""
+    from ddlsim.convergence import rcp
+
+    bm = rcp.benchmark_for_model(model)
+    if bm is None:
+        with_rcp = [b.zoo_model for b in map(rcp.load_benchmark, rcp.list_benchmarks())
+                    if not b.not_plannable]
+        raise ConfigError(f"target: 'quality' needs an MLPerf Training benchmark of the model; "
+                          f"{model!r} has none (models with one: {', '.join(with_rcp)}); use "
+                          "epochs=, samples= or tokens=")
+    if bm.not_plannable:
+        raise ConfigError(f"target: 'quality' for {model} is the MLPerf {bm.name} benchmark, "
+                          f"which ddlsim cannot plan: {bm.not_plannable}; use tokens=N for "
+                          "full training")
+    if bm.sequence_length and tokens_per_sample != bm.sequence_length:
+        raise ConfigError(f"target: 'quality' for {model} is MLPerf's {bm.name} at sequences "
+                          f"of {bm.sequence_length:,} tokens, the planner's {model} has "
+                          f"{tokens_per_sample}; use ddlsim.api.time_to_train with a job whose "
+                          f"workload sets seq={bm.sequence_length}")
+    return Target("quality", None, None, bm.name)
 
 
 def parse_target(text: str, model: str, dataset_samples: int | None = None,
                  tokens_per_sample: int | None = None) -> Target:
-    """Parse ``epochs=90`` | ``samples=1.15e8`` | ``tokens=3e11`` | ``accuracy``.
+    """Parse ``epochs=90`` | ``samples=1.15e8`` | ``tokens=3e11`` | ``quality`` |
+    ``accuracy``.
 
     ``dataset_samples``: training-set size for ``epochs`` (default: the model's known data
-    set); ``tokens_per_sample``: sequence length of a GPT, needed for ``tokens``.
+    set); ``tokens_per_sample``: sequence length of a sequence model, needed for ``tokens``
+    (and checked against the benchmark's for ``quality``).
     """
     s = str(text).strip().lower()
+    if s == "quality":
+        return quality_target(model, tokens_per_sample)
     if s == "accuracy":
         if model not in STAT_EFF_MODELS:
             raise ConfigError(f"target: 'accuracy' needs a statistical-efficiency model; "
@@ -101,8 +165,8 @@ def parse_target(text: str, model: str, dataset_samples: int | None = None,
         kind = m.group(1) if m else s.split("=")[0].strip()
         if kind not in TARGET_KINDS:
             raise unknown_name("target", kind, TARGET_KINDS, "target kind")
-        raise ConfigError(f"target: must be epochs=N, samples=N, tokens=N or accuracy, "
-                          f"got {text!r}")
+        raise ConfigError(f"target: must be epochs=N, samples=N, tokens=N, quality or "
+                          f"accuracy, got {text!r}")
     kind, value = m.group(1), float(m.group(2))
     if not (value > 0 and math.isfinite(value)):
         raise ConfigError(f"target: {kind} must be a finite number > 0, got {text!r}")
@@ -121,6 +185,50 @@ def parse_target(text: str, model: str, dataset_samples: int | None = None,
                           f"{model!r} (pass dataset_samples), got {dataset_samples!r}")
     return Target(kind, value, value * n)
 
+
+
+def steps_and_eval(target: Target, pred, stat_eff=None) -> tuple[int, str, int, float, str]:
+    """(steps, their source, evaluation passes, evaluation seconds, note) of one planned
+    configuration ``pred`` (a :class:`ddlsim.api.plan_predict.ConfigPrediction`); a
+    ``quality`` target without an RCP at its batch gives 0 steps and the reason."""
+    if target.kind != "quality":
+        steps, source = target.steps(pred.global_batch, stat_eff)
+        return steps, source, 0, 0.0, ""
+    from ddlsim.api.time_to_train import forward_fraction
+    from ddlsim.convergence.rcp import RCP_LABEL, OutsideRCPRange
+
+    try:
+        conv = target.convergence(pred.global_batch)
+    except OutsideRCPRange as exc:
+        return 0, RCP_LABEL, 0, math.nan, str(exc).removeprefix("global batch: ")
+    frac = forward_fraction(recompute=pred.recompute)
+    eval_s = conv.eval_step_equivalents(frac) * pred.iteration_s
+    note = "" if conv.in_range else (f"below the RCP batch range: samples at "
+                                     f"{conv.neighbours[0]:,} used")
+    return conv.steps, f"{RCP_LABEL} ({conv.benchmark}): {conv.method}", conv.evals, eval_s, note
+
+
+def quality_notes(target: Target, global_batches) -> list[str]:
+    """What a ``quality`` plan's steps and evaluation terms rest on, and how many of the
+    ``global_batches`` planned lie outside the published RCP range."""
+    from ddlsim.api.time_to_train import EVAL_ASSUMPTION, STARTUP_NOTE
+    from ddlsim.convergence import rcp
+
+    bm = rcp.load_benchmark(target.benchmark)
+    lo, hi = bm.batch_range
+    out = [f"steps to the target are MEASURED: {rcp.describe(bm)}; between published batches "
+           "interpolated linearly in samples to converge (olympic means, as MLCommons' RCP "
+           "checker)",
+           f"evaluation: {bm.evaluation.note}; {EVAL_ASSUMPTION}", STARTUP_NOTE, *bm.notes]
+    below = sum(1 for b in global_batches if b < lo)
+    above = sum(1 for b in global_batches if b > hi)
+    if below:
+        out.append(f"{below} configurations have a global batch below {lo:,}: the samples to "
+                   f"converge at {lo:,} are used (flagged in the note column)")
+    if above:
+        out.append(f"{above} configurations have a global batch above {hi:,}: no RCP, not "
+                   "planned (ddlsim does not extrapolate convergence)")
+    return out
 
 
 # --------------------------------------------------------------------------- failures

@@ -27,8 +27,10 @@ from ddlsim.cli.options import (
               help="Workload to train (see `ddlsim models`).")
 @click.option("--target", default="epochs=90", show_default=True,
               help="epochs=N | samples=N | tokens=N (decoders and encoders: N / sequence "
-                   "length samples) | accuracy (ResNet-50, from the statistical-efficiency "
-                   "model).")
+                   "length samples) | quality (the MLPerf Training benchmark's target: steps "
+                   "from MLCommons reference convergence points, for resnet50, gpt3-175b, "
+                   "llama3-8b, llama3-405b) | accuracy (ResNet-50, a fitted "
+                   "statistical-efficiency model).")
 @click.option("--deadline", help="Time limit, e.g. 24h, 3d, 90min.")
 @click.option("--budget", help="Cost limit, e.g. 5000USD.")
 @click.option("--gpus", default="", help="GPU types, comma-separated (default: every priced "

@@ -216,6 +216,10 @@ def _pipeline_options(f):
                      "e.g. 5,7,7,5."),
         click.option("--dtype", default="auto", show_default=True, type=DTYPE, help=DTYPE_HELP),
         FP8,
+        click.option("--attention", default="fused", show_default=True,
+                     type=click.Choice(["fused", "unfused"]),
+                     help="fused: FlashAttention-style (today's frameworks' default); "
+                          "unfused: score matrix in HBM (Megatron-LM before 2022)."),
         click.option("--optimizer", default="adam", show_default=True,
                      type=click.Choice(["sgd", "momentum", "adam"])),
         click.option("--recompute", default="none", show_default=True,
@@ -229,13 +233,13 @@ def _pipeline_options(f):
 
 
 def _model_parallel_job(model, micro_batch, cluster, device, devices, placement, balance,
-                        dtype, fp8, optimizer, recompute, sequence_parallel, stages,
+                        dtype, fp8, attention, optimizer, recompute, sequence_parallel, stages,
                         micro_batches, schedule, tp=1, dp=1, kind="pipeline") -> api.Job:
     par = api.Parallelism(tp=tp, pp=stages, dp=dp, recompute=recompute, schedule=schedule,
                           sequence_parallel=sequence_parallel, placement=placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     return api.Job(
-        workload=api.Workload(model),
+        workload=api.Workload(model, attention=attention),
         cluster=api.Cluster(cluster, tp * stages * dp, device=device,
                             stage_devices=tuple(d for d in devices.split(",") if d)),
         parallelism=par, precision=precision(dtype, fp8),
@@ -330,8 +334,8 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
               help="Sequences per iteration (1536: GPT-3 175B's 3.2M tokens, Brown et al. "
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
-                optimizer, recompute, sequence_parallel, max_events, out_dir, calibration,
-                as_json, tp, pp, dp, cp, global_batch) -> None:
+                attention, optimizer, recompute, sequence_parallel, max_events, out_dir,
+                calibration, as_json, tp, pp, dp, cp, global_batch) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
     175B, global batch 1536, micro-batch 1, the even block split, the GPU's mixed
@@ -350,7 +354,7 @@ def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance
                           placement="blocks" if unset("placement") else placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     job = api.Job(
-        workload=api.Workload("gpt3-175b" if unset("model") else model),
+        workload=api.Workload("gpt3-175b" if unset("model") else model, attention=attention),
         cluster=api.Cluster(cluster, tp * cp * pp * dp, device=device), parallelism=par,
         precision=precision(dtype, fp8),
         batch=api.Batch(global_batch=global_batch, micro=1 if unset("micro_batch")

@@ -21,6 +21,11 @@ a target, as a function of the global batch ``B`` and the staleness ``tau``:
 Parameters for large workloads come from rows of ``ddlsim/data/published.csv``, chosen by
 their columns (category, metric, model, nodes, global batch; see each builder in
 :data:`PUBLISHED_MODELS`); each model's ``source`` cites those rows' primary sources.
+
+For the MLPerf Training benchmarks, steps to the quality target are MEASURED instead:
+:mod:`ddlsim.convergence.rcp` (MLCommons reference convergence points). This model stays
+for what the RCPs do not cover: staleness, and the ``accuracy`` plan target of Goyal et
+al.'s 90-epoch ResNet-50 recipe (whose rows it is fitted to, so it cannot validate them).
 """
 
 from __future__ import annotations

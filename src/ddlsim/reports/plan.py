@@ -152,8 +152,10 @@ def frontier_text(result) -> str:
 
 def _fmt_row(r) -> str:
     mfu = _num(r.mfu)
+    ev = _num(r.eval_s)
+    ev = format_duration(ev) if math.isfinite(ev) and ev > 0 else "-"
     return (f"| {str(r.gpu).upper()} | {r.gpus} | {r.layout} | {r.dtype or '-'} | "
-            f"{r.global_batch} | {r.iteration_s:.4g} | {r.steps:,} | {r.goodput:.4f} | "
+            f"{r.global_batch} | {r.iteration_s:.4g} | {r.steps:,} | {ev} | {r.goodput:.4f} | "
             f"{format_duration(r.time_s)} | {format_usd(r.cost_usd)} | "
             f"{_memory(r._asdict())} | {'-' if not math.isfinite(mfu) else f'{100 * mfu:.0f} %'}"
             f" | {'yes' if r.pareto else ''} | {r.note} |")
@@ -164,14 +166,15 @@ def plan_markdown(result) -> str:
     configuration, prices with sources, notes."""
     o = result.options
     head = ("| GPU | GPUs | layout | precision | global batch | iteration (s) | steps | "
-            "goodput | time | cost | memory/GPU | MFU | Pareto | note |\n"
-            "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+            "evaluation | goodput | time | cost | memory/GPU | MFU | Pareto | note |\n"
+            "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     lines = [f"# Capacity plan: {o.model}", ""]
     lines += [f"**{line}**" for line in headline_lines(result)]
     lines += ["", f"Target: {result.target.describe()}."
               + (f" Deadline {format_duration(o.deadline_s)}." if o.deadline_s else "")
               + (f" Budget {format_usd(o.budget_usd)}." if o.budget_usd else ""),
-              "time = steps x iteration / goodput; cost = GPUs x hours x USD per GPU-hour.",
+              "time = (steps x iteration + evaluation) / goodput; cost = GPUs x hours x USD "
+              "per GPU-hour.",
               "", "## Result", ""]
     lines += [f"- {line}" for line in result.explanation]
     lines += ["", "## Pareto frontier (time vs cost)", "", head]

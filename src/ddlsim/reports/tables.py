@@ -29,7 +29,8 @@ def render(df, formats: Mapping[str, str] | None = None) -> str:
         if col in view.columns:
             fmt = FORMATTERS[kind]
             view[col] = [
-                "-" if (isinstance(v, float) and math.isnan(v)) else fmt(v) for v in view[col]
+                "-" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt(v)
+                for v in view[col]
             ]
     return view.to_string(index=False)
 

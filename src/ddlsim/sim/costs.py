@@ -12,7 +12,7 @@
    op. Rows sharing an x are averaged in log space. No extrapolation.
 3. ``"roofline"``: otherwise ``overhead_s + max(F / peak_flops[dtype], B / memory_bw) /
    efficiency``. The two parameters are fitted on this device's rows of the op class
-   (``"gemm-like"``: gemm, bmm, conv2d_*; ``"memory"``: every other op) by
+   (``"gemm-like"``: gemm, bmm, conv2d_*, flash_attn_*; ``"memory"``: every other op) by
    :func:`fit_overhead_efficiency`: least squares on *relative* error with
    ``overhead_s >= 0`` and ``efficiency > 0``. The fixed ``overhead_s`` is the per-call
    cost no roofline sees (CUDA launch, NumPy dispatch); without it tiny kernels are
@@ -63,8 +63,10 @@ __all__ = [
     "fit_overhead_efficiency", "leave_one_out_error", "op_class", "row_matches",
 ]
 
-#: Ops whose time is dominated by dense matrix math (tensor cores / BLAS).
-GEMM_LIKE_OPS = frozenset({"gemm", "bmm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter"})
+#: Ops whose time is dominated by dense matrix math (tensor cores / BLAS); fused attention
+#: is one tensor-core kernel whose scores stay on chip.
+GEMM_LIKE_OPS = frozenset({"gemm", "bmm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter",
+                           "flash_attn_fwd", "flash_attn_bwd"})
 OP_CLASSES = ("gemm-like", "memory")
 
 #: Fraction of the roofline reached when a device has no measured rows at all. Rationale:
@@ -95,7 +97,8 @@ PATHS = ("measured", "interpolated", "roofline")
 
 
 def op_class(op: str) -> str:
-    """``"gemm-like"`` for gemm, bmm and convolutions, ``"memory"`` for every other op."""
+    """``"gemm-like"`` for gemm, bmm, convolutions and fused attention, ``"memory"`` for
+    every other op."""
     return "gemm-like" if op in GEMM_LIKE_OPS else "memory"
 
 

@@ -12,13 +12,17 @@ What a GPU holds while training a slice of a model (SI bytes throughout):
   (``2 Psi + 2 Psi + K Psi`` with ``K = 12``);
 * **activations** kept for the backward pass, per micro-batch, times the number of
   micro-batches in flight on that GPU (the schedule decides: GPipe ``m``, 1F1B
-  ``min(p - stage, m)``, naive 1), from each layer's ``activation_elems`` (see
-  :mod:`ddlsim.sim.workloads`), with
+  ``min(p - stage, m)``, naive 1; interleaved 1F1B with ``v`` chunks per GPU: the most
+  (chunk, micro-batch) activations its order holds at once, ``min(2 (p-k-1) + (v-1) p +
+  1, m v)`` chunks, i.e. ``p (1 + (p-1)/(p v))`` stage-equivalents on the first GPU,
+  Korthikanti et al. 2022 Sec. 4.2.3 (:func:`in_flight`, :func:`interleaved_stage_memory`)),
+  from each layer's ``activation_elems`` (see :mod:`ddlsim.sim.workloads`), with
 
   - ``recompute="none"``: everything;
   - ``"selective"`` (Korthikanti et al. 2022 "Reducing Activation Recomputation in Large
     Transformer Models", arXiv 2205.05198, Sec. 5): the attention score/softmax tensors
-    (``a s^2 b`` terms) are dropped and recomputed; Q, K, V stay;
+    (``a s^2 b`` terms) are dropped and recomputed; Q, K, V stay. A fused (FlashAttention)
+    core stores no such tensor, so there is nothing to drop;
   - ``"full"``: only the input of each checkpoint segment is kept (a transformer block
     ``h.{i}.*`` is one segment, any other layer its own), and while one segment is
     recomputed its full activations for one micro-batch are live (``recompute_bytes``);
@@ -26,7 +30,10 @@ What a GPU holds while training a slice of a model (SI bytes throughout):
     mask per element after the attention softmax (and the dropped-out probabilities, which
     the ``P V`` matmul then reads) and after each linear layer that feeds a residual add;
     with it a GPT block stores exactly Korthikanti's ``s b h (34 + 5 a s / h)`` bytes in
-    fp16 (plus the two layernorms' per-row statistics, ``4 s b`` elements);
+    fp16 (plus the two layernorms' per-row statistics, ``4 s b`` elements). With fused
+    attention the ``5 a s / h`` term goes (FlashAttention regenerates its dropout mask
+    from the RNG state and recomputes the scores): ``34 s b h`` bytes plus the statistics
+    (the layernorms' and the attention's per-row log-sum-exp, ``a s b`` elements);
 
 * a **workspace** allowance (CUDA context, cuBLAS/cuDNN workspaces, allocator
   fragmentation): :data:`DEFAULT_WORKSPACE_BYTES`.
@@ -113,15 +120,37 @@ class MemoryConfig:
         return w, g, opt
 
 
-def in_flight(schedule: str, stage: int, stages: int, micro_batches: int) -> int:
+def in_flight(schedule: str, stage: int, stages: int, micro_batches: int,
+              vp: int = 1) -> float:
     """Micro-batches whose activations stage ``stage`` (0-based) of ``stages`` holds at
-    once: naive 1, GPipe ``m``, 1F1B ``min(stages - stage, m)``."""
+    once: naive 1, GPipe ``m``, 1F1B ``min(stages - stage, m)``; interleaved 1F1B with
+    ``vp`` equal chunks per GPU, in whole-stage equivalents, ``min(2 (p-k-1) + (vp-1) p +
+    1, m vp) / vp`` (``p + (p-1)/vp`` on the first GPU: Korthikanti et al. 2022 Sec.
+    4.2.3, ``p (1 + (p-1)/(p m))`` with their ``m`` the interleaving stages)."""
     check_name("schedule", schedule, SCHEDULES)
     if schedule == "naive":
         return 1
     if schedule == "gpipe":
         return micro_batches
+    if vp > 1:
+        warm = 2 * (stages - stage - 1) + (vp - 1) * stages
+        return min(warm + 1, micro_batches * vp) / vp
     return min(stages - stage, micro_batches)
+
+
+def chunk_peak(order: Sequence[tuple[str, int, int]], chunk_bytes: Sequence[float]
+               ) -> tuple[float, tuple[int, ...]]:
+    """Peak of ``sum_c live_c * chunk_bytes[c]`` over a GPU's ``('F'|'B', chunk,
+    micro_batch)`` order (a forward makes one micro-batch of its chunk live, its backward
+    frees it) and the live counts per chunk at the first peak."""
+    live = [0] * len(chunk_bytes)
+    best, at = 0.0, tuple(live)
+    for kind, c, _ in order:
+        live[c] += 1 if kind == "F" else -1
+        total = float(sum(n * b for n, b in zip(live, chunk_bytes, strict=True)))
+        if total > best:
+            best, at = total, tuple(live)
+    return best, at
 
 
 def segment_ids(names: Sequence[str]) -> np.ndarray:
@@ -216,7 +245,8 @@ def layer_memory(layers: Sequence, cfg: MemoryConfig, input_elems: int) -> Layer
 
 @dataclass(frozen=True)
 class StageMemory:
-    """Memory of one GPU holding layers ``[start, stop)`` (bytes)."""
+    """Memory of one GPU holding layers ``[start, stop)`` (bytes); interleaved, the layers
+    of ``chunks``, with ``micro_batches_in_flight`` in whole-stage equivalents."""
 
     stage: int
     start: int
@@ -229,7 +259,8 @@ class StageMemory:
     activations_bytes: float
     recompute_bytes: float
     workspace_bytes: float
-    micro_batches_in_flight: int
+    micro_batches_in_flight: float
+    chunks: tuple[tuple[int, int], ...] = ()  # interleaved: (start, stop) of each chunk
 
     @property
     def total_bytes(self) -> float:
@@ -251,7 +282,7 @@ class StageMemory:
                 "recompute": self.recompute_bytes, "workspace": self.workspace_bytes}
 
 
-def stage_memory(mem: LayerMemory, stage: int, start: int, stop: int, in_flight_mb: int,
+def stage_memory(mem: LayerMemory, stage: int, start: int, stop: int, in_flight_mb: float,
                  capacity_bytes: float, device: str = "") -> StageMemory:
     """Memory of stage ``stage`` holding layers ``[start, stop)`` with ``in_flight_mb``
     micro-batches of activations live, on a GPU of ``capacity_bytes``."""
@@ -264,4 +295,29 @@ def stage_memory(mem: LayerMemory, stage: int, start: int, stop: int, in_flight_
         activations_bytes=float(in_flight_mb * mem.stored[sl].sum()),
         recompute_bytes=mem.recompute_peak(start, stop),
         workspace_bytes=float(mem.config.workspace_bytes),
-        micro_batches_in_flight=int(in_flight_mb))
+        micro_batches_in_flight=in_flight_mb)
+
+
+def interleaved_stage_memory(mem: LayerMemory, stage: int, chunks: Sequence[tuple[int, int]],
+                             order: Sequence[tuple[str, int, int]], capacity_bytes: float,
+                             device: str = "") -> StageMemory:
+    """Memory of GPU ``stage`` holding the layer ranges ``chunks`` (one per model chunk)
+    under the interleaved order ``order`` (:func:`ddlsim.sim.pipeline.interleaved_order`):
+    static bytes of every chunk, activations at the peak of :func:`chunk_peak`, the largest
+    chunk's recomputation transient."""
+    sums = [float(mem.stored[a:b].sum()) for a, b in chunks]
+    act, live = chunk_peak(order, sums)
+    total = sum(sums)
+    infl = act / total if total > 0 else sum(live) / len(chunks)
+
+    def static(arr) -> float:
+        return float(sum(arr[a:b].sum() for a, b in chunks))
+
+    return StageMemory(
+        stage=stage, start=chunks[0][0], stop=chunks[-1][1], device=device,
+        capacity_bytes=float(capacity_bytes), weights_bytes=static(mem.weights),
+        grads_bytes=static(mem.grads), optimizer_bytes=static(mem.optimizer),
+        activations_bytes=act,
+        recompute_bytes=max(mem.recompute_peak(a, b) for a, b in chunks),
+        workspace_bytes=float(mem.config.workspace_bytes), micro_batches_in_flight=infl,
+        chunks=tuple((int(a), int(b)) for a, b in chunks))

@@ -19,6 +19,18 @@ Orders per stage ``k`` of ``p`` with ``m`` micro-batches:
 * ``1f1b`` (PipeDream-Flush, Narayanan et al. 2021, arXiv 2006.09503): ``w = min(p-k-1,
   m)`` warm-up forwards, then alternating ``F``/``B``, then the remaining backwards: at
   most ``p - k`` micro-batches in flight.
+* ``1f1b`` with ``vp = v > 1`` (interleaved 1F1B, Narayanan et al. SC'21, arXiv
+  2104.04473, Sec. 2.2.2): the model is cut into ``p v`` virtual stages (chunks) and GPU
+  ``k`` holds chunks ``k, k + p, ..., k + (v-1) p``, so a micro-batch crosses every GPU
+  ``v`` times. Order as Megatron-Core (``get_schedule_table`` / ``get_pp_rank_microbatches``
+  in ``megatron/core/pipeline_parallel/schedules.py``): the ``m v`` forward steps run
+  micro-batches in groups of ``p``, all chunks of one group in chunk order before the next
+  group; backward step ``i`` is forward step ``i``'s micro-batch on the mirrored chunk
+  ``v-1-c``; ``min(2 (p-k-1) + (v-1) p, m v)`` warm-up forwards, then alternating, then
+  the remaining backwards. Needs ``m % p == 0``. With equal chunks and free communication
+  the pipeline bubble is ``(p-1)/v`` stage-times instead of ``p-1``: iteration time
+  ``(m + (p-1)/v) (t_f + t_b)``, and every micro-batch makes ``p v - 1`` sends each way
+  instead of ``p - 1``.
 
 Identical data-parallel replicas and the GPUs of a tensor-parallel group are folded: one
 representative pipeline is simulated (see :mod:`ddlsim.sim.tensor`).
@@ -68,19 +80,62 @@ class StageCost:
 @dataclass(frozen=True)
 class PipelineConfig:
     """``schedule``: naive | gpipe | 1f1b; ``micro_batches``: m per iteration and
-    replica; ``iterations``; ``dp``: data-parallel replicas (for the update log)."""
+    replica; ``iterations``; ``dp``: data-parallel replicas (for the update log); ``vp``:
+    model chunks per GPU (``> 1``: interleaved 1F1B; the costs are then one per virtual
+    stage, ``p vp`` of them)."""
 
     schedule: str = "1f1b"
     micro_batches: int = 4
     iterations: int = 1
     dp: int = 1
+    vp: int = 1
 
     def __post_init__(self) -> None:
         check_name("schedule", self.schedule, SCHEDULES)
-        for name in ("micro_batches", "iterations", "dp"):
+        for name in ("micro_batches", "iterations", "dp", "vp"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        if self.vp > 1 and self.schedule != "1f1b":
+            raise ConfigError(f"vp: virtual pipeline stages (vp={self.vp}) need the 1f1b "
+                              f"schedule (interleaved 1F1B), got schedule {self.schedule!r}")
+
+
+def check_interleaving(stages: int, micro_batches: int, vp: int) -> None:
+    """ConfigError unless ``vp`` chunks per GPU can interleave on ``stages`` GPUs with
+    ``micro_batches`` micro-batches (Megatron: ``pp >= 2`` and ``m % pp == 0``)."""
+    if vp == 1:
+        return
+    if stages < 2:
+        raise ConfigError(f"vp: the interleaved schedule (vp={vp}) needs at least 2 pipeline "
+                          f"stages, got pp={stages}")
+    if micro_batches % stages:
+        raise ConfigError(f"micro_batches: the interleaved schedule (vp={vp}) runs "
+                          f"micro-batches in groups of pp={stages}, so it needs a multiple "
+                          f"of {stages}, got {micro_batches}")
+
+
+def interleaved_order(stage: int, stages: int, m: int, vp: int
+                      ) -> list[tuple[str, int, int]]:
+    """``('F'|'B', chunk, micro_batch)`` operations GPU ``stage`` runs under interleaved
+    1F1B with ``vp`` chunks per GPU (Megatron-Core's order, see the module docstring);
+    chunk ``c`` of GPU ``k`` is virtual stage ``c * stages + k``."""
+    check_interleaving(stages, m, vp)
+    table = [(j, c) for g0 in range(0, m, stages) for c in range(vp)
+             for j in range(g0, g0 + stages)]
+    total = m * vp
+    warm = min(2 * (stages - stage - 1) + (vp - 1) * stages, total)
+
+    def fwd(i: int) -> tuple[str, int, int]:
+        return ("F", table[i][1], table[i][0])
+
+    def bwd(i: int) -> tuple[str, int, int]:
+        return ("B", vp - 1 - table[i][1], table[i][0])
+
+    ops = [fwd(i) for i in range(warm)]
+    for i in range(total - warm):
+        ops += [fwd(warm + i), bwd(i)]
+    return ops + [bwd(i) for i in range(total - warm, total)]
 
 
 def stage_order(schedule: str, stage: int, stages: int, m: int) -> list[tuple[str, int]]:
@@ -102,12 +157,14 @@ def stage_order(schedule: str, stage: int, stages: int, m: int) -> list[tuple[st
 class PipelineResult:
     """What a pipeline run did. Times are absolute simulated seconds.
 
-    ``ops``: ``(iteration, stage, kind, micro_batch, start, end)`` for every compute
-    operation (kind ``F``/``B``); ``sends``: ``(iteration, src, dst, kind, micro_batch,
-    start, end)``; ``allreduces``: ``(iteration, stage, nbytes, start, end)``;
-    ``updates``: ``(iteration, stage, start, end)``; ``peak_in_flight``: per stage, the
-    most micro-batches whose activations were held at once; ``update_log``: one row per
-    iteration (:mod:`ddlsim.sim.updates`).
+    ``stages``: GPUs of the pipeline (``p``); ``vp``: model chunks per GPU. ``ops``:
+    ``(iteration, stage, kind, micro_batch, start, end)`` for every compute operation (kind
+    ``F``/``B``; ``stage`` is the GPU), ``op_chunks``: the chunk of each (0 without
+    interleaving); ``sends``: ``(iteration, src, dst, kind, micro_batch, start, end)``
+    between GPUs; ``allreduces``: ``(iteration, stage, nbytes, start, end)``; ``updates``:
+    ``(iteration, stage, start, end)``; ``peak_in_flight``: per GPU, the most
+    (chunk, micro-batch) activations held at once; ``update_log``: one row per iteration
+    (:mod:`ddlsim.sim.updates`).
     """
 
     stages: int
@@ -120,6 +177,8 @@ class PipelineResult:
     updates: list[tuple] = field(default_factory=list)
     peak_in_flight: list[int] = field(default_factory=list)
     update_log: list[tuple] = field(default_factory=list)
+    vp: int = 1
+    op_chunks: list[int] = field(default_factory=list)
 
     @property
     def iteration_times_s(self) -> list[float]:
@@ -130,6 +189,12 @@ class PipelineResult:
     def makespan_s(self) -> float:
         return self.iteration_end[-1]
 
+    @property
+    def sends_per_iteration(self) -> float:
+        """Point-to-point sends between GPUs per iteration (activations and gradients):
+        ``2 m (p - 1)`` for a plain pipeline, ``2 m (p v - 1)`` interleaved."""
+        return len(self.sends) / len(self.iteration_end) if self.iteration_end else 0.0
+
     def busy_s(self) -> list[float]:
         """Compute seconds (forward + backward) per stage over the run."""
         busy = [0.0] * self.stages
@@ -139,18 +204,33 @@ class PipelineResult:
 
     @property
     def bubble_fraction(self) -> float:
-        """Share of stage-time not spent computing F/B over the makespan (mean over
-        stages)."""
+        """Share of GPU-time not spent computing F/B over the makespan (mean over the GPUs):
+        ``1 - sum(busy) / (p * makespan)``. Equal stages, free communication, no optimizer
+        time: ``(p-1)/m / (1 + (p-1)/m)`` (GPipe, 1F1B), ``(p-1)/(v m) / (1 + (p-1)/(v m))``
+        interleaved."""
         busy = self.busy_s()
         return 1.0 - sum(busy) / (self.stages * self.makespan_s)
+
+
+def _orders(cfg: PipelineConfig, p: int) -> list[list[tuple[str, int, int]]]:
+    """Per GPU, its ``(kind, virtual stage, micro_batch)`` operations."""
+    m, v = cfg.micro_batches, cfg.vp
+    if v == 1:
+        return [[(kind, k, j) for kind, j in stage_order(cfg.schedule, k, p, m)]
+                for k in range(p)]
+    return [[(kind, c * p + k, j) for kind, c, j in interleaved_order(k, p, m, v)]
+            for k in range(p)]
 
 
 def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: PipelineConfig,
                      send: SendFn | None, allreduce: AllreduceFn | None,
                      result: PipelineResult) -> Generator:
-    """SimPy process: run ``cfg.iterations`` iterations of the pipeline ``costs``."""
-    p, m = len(costs), cfg.micro_batches
-    orders = [stage_order(cfg.schedule, k, p, m) for k in range(p)]
+    """SimPy process: run ``cfg.iterations`` iterations of the pipeline ``costs`` (one per
+    virtual stage: ``p * cfg.vp``)."""
+    v, m = cfg.vp, cfg.micro_batches
+    n = len(costs)
+    p = n // v
+    orders = _orders(cfg, p)
     in_flight = [0] * p
     peak = [0] * p
 
@@ -162,41 +242,45 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
         done.succeed()
 
     def stage(it, k, act_ready, grad_ready, finished):
-        cost = costs[k]
-        for kind, j in orders[k]:
+        for kind, vs, j in orders[k]:
+            cost = costs[vs]
             if kind == "F":
-                if k > 0:
-                    yield act_ready[k][j]
+                if vs > 0:
+                    yield act_ready[vs][j]
                 in_flight[k] += 1
                 peak[k] = max(peak[k], in_flight[k])
                 start = env.now
                 yield env.timeout(cost.fwd_s)
                 result.ops.append((it, k, "F", j, start, env.now))
-                if k < p - 1:
-                    env.process(transfer(it, k, k + 1, "act", j, cost.act_bytes,
-                                         act_ready[k + 1][j]))
+                result.op_chunks.append(vs // p)
+                if vs < n - 1:
+                    env.process(transfer(it, k, (vs + 1) % p, "act", j, cost.act_bytes,
+                                         act_ready[vs + 1][j]))
             else:
-                if k < p - 1:
-                    yield grad_ready[k][j]
+                if vs < n - 1:
+                    yield grad_ready[vs][j]
                 start = env.now
                 yield env.timeout(cost.bwd_s)
                 in_flight[k] -= 1
                 result.ops.append((it, k, "B", j, start, env.now))
-                if k > 0:
-                    env.process(transfer(it, k, k - 1, "grad", j, cost.grad_bytes,
-                                         grad_ready[k - 1][j]))
-        if allreduce is not None and cost.dp_bytes > 0:
+                result.op_chunks.append(vs // p)
+                if vs > 0:
+                    env.process(transfer(it, k, (vs - 1) % p, "grad", j, cost.grad_bytes,
+                                         grad_ready[vs - 1][j]))
+        mine = [costs[c * p + k] for c in range(v)]
+        dp_bytes = sum(c.dp_bytes for c in mine)
+        if allreduce is not None and dp_bytes > 0:
             start = env.now
-            yield from allreduce(env, k, cost.dp_bytes)
-            result.allreduces.append((it, k, cost.dp_bytes, start, env.now))
+            yield from allreduce(env, k, dp_bytes)
+            result.allreduces.append((it, k, dp_bytes, start, env.now))
         start = env.now
-        yield env.timeout(cost.update_s)
+        yield env.timeout(sum(c.update_s for c in mine))
         result.updates.append((it, k, start, env.now))
         finished.succeed()
 
     for it in range(cfg.iterations):
-        act_ready = [[env.event() for _ in range(m)] for _ in range(p)]
-        grad_ready = [[env.event() for _ in range(m)] for _ in range(p)]
+        act_ready = [[env.event() for _ in range(m)] for _ in range(n)]
+        grad_ready = [[env.event() for _ in range(m)] for _ in range(n)]
         finished = [env.event() for _ in range(p)]
         for k in range(p):
             env.process(stage(it, k, act_ready, grad_ready, finished[k]))
@@ -210,13 +294,20 @@ def simulate_pipeline(costs: Sequence[StageCost], cfg: PipelineConfig,
                       send: SendFn | None = None, allreduce: AllreduceFn | None = None,
                       env: simpy.Environment | None = None,
                       max_events: int = DEFAULT_MAX_EVENTS) -> PipelineResult:
-    """Run the pipeline to completion. ``send`` / ``allreduce`` None: free communication.
-    ``max_events``: event budget (:mod:`ddlsim.sim.budget`); SimulationError beyond it."""
+    """Run the pipeline to completion. ``costs``: one per stage, or with ``cfg.vp > 1`` one
+    per virtual stage in model order (virtual stage ``i`` on GPU ``i % p``). ``send`` /
+    ``allreduce`` None: free communication. ``max_events``: event budget
+    (:mod:`ddlsim.sim.budget`); SimulationError beyond it."""
     if not costs:
         raise ConfigError("costs: need at least one stage, got 0")
+    if len(costs) % cfg.vp:
+        raise ConfigError(f"costs: the interleaved schedule needs pp x vp virtual stages, "
+                          f"a multiple of vp={cfg.vp}, got {len(costs)}")
+    p = len(costs) // cfg.vp
+    check_interleaving(p, cfg.micro_batches, cfg.vp)
     env = env or simpy.Environment()
-    result = PipelineResult(stages=len(costs), micro_batches=cfg.micro_batches,
-                            schedule=cfg.schedule, iteration_end=[])
+    result = PipelineResult(stages=p, micro_batches=cfg.micro_batches,
+                            schedule=cfg.schedule, iteration_end=[], vp=cfg.vp)
     env.process(pipeline_process(env, costs, cfg, send, allreduce, result))
     run_budgeted(env, max_events=max_events, what="pipeline simulation")
     return result

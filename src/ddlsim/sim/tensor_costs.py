@@ -13,6 +13,7 @@ import numpy as np
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall, call
 from ddlsim.sim.pipeline import StageCost
+from ddlsim.sim.tensor_shard import is_fused
 from ddlsim.sim.workloads import Layer
 from ddlsim.units import dtype_bytes
 
@@ -73,11 +74,14 @@ def layer_times(layers: Sequence[Layer], tp_comm: Sequence[tuple], estimate: Est
 
 def recompute_times(layers: Sequence[Layer], fwd_s: np.ndarray, recompute: str) -> np.ndarray:
     """Extra backward seconds per layer: ``full`` re-runs every forward (including its TP
-    collectives), ``selective`` the attention cores only, ``none`` nothing."""
+    collectives), ``selective`` the unfused attention cores only (a fused core keeps no
+    score tensor, so selective recomputation has nothing to recompute there: Korthikanti
+    et al. 2022 recompute exactly the ``5 a s / h`` tensors, which FlashAttention never
+    stores), ``none`` nothing."""
     if recompute == "full":
         return fwd_s.copy()
     if recompute == "selective":
-        return np.array([f if lay.kind == "attention" else 0.0
+        return np.array([f if lay.kind == "attention" and not is_fused(lay) else 0.0
                          for lay, f in zip(layers, fwd_s, strict=True)])
     return np.zeros(len(layers))
 

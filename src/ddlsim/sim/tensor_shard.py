@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall, call
 from ddlsim.sim.workloads import Layer
+from ddlsim.sim.workloads.gpt_decoder import attention_core, block_attention_calls
 
 TP_OPS = ("allreduce", "reduce_scatter", "all_gather")
 
@@ -29,22 +30,16 @@ def _ceil(a: int, b: int) -> int:
 
 def attention_calls(bh: int, q_len: int, kv_len: int, d: int
                     ) -> tuple[tuple[KernelCall, ...], tuple[KernelCall, ...]]:
-    """Forward and backward kernels of ``bh`` attention heads of size ``d`` whose
+    """Forward and backward kernels of ``bh`` unfused attention heads of size ``d`` whose
     ``q_len`` queries attend to ``kv_len`` keys (full score block, masking folded into the
     softmax). ``q_len == kv_len`` gives :func:`ddlsim.sim.workloads.gpt_decoder.attention_calls`;
     context parallelism uses ``q_len = s/cp``, ``kv_len = s``."""
-    def bmm(m: int, n: int, k: int) -> KernelCall:
-        return call("bmm", b=bh, m=m, n=n, k=k)
+    return block_attention_calls(bh, q_len, kv_len, d)
 
-    fwd = (bmm(q_len, kv_len, d),  # S = Q K^T
-           call("softmax_fwd", rows=bh * q_len, cols=kv_len),
-           bmm(q_len, d, kv_len))  # O = P V
-    bwd = (bmm(q_len, kv_len, d),  # dP = dO V^T
-           bmm(kv_len, d, q_len),  # dV = P^T dO
-           call("softmax_bwd", rows=bh * q_len, cols=kv_len),
-           bmm(q_len, d, kv_len),  # dQ = dS K
-           bmm(kv_len, d, q_len))  # dK = dS^T Q
-    return fwd, bwd
+
+def is_fused(lay: Layer) -> bool:
+    """Whether attention layer ``lay`` runs the fused (FlashAttention) kernel."""
+    return any(kc.op == "flash_attn_fwd" for kc in lay.fwd)
 
 
 @dataclass(frozen=True)
@@ -156,14 +151,13 @@ def _shard_block_layer(lay: Layer, role: str, g: _Geometry) -> tuple[Layer, tupl
     if role == "attn.core":
         d = g.h // g.heads
         bh = g.b * g.heads // tp
-        fwd, bwd = attention_calls(bh, g.sq, g.s, d)
         qkv = rows * (g.heads + 2 * g.kv_heads) * d // tp  # Q, K, V of this GPU's tokens
         comm: tuple = ()
         if g.cp > 1:  # K and V blocks of s/cp tokens circulate; backward adds dK, dV
             kv = 2 * g.b * g.sq * (g.kv_heads // tp) * d
             comm = (("fwd", "cp_ring", kv), ("bwd", "cp_ring", 2 * kv))
-        return Layer(lay.name, "attention", fwd, bwd, 0, qkv + bh * g.sq * g.s,
-                     rows * g.h // tp), comm
+        return attention_core(lay.name, "fused" if is_fused(lay) else "unfused", bh, g.sq,
+                              g.s, d, g.heads // g.kv_heads, qkv, rows * g.h // tp), comm
     raise ConfigError(f"layer {lay.name!r}: no tensor-parallel rule")
 
 

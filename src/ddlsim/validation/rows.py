@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ddlsim.api.calibration import device_family
 from ddlsim.errors import ConfigError
@@ -286,6 +286,8 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
         steps, why = _steps(row, job)
         if steps is None:
             return None, why
+        if why:
+            job = job.with_assumptions(why)
     return RowRun(job, metric, published, baseline, steps), ""
 
 
@@ -324,8 +326,8 @@ def _job(row, strategy, wl, cluster, precision, par, framework, notes, metric) -
                            zero=par.zero or 0, recompute=par.recompute or "none",
                            schedule=schedule, placement=placement, balance=balance,
                            balance_unit=unit)
-    if (par.vp or 1) > 1:
-        notes.append(f"interleaved schedule (vp={par.vp}) simulated as plain 1F1B")
+    if par.attention:  # stated in the row; otherwise the Job's default (fused)
+        wl = replace(wl, attention=par.attention)
     st = Strategy(kind=strategy, ps_mode=par.ps_mode or "asp")
     batch = Batch(global_batch=glob if strategy in ("3d", "pipeline") else None, micro=micro)
     job = Job(workload=wl, cluster=cluster, precision=precision, parallelism=parallel,
@@ -352,20 +354,43 @@ def _baseline(job: Job, gpus: int) -> Job:
 
 
 def _steps(row, job: Job) -> tuple[float | None, str]:
-    """Optimizer steps to the row's target: its own epoch count, else a published
-    statistical-efficiency model of the workload."""
+    """(steps to the row's target, note) or (None, reason): the row's own epochs, else
+    the MLCommons RCPs of the MLPerf benchmark whose model the row trains plus its
+    evaluation passes as step-equivalents, so ``steps x iteration`` is train + eval time."""
     text = str(row["model"]).lower()
     glob = _int(row.get("global_batch"))
-    micro = job.resolve_batch()[0]
-    if glob is None or glob != micro * job.cluster.gpus:
+    micro, n_micro = job.resolve_batch()
+    if glob is None or glob != micro * n_micro * job.dp:
         return None, "global batch not stated as one number equal to GPUs x batch per GPU"
-    if "imagenet" not in text:
-        return None, "dataset of the row is not ImageNet (no sample count for it)"
-    hit = re.search(r"(\d+(?:\.\d+)?)\s*epochs?\b", text)
+    notes = _text(row, "notes").lower()
+    hit = (re.search(r"(\d+(?:\.\d+)?)\s*epochs?\b", text)
+           or re.search(r"\bat epoch\s+(\d+(?:\.\d+)?)\b", notes))
     if hit:
+        if "imagenet" not in text:
+            return None, "dataset of the row is not ImageNet (no sample count for it)"
         return float(hit.group(1)) * IMAGENET_TRAIN_IMAGES / glob, ""
-    if job.workload.model == "resnet50":
-        from ddlsim.convergence.stat_eff import published_model
+    if "mlperf" not in f"{text} {notes} {_text(row, 'metric').lower()}":
+        return None, ("steps to the target not stated; the MLCommons reference convergence "
+                      "points describe MLPerf's recipe, and the row does not say it ran it")
+    return _rcp_steps(row, job, glob)
 
-        return published_model("resnet50-imagenet").steps(glob), ""
-    return None, "steps to the target not stated and no published statistical model"
+
+def _rcp_steps(row, job: Job, glob: int) -> tuple[float | None, str]:
+    """RCP steps + evaluation step-equivalents (:mod:`ddlsim.convergence.rcp`)."""
+    from ddlsim.api.time_to_train import benchmark_step_equivalents
+    from ddlsim.convergence import rcp
+
+    text = _text(row, "model", "notes").lower()
+    bm = rcp.benchmark_for_model(job.workload.model)
+    if bm is None:
+        return None, (f"steps to the target not stated, and {job.workload.model} is not the "
+                      "model of an MLPerf Training benchmark (no reference convergence points)")
+    if bm.unit == "epochs" and "imagenet" not in text:
+        return None, f"the {bm.name} RCPs are ImageNet epochs; the row names another data set"
+    if "checkpoint" in bm.starts_from and re.search(r"phase\s*-?\s*1|from scratch", text):
+        return None, (f"the row trains from scratch; the MLPerf {bm.name} benchmark starts from "
+                      f"{bm.starts_from}, and its RCPs cover only that part")
+    try:
+        return benchmark_step_equivalents(job, glob)
+    except ConfigError as exc:
+        return None, str(exc)

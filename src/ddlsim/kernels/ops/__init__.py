@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ddlsim.kernels.ops.attention import flash_attention_backward, flash_attention_forward
 from ddlsim.kernels.ops.conv import (
     COL_BLOCK_BYTES,
     bias_add,
@@ -67,7 +68,8 @@ __all__ = [
     "NormCache", "add", "avgpool2d_backward", "avgpool2d_forward", "batchnorm_backward",
     "batchnorm_forward", "bias_add", "block", "bmm", "conv2d_backward_data",
     "conv2d_backward_filter", "conv2d_forward", "conv_dims", "embedding_backward",
-    "embedding_forward", "gelu_backward", "gelu_forward", "gemm", "grad_sum",
+    "embedding_forward", "flash_attention_backward", "flash_attention_forward",
+    "gelu_backward", "gelu_forward", "gemm", "grad_sum",
     "layernorm_backward", "layernorm_forward", "linear_backward", "linear_forward",
     "make_inputs", "maxpool2d_backward", "maxpool2d_forward", "pool_dims", "relu_backward",
     "relu_forward", "run", "sgd_momentum_update", "softmax_backward",
@@ -159,6 +161,14 @@ def make_inputs(kc: KernelCall, xp: Any, dtype: Any, rng: np.random.Generator) -
         return f(p["tokens"], p["hidden"]), ints(p["vocab"], p["tokens"])
     if op == "sgd_update":
         return f(p["numel"]), f(p["numel"]), xp.zeros(p["numel"], dtype=dtype)
+    if op.startswith("flash_attn"):
+        heads_kv = max(p["b"] // max(p["g"], 1), 1)
+        q, k, v = f(p["b"], p["q"], p["d"]), f(heads_kv, p["kv"], p["d"]), f(heads_kv, p["kv"],
+                                                                            p["d"])
+        if op == "flash_attn_fwd":
+            return q, k, v
+        return (f(p["b"], p["q"], p["d"]), q, k, v,
+                *flash_attention_forward(q, k, v, max(p["g"], 1)))
     raise AssertionError(f"make_inputs: no inputs for op {op!r}")  # pragma: no cover
 
 
@@ -213,4 +223,8 @@ def run(kc: KernelCall, inputs: tuple) -> Any:
         return embedding_backward(inputs[0], inputs[1], p["vocab"])
     if op == "sgd_update":
         return sgd_momentum_update(*inputs, SGD_LR, SGD_MOMENTUM, SGD_WEIGHT_DECAY)
+    if op == "flash_attn_fwd":
+        return flash_attention_forward(*inputs, max(p["g"], 1))
+    if op == "flash_attn_bwd":
+        return flash_attention_backward(*inputs, max(p["g"], 1))
     raise AssertionError(f"run: no kernel for op {op!r}")  # pragma: no cover

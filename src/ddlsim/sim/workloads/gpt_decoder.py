@@ -70,21 +70,66 @@ GPT_PRESETS: dict[str, GptPreset] = {
 
 
 def attention_calls(bh: int, seq: int, d: int) -> tuple[tuple[KernelCall, ...], ...]:
-    """Forward and backward kernels of the attention core for ``bh`` = batch x heads
-    heads of size ``d`` over ``seq`` tokens (full s x s scores; masking folds into the
-    softmax): ``(fwd, bwd)``."""
+    """Forward and backward kernels of the unfused attention core for ``bh`` = batch x
+    heads heads of size ``d`` over ``seq`` tokens (full s x s scores; masking folds into
+    the softmax): ``(fwd, bwd)``."""
+    return block_attention_calls(bh, seq, seq, d)
+
+
+def block_attention_calls(bh: int, q_len: int, kv_len: int, d: int
+                          ) -> tuple[tuple[KernelCall, ...], tuple[KernelCall, ...]]:
+    """Unfused attention of ``bh`` heads whose ``q_len`` queries attend to ``kv_len`` keys
+    (context parallelism: ``s/cp`` queries against ``s`` keys): ``(fwd, bwd)``."""
     def bmm(m: int, n: int, k: int) -> KernelCall:
         return call("bmm", b=bh, m=m, n=n, k=k)
 
-    fwd = (bmm(seq, seq, d),  # S = Q K^T
-           call("softmax_fwd", rows=bh * seq, cols=seq),  # P = softmax(S)
-           bmm(seq, d, seq))  # O = P V
-    bwd = (bmm(seq, seq, d),  # dP = dO V^T
-           bmm(seq, d, seq),  # dV = P^T dO
-           call("softmax_bwd", rows=bh * seq, cols=seq),  # dS
-           bmm(seq, d, seq),  # dQ = dS K
-           bmm(seq, d, seq))  # dK = dS^T Q
+    fwd = (bmm(q_len, kv_len, d),  # S = Q K^T
+           call("softmax_fwd", rows=bh * q_len, cols=kv_len),  # P = softmax(S)
+           bmm(q_len, d, kv_len))  # O = P V
+    bwd = (bmm(q_len, kv_len, d),  # dP = dO V^T
+           bmm(kv_len, d, q_len),  # dV = P^T dO
+           call("softmax_bwd", rows=bh * q_len, cols=kv_len),  # dS
+           bmm(q_len, d, kv_len),  # dQ = dS K
+           bmm(kv_len, d, q_len))  # dK = dS^T Q
     return fwd, bwd
+
+
+#: How the attention core runs: ``fused`` (FlashAttention-style, one kernel that keeps the
+#: scores on chip: Dao et al. 2022, arXiv 2205.14135; the default of Megatron-Core, NeMo
+#: and PyTorch SDPA) or ``unfused`` (scores, softmax and the weighted sum as separate
+#: kernels with the ``s x s`` matrices in memory).
+ATTENTION = ("fused", "unfused")
+
+
+def fused_attention_calls(bh: int, q_len: int, kv_len: int, d: int, group: int = 1
+                          ) -> tuple[tuple[KernelCall, ...], tuple[KernelCall, ...]]:
+    """Forward and backward kernel of fused attention for ``bh`` query heads of size ``d``,
+    ``q_len`` queries against ``kv_len`` keys, K/V shared by ``group`` query heads: the
+    matmul FLOPs of :func:`attention_calls`, the traffic of Q, K, V and O only
+    (:mod:`ddlsim.opspec` ``flash_attn_fwd`` / ``flash_attn_bwd``)."""
+    shape = dict(b=bh, q=q_len, kv=kv_len, d=d, g=group)
+    return (call("flash_attn_fwd", **shape),), (call("flash_attn_bwd", **shape),)
+
+
+def attention_core(name: str, attention: str, bh: int, q_len: int, kv_len: int, d: int,
+                   group: int, qkv_elems: int, out_elems: int) -> Layer:
+    """The ``attn.core`` layer. Kept for the backward: Q, K, V (``qkv_elems``) and, unfused,
+    the ``bh x q x kv`` softmax probabilities; fused, the per-row log-sum-exp instead
+    (``bh x q``, what FlashAttention saves besides Q, K, V and O; O is the output
+    projection's input, counted there), so no term grows with ``s^2``."""
+    if attention == "fused":
+        fwd, bwd = fused_attention_calls(bh, q_len, kv_len, d, group)
+        return Layer(name, "attention", fwd, bwd, 0, qkv_elems + bh * q_len, out_elems)
+    fwd, bwd = block_attention_calls(bh, q_len, kv_len, d)
+    return Layer(name, "attention", fwd, bwd, 0, qkv_elems + bh * q_len * kv_len, out_elems)
+
+
+def check_attention(attention: object) -> str:
+    """``attention`` when it is one of :data:`ATTENTION`; ConfigError otherwise."""
+    if attention not in ATTENTION:
+        raise ConfigError(f"attention: must be one of {', '.join(ATTENTION)}, "
+                          f"got {attention!r}")
+    return attention  # type: ignore[return-value]
 
 
 def ln_layer(name: str, rows: int, hidden: int) -> Layer:
@@ -96,20 +141,19 @@ def ln_layer(name: str, rows: int, hidden: int) -> Layer:
 
 
 def _gpt_block(net: Net, i: int, batch: int, hidden: int, heads: int, seq: int,
-               ffn: int) -> list[Layer]:
+               ffn: int, attention: str = "fused") -> list[Layer]:
     """The layers of transformer block ``i`` (pre-LN), in forward order."""
     rows = batch * seq
     numel = rows * hidden
     add = (call("add", numel=numel),)
     bh = batch * heads
-    attn_fwd, attn_bwd = attention_calls(bh, seq, hidden // heads)
     p = f"h.{i}"
     layers = [ln_layer(f"{p}.ln1", rows, hidden)]
     net.shape = (hidden,)
     net.linear(f"{p}.attn.qkv", 3 * hidden, rows=rows)
     layers.append(net.layers.pop())
-    layers.append(Layer(f"{p}.attn.core", "attention", attn_fwd, attn_bwd, 0,
-                        3 * numel + bh * seq * seq, numel))
+    layers.append(attention_core(f"{p}.attn.core", attention, bh, seq, seq, hidden // heads,
+                                 1, 3 * numel, numel))
     net.shape = (hidden,)
     net.linear(f"{p}.attn.proj", hidden, rows=rows)
     layers.append(net.layers.pop())
@@ -127,7 +171,8 @@ def _gpt_block(net: Net, i: int, batch: int, hidden: int, heads: int, seq: int,
 
 @functools.lru_cache(maxsize=32)
 def cached_gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
-               ffn_mult: int, tied_embeddings: bool, dtype: str, name: str) -> Workload:
+               ffn_mult: int, tied_embeddings: bool, dtype: str, name: str,
+               attention: str = "fused") -> Workload:
     """The GPT workload of :func:`gpt`, built once per argument tuple (arguments unchecked)."""
     net = Net(batch, (seq,))
     rows = batch * seq
@@ -141,7 +186,7 @@ def cached_gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab
                 (vocab + seq) * hidden, rows, numel)
     net.grad = True
     out = [emb]
-    block = _gpt_block(net, 0, batch, hidden, heads, seq, ffn_mult * hidden)
+    block = _gpt_block(net, 0, batch, hidden, heads, seq, ffn_mult * hidden, attention)
     out.extend(block)
     # Every block has the same calls: reuse block 0's tuples, renaming the layers.
     for i in range(1, layers):
@@ -162,15 +207,18 @@ def cached_gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab
 
 def gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
         ffn_mult: int = 4, tied_embeddings: bool = True, dtype: str = "float32",
-        name: str = "gpt") -> Workload:
+        name: str = "gpt", attention: str = "fused") -> Workload:
     """Pre-LN GPT decoder. ``batch``: sequences per GPU per iteration (a sample is one
     sequence of ``seq`` tokens); ``layers``: transformer blocks; ``hidden``: model width;
     ``heads``: attention heads (must divide ``hidden``); ``seq``: tokens per sequence;
     ``vocab``: vocabulary size; ``ffn_mult``: MLP width / hidden; ``tied_embeddings``:
-    the output projection reuses the token embedding (no extra parameters).
+    the output projection reuses the token embedding (no extra parameters);
+    ``attention``: ``fused`` (one FlashAttention kernel, no ``s x s`` tensor in memory) or
+    ``unfused`` (:data:`ATTENTION`).
 
     Layers: embedding (tokens + learned positions, summed), then per block ``h.{i}``:
-    ln1, attn.qkv (gemm), attn.core (bmm QK^T, softmax, bmm PV), attn.proj (gemm), add1,
+    ln1, attn.qkv (gemm), attn.core (fused: ``flash_attn``; unfused: bmm QK^T, softmax,
+    bmm PV), attn.proj (gemm), add1,
     ln2, mlp.fc1 (gemm), mlp.gelu, mlp.fc2 (gemm), add2; then ln_f, lm_head (gemm to
     ``vocab``, no bias) and loss (softmax cross-entropy). Linear layers have biases.
     Parameters: ``12*l*h^2 + 13*l*h + (V+s)*h + 2*h`` for ``ffn_mult=4`` and tied
@@ -186,5 +234,6 @@ def gpt(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int,
         raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
     if not isinstance(tied_embeddings, bool):
         raise ConfigError(f"tied_embeddings: must be true or false, got {tied_embeddings!r}")
+    check_attention(attention)
     return cached_gpt(batch, layers, hidden, heads, seq, vocab, ffn_mult, tied_embeddings,
-                      dtype, name)
+                      dtype, name, attention)

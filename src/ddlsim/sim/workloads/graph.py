@@ -16,8 +16,10 @@ LAYER_KINDS = (
     "embedding", "softmax_xent",
 )
 
-#: Ops whose FLOPs count as multiply-accumulates (torchvision-style MAC counts).
-MATMUL_OPS = frozenset({"gemm", "bmm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter"})
+#: Ops whose FLOPs count as multiply-accumulates (torchvision-style MAC counts); fused
+#: attention counts the matmuls of the attention core.
+MATMUL_OPS = frozenset({"gemm", "bmm", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_filter",
+                        "flash_attn_fwd", "flash_attn_bwd"})
 
 
 def _sum_flops(calls: Sequence[KernelCall]) -> float:

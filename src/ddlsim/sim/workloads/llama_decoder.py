@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import call
-from ddlsim.sim.workloads.gpt_decoder import attention_calls, ln_layer
+from ddlsim.sim.workloads.gpt_decoder import attention_core, check_attention, ln_layer
 from ddlsim.sim.workloads.graph import Layer, Workload, check_batch, check_dtype, check_int
 from ddlsim.sim.workloads.net import Net
 
@@ -69,7 +69,7 @@ DECODER_MLPS = ("swiglu", "squared_relu")
 
 
 def _decoder_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-                   seq: int, mlp: str = "swiglu") -> list[Layer]:
+                   seq: int, mlp: str = "swiglu", attention: str = "fused") -> list[Layer]:
     """The layers of a bias-free pre-norm decoder block ``i`` in forward order: Llama
     (``mlp='swiglu'``, RMSNorm) or Nemotron (``mlp='squared_relu'``, LayerNorm with bias,
     Megatron's ``layernorm1p``)."""
@@ -84,14 +84,14 @@ def _decoder_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, f
     norm = _norm_layer if mlp == "swiglu" else ln_layer
 
     # Grouped-query attention: K and V have kv_heads heads, each shared by heads/kv_heads
-    # query heads, so the core attention math is that of full multi-head attention.
-    attn_fwd, attn_bwd = attention_calls(bh, seq, d)
+    # query heads, so the core attention math is that of full multi-head attention (the
+    # fused kernel reads K and V once per K/V head).
     layers = [norm(f"{p}.ln1", rows, hidden)]
     net.linear(f"{p}.attn.qkv", hidden + 2 * kv_heads * d, bias=False, rows=rows)
     layers.append(net.layers.pop())
     q_kv = rows * (hidden + 2 * kv_heads * d)
-    layers.append(Layer(f"{p}.attn.core", "attention", attn_fwd, attn_bwd, 0,
-                        q_kv + bh * seq * seq, numel))
+    layers.append(attention_core(f"{p}.attn.core", attention, bh, seq, seq, d,
+                                 heads // kv_heads, q_kv, numel))
     net.shape = (hidden,)
     net.linear(f"{p}.attn.proj", hidden, bias=False, rows=rows)
     layers.append(net.layers.pop())
@@ -124,7 +124,8 @@ def _decoder_block(i: int, batch: int, hidden: int, heads: int, kv_heads: int, f
 
 @functools.lru_cache(maxsize=32)
 def _decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-             seq: int, vocab: int, mlp: str, dtype: str, name: str) -> Workload:
+             seq: int, vocab: int, mlp: str, dtype: str, name: str,
+             attention: str = "fused") -> Workload:
     rows = batch * seq
     numel = rows * hidden
     emb = Layer("embedding", "embedding",
@@ -132,7 +133,7 @@ def _decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ff
                 (call("embedding_bwd", tokens=rows, hidden=hidden, vocab=vocab),),
                 vocab * hidden, rows, numel)
     out = [emb]
-    block = _decoder_block(0, batch, hidden, heads, kv_heads, ffn, seq, mlp)
+    block = _decoder_block(0, batch, hidden, heads, kv_heads, ffn, seq, mlp, attention)
     out.extend(block)
     for i in range(1, layers):
         prefix = f"h.{i}."
@@ -152,8 +153,9 @@ def _decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ff
 
 
 def _check_decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-                   seq: int, vocab: int, dtype: str) -> None:
+                   seq: int, vocab: int, dtype: str, attention: str = "fused") -> None:
     check_batch(batch)
+    check_attention(attention)
     check_dtype(dtype)
     for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
                          ("kv_heads", kv_heads), ("ffn", ffn), ("seq", seq), ("vocab", vocab)):
@@ -165,22 +167,24 @@ def _check_decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: i
 
 
 def llama(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-          seq: int, vocab: int, dtype: str = "float32", name: str = "llama") -> Workload:
+          seq: int, vocab: int, dtype: str = "float32", name: str = "llama",
+          attention: str = "fused") -> Workload:
     """Llama-style decoder: ``batch`` sequences of ``seq`` tokens per GPU; ``layers``
     blocks of width ``hidden`` with ``heads`` query heads and ``kv_heads`` key/value heads
     (grouped-query attention; ``kv_heads == heads`` is multi-head attention), a SwiGLU MLP
     of inner width ``ffn`` (three ``hidden x ffn`` matrices), RMSNorm-style norms
     (``hidden`` weights each), no biases, rotary positions (no position table) and an
-    untied output projection.
+    untied output projection; ``attention``: ``fused`` (FlashAttention, the default) or
+    ``unfused`` (see :func:`~ddlsim.sim.workloads.gpt`).
 
     Parameters: ``2*V*h + l*(2*h^2 + 2*h*kv*d + 3*h*ffn + 2*h) + h`` with ``d = h/heads``.
     Layers per block ``h.{i}``: ln1, attn.qkv, attn.core, attn.proj, add1, ln2,
     mlp.gate_up, mlp.swiglu, mlp.down, add2; then ln_f, lm_head, loss (norms keep
     the GPT names so Megatron's block split finds the blocks).
     """
-    _check_decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype)
+    _check_decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype, attention)
     return _decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, "swiglu", dtype,
-                    name)
+                    name, attention)
 
 
 def llama_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
@@ -224,22 +228,23 @@ NEMOTRON_PRESETS: dict[str, NemotronPreset] = {
 
 
 def nemotron(batch: int, layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,
-             seq: int, vocab: int, dtype: str = "float32", name: str = "nemotron") -> Workload:
+             seq: int, vocab: int, dtype: str = "float32", name: str = "nemotron",
+             attention: str = "fused") -> Workload:
     """Nemotron-style decoder (Nemotron-3/4, Megatron-Core GPT with ``squared-relu``):
     ``batch`` sequences of ``seq`` tokens per GPU; ``layers`` blocks of width ``hidden``
     with ``heads`` query and ``kv_heads`` key/value heads, a two-matrix MLP of width
     ``ffn`` with squared-ReLU activation (no gate), LayerNorm with bias (``layernorm1p``,
     ``2*hidden`` weights), no linear biases, rotary positions (no position table) and an
-    untied output projection.
+    untied output projection; ``attention``: ``fused`` (default) or ``unfused``.
 
     Parameters: ``2*V*h + l*(2*h^2 + 2*h*kv*d + 2*h*ffn + 4*h) + 2*h`` with ``d =
     h/heads`` (:func:`nemotron_param_count`). Layers per block ``h.{i}``: ln1, attn.qkv,
     attn.core, attn.proj, add1, ln2, mlp.fc1, mlp.sqrelu, mlp.fc2, add2; then ln_f,
     lm_head, loss.
     """
-    _check_decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype)
+    _check_decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, dtype, attention)
     return _decoder(batch, layers, hidden, heads, kv_heads, ffn, seq, vocab, "squared_relu",
-                    dtype, name)
+                    dtype, name, attention)
 
 
 def nemotron_param_count(layers: int, hidden: int, heads: int, kv_heads: int, ffn: int,

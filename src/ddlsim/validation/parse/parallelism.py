@@ -1,5 +1,6 @@
 """Parallelism cells: degrees (tp, pp, dp, cp, vp, ...), ZeRO stage, recomputation,
-sequence parallelism and the strategy they describe (:func:`parse_parallelism`)."""
+sequence parallelism, the attention kernel and the strategy they describe
+(:func:`parse_parallelism`)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class ParallelismParse:
     baseline: bool = False
     balance: tuple[int, ...] = ()
     assumptions: tuple[str, ...] = ()
+    attention: str = ""  # "fused" | "unfused" where the text says so
 
 
 _OF = r"(?:[\s_-]*(?:size|degree|width))?(?:\s*(?:of|=|:))?\s*(\d+)\b"
@@ -70,6 +72,14 @@ _RECOMPUTE = (("none", r"\bno[\s_-]*(?:activation[\s_-]*)?(?:recomput|checkpoint
                         r"recomput"))
 
 
+_ATTENTION = (("unfused", r"\bunfused[\s_-]*(?:attention|attn|sdpa)|(?:no|without)[\s_-]*"
+                          r"(?:flash|fused)[\s_-]*(?:attention|attn)|(?:standard|naive|eager|"
+                          r"math)[\s_-]*(?:attention|sdpa)\b|(?:flash|fused)[\s_-]*(?:attention|"
+                          r"attn)\w*\s*[=:]\s*(?:false|off|0|no)\b"),
+              ("fused", r"flash[\s_-]*(?:attention|attn)|fused[\s_-]*(?:attention|attn)|"
+                        r"\bsdpa\b|cudnn[\s_-]*(?:fused[\s_-]*)?attention"))
+
+
 def parse_parallelism(text: str) -> ParallelismParse:
     """Parallelism text -> :class:`ParallelismParse` (empty fields for what is not stated).
 
@@ -103,6 +113,7 @@ def parse_parallelism(text: str) -> ParallelismParse:
     ps_mode = min(modes)[1] if modes else ""
     if len(modes) > 1:
         notes.append(f"several update modes named; the first, {ps_mode}, taken")
+    attention = next((a for a, p in _ATTENTION if re.search(p, t)), "")
     bm = re.search(r"balance\s*[=:]?\s*[\[(]?\s*(\d+(?:\s*,\s*\d+)*)", t)
     balance = tuple(int(x) for x in re.findall(r"\d+", bm.group(1))) if bm else ()
     tp, pp = v.get("tp"), v.get("pp")
@@ -125,4 +136,4 @@ def parse_parallelism(text: str) -> ParallelismParse:
                               r"\b1[\s_-]*gpu\b", t))
     return ParallelismParse(**v, zero=zero, recompute=recompute, sequence_parallel=seq_par,
                             strategy=strategy, ps_mode=ps_mode, baseline=baseline,
-                            balance=balance, assumptions=tuple(notes))
+                            balance=balance, assumptions=tuple(notes), attention=attention)
