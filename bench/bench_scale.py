@@ -36,14 +36,19 @@ def main() -> None:
     dp = 4 if quick else 128
     job = api.Job(workload=api.Workload("llama3-405b"),
                   cluster=api.Cluster("dgx-h100", 8 * 16 * dp),
+                  # Llama 3 shards optimizer state and gradients over dp (FSDP without
+                  # resharding weights after the forward, arXiv 2407.21783 Sec. 3.3.2): ZeRO-2;
+                  # tensor parallelism with sequence parallelism, as Megatron-Core runs it
                   parallelism=api.Parallelism(tp=8, pp=16, dp=dp, placement="blocks",
-                                              recompute="selective"),
+                                              recompute="selective", zero=2,
+                                              sequence_parallel=True),
                   batch=api.Batch(global_batch=gb, micro=1), strategy=api.Strategy("3d"))
     wall, pred = _timed(job)
     print(f"3D llama3-405b tp 8 pp 16 dp {dp} = {pred.gpus:,} GPUs, global batch {gb}: "
           f"wall {wall:.2f} s; predicted {pred.iteration_s:.2f} s per iteration, "
-          f"{pred.model_tflops_per_gpu:.0f} model TFLOP/s per GPU, "
-          f"{pred.memory_bytes / 2**30:.0f} GiB per GPU")
+          f"{pred.model_tflops_per_gpu:.0f} model TFLOP/s per GPU (MFU {100 * pred.mfu:.0f} %), "
+          f"{pred.memory_bytes / 2**30:.0f} GiB per GPU "
+          f"({'fits' if pred.fits else 'does not fit'})")
     for gpus in ((64, 512) if quick else (1024, 4096, 16384, 100_000)):
         gpus -= gpus % 8
         job = api.Job(workload=api.Workload("resnet50"), cluster=api.Cluster("dgx-h100", gpus),

@@ -2,7 +2,8 @@
 
 The alternatives are checked with the same memory model as :func:`ddlsim.api.predict`
 (:func:`ddlsim.api.check_memory`, no simulation): a smaller batch per GPU, activation
-recomputation, and for decoders tensor x pipeline parallelism.
+recomputation, a ZeRO stage (distributed optimizer; data-parallel and 3D jobs), and for
+decoders tensor x pipeline parallelism.
 """
 
 from __future__ import annotations
@@ -45,12 +46,28 @@ def _data_parallel_advice(job: Job) -> list[str]:
         got = _fits(replace(job, parallelism=replace(job.parallelism, recompute="full")))
         if got and got[0]:
             out.append(f"full activation recomputation fits ({got[1] / GiB:.1f} GiB)")
+    zero = _zero_advice(job)
+    if zero:
+        out.append(zero)
     if _is_decoder(job):
         out.append(_model_parallel_advice(job) or "no tp x pp split up to the GPU count fits")
     elif not out:
         out.append("even batch 1 per GPU does not fit: the weights, gradients and optimizer "
                    "state alone exceed one GPU")
     return out
+
+
+def _zero_advice(job: Job) -> str | None:
+    """The smallest ZeRO stage above the job's that fits (sharding over the gradient
+    group: the GPUs of an allreduce job, dp x cp of a 3D job)."""
+    group = job.cluster.gpus if job.strategy.kind == "allreduce" else job.dp * job.parallelism.cp
+    if group < 2 or job.strategy.kind not in ("allreduce", "pipeline", "3d"):
+        return None
+    for z in range(job.parallelism.zero + 1, 4):
+        got = _fits(replace(job, parallelism=replace(job.parallelism, zero=z)))
+        if got and got[0]:
+            return f"ZeRO-{z} (distributed optimizer) fits ({got[1] / GiB:.1f} GiB)"
+    return None
 
 
 def _model_parallel_advice(job: Job) -> str | None:
@@ -75,11 +92,13 @@ def _model_parallel_advice(job: Job) -> str | None:
 
 def memory_advice(job: Job) -> list[str]:
     """Alternatives that fit when ``job`` does not (empty when it fits): a smaller batch
-    per GPU, recomputation, model parallelism; for pipeline and 3D jobs the placement's
-    own suggestions (more stages, a smaller micro-batch, recomputation)."""
+    per GPU, recomputation, a ZeRO stage, model parallelism; for pipeline and 3D jobs a
+    ZeRO stage, then the placement's own suggestions (more stages, a smaller micro-batch,
+    recomputation)."""
     got = _fits(job)
     if got is None or got[0]:
         return []
     if job.strategy.kind in ("pipeline", "3d"):
-        return list(place(job, "default", suggest=True).suggestions)
+        zero = _zero_advice(job)
+        return [zero] * bool(zero) + list(place(job, "default", suggest=True).suggestions)
     return _data_parallel_advice(job)

@@ -22,7 +22,9 @@ class DPOptions:
     ``profile``: measured kernel profile CSV (rows for the cluster's devices are used
     first, then interpolation, then roofline); ``algo``: allreduce algorithm, ``auto`` =
     hierarchical across nodes, ring within one; ``calibrated``: apply the global NCCL
-    efficiency constants of :mod:`ddlsim.sim.collectives`.
+    efficiency constants of :mod:`ddlsim.sim.collectives`; ``zero``: ZeRO stage 0-3
+    (:mod:`ddlsim.sim.zero`: ring reduce-scatter per bucket and weight all-gathers instead
+    of the allreduce; the optimizer step on 1/gpus of the parameters).
     """
 
     model: str = "resnet50"
@@ -48,8 +50,12 @@ class DPOptions:
     trace_iterations: tuple[int, ...] = ()
     trace_ranks: tuple[int, ...] = (0, 1)
     max_events: int = DEFAULT_MAX_EVENTS
+    zero: int = 0
 
     def __post_init__(self) -> None:
+        from ddlsim.sim.zero import check_zero
+
+        check_zero(self.zero)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
         if self.gpus < 1:
@@ -93,6 +99,7 @@ class DPPrediction:
             "model": self.options.model, "cluster": self.options.cluster,
             "gpus": self.result.num_gpus, "nodes": self.cluster.nodes,
             "batch_per_gpu": self.options.batch_per_gpu, "algo": self.algo,
+            "zero": self.options.zero,
             "iteration_s": float(np.median(it)), "iteration_p10_s": float(np.percentile(it, 10)),
             "iteration_p90_s": float(np.percentile(it, 90)),
             "samples_per_s": self.samples_per_s,
@@ -250,10 +257,11 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     costs_by_device = {name: step_cost(workload, counting_estimator(model, paths), opts.dtype,
                                        opts.grad_dtype)
                        for name, model in models.items()}
-    if overhead_s:
-        from dataclasses import replace
+    from dataclasses import replace
 
-        costs_by_device = {k: replace(c, update_s=c.update_s + overhead_s)
+    shards = opts.gpus if opts.zero else 1  # ZeRO: each GPU steps its optimizer shard
+    if overhead_s or shards > 1:
+        costs_by_device = {k: replace(c, update_s=c.update_s / shards + overhead_s)
                            for k, c in costs_by_device.items()}
     costs = [costs_by_device[name] for name in cluster.devices]
 
@@ -265,6 +273,8 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     input_bytes = float(math.prod(workload.input_shape)) * elem
     bucket_bytes = opts.bucket_MB * units.MB
     pcie = min(models[n].device.pcie_bw_bytes_per_s for n in models)
+    weight_ratio = units.dtype_bytes(opts.dtype) / units.dtype_bytes(opts.grad_dtype
+                                                                    or opts.dtype)
     cfg = SyncDPConfig(
         iterations=opts.iterations, batch_per_gpu=opts.batch_per_gpu,
         bucket_bytes=bucket_bytes, overlap=opts.overlap,
@@ -273,6 +283,7 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
         loader_samples_per_s=opts.loader_samples_per_s,
         noise=NoiseSpec(opts.noise, opts.noise_cv), slow_gpus=dict(opts.slow_gpus),
         trace_iterations=opts.trace_iterations, trace_ranks=opts.trace_ranks,
+        zero=opts.zero, gather_bytes=float(costs[0].bwd_grad_bytes.sum()) * weight_ratio,
     )
     algo = opts.algo
     if algo == "auto":
@@ -282,11 +293,19 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     ranks = tuple(range(cluster.num_gpus))
 
     def allreduce(env, nbytes):
-        if len(ranks) > 1:
+        if len(ranks) > 1 and opts.zero == 0:
             yield from collective(env, net, "allreduce", ranks, nbytes, algo)
+        elif len(ranks) > 1:  # ZeRO-3: the backward's weight gather, then the gradients
+            if opts.zero == 3:
+                yield from collective(env, net, "all_gather", ranks, nbytes * weight_ratio)
+            yield from collective(env, net, "reduce_scatter", ranks, nbytes)
+
+    def gather(env, nbytes):
+        if len(ranks) > 1:
+            yield from collective(env, net, "all_gather", ranks, nbytes)
 
     result = simulate_sync_dp(costs, allreduce, cfg, seed=opts.seed, env=env,
-                              max_events=opts.max_events)
+                              max_events=opts.max_events, gather=gather)
 
     def no_comm(env, nbytes):
         return (yield env.timeout(0))
@@ -296,6 +315,9 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
         bucket_bytes=cfg.bucket_bytes, h2d_bytes_per_sample=cfg.h2d_bytes_per_sample,
         h2d_bw_bytes_per_s=cfg.h2d_bw_bytes_per_s, loader_samples_per_s=opts.loader_samples_per_s)
     fastest = min(costs_by_device.values(), key=lambda c: c.compute_s)
+    if shards > 1:  # one GPU steps the whole optimizer
+        fastest = replace(fastest, update_s=(fastest.update_s - overhead_s) * shards
+                          + overhead_s)
     single = simulate_sync_dp([fastest], no_comm, single_cfg)
     return DPPrediction(options=opts, cluster=cluster, result=result,
                         single_gpu_samples_per_s=single.samples_per_s, cost_paths=paths,

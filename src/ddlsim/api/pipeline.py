@@ -91,7 +91,8 @@ def _memory_parts(layers, opts, input_elems, recompute=None):
 
     cfg = MemoryConfig(dtype=opts.dtype, grad_dtype=opts.grad_dtype, optimizer=opts.optimizer,
                        recompute=recompute or opts.recompute, dropout=opts.dropout,
-                       workspace_bytes=opts.workspace_GiB * GiB)
+                       workspace_bytes=opts.workspace_GiB * GiB, zero=opts.zero,
+                       zero_group=opts.dp * opts.cp)
     return layer_memory(layers, cfg, input_elems)
 
 
@@ -239,6 +240,9 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
                              per_dev[d][2], opts.optimizer, opts.grad_dtype, send_div,
                              input_elems) for d in set(stage_dev)}
     chunk_costs = [by_dev[stage_dev[i % p]][i] for i in range(p * v)]
+    if opts.zero:  # each GPU steps the optimizer on its 1/(dp x cp) shard
+        chunk_costs = [replace(c, update_s=c.update_s / (opts.dp * opts.cp))
+                       for c in chunk_costs]
     costs = [_gpu_cost(chunk_costs[k::p]) for k in range(p)]
     attn = np.array([lay.kind == "attention" for lay in layers], dtype=float)
     attention_s = []
@@ -274,14 +278,23 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     shared_nics = cluster.nics_per_node < cluster.gpus_per_node
     groups_per_stage = opts.tp if shared_nics else 1
 
-    def allreduce(env, stage, nbytes):
-        procs = []
-        for r in range(groups_per_stage):
-            ranks = layout.grad_group(stage, r)  # dp x cp peers; dp_group when cp = 1
+    from ddlsim.sim.zero import zero_ops
+
+    ops = zero_ops(opts.zero, _weight_ratio(opts))
+
+    def reduce(ranks, nbytes):
+        if not opts.zero:
             algo = ("hierarchical" if len({x // cluster.gpus_per_node for x in ranks}) > 1
                     and cluster.gpus_per_node > 1 else "ring")
-            procs.append(env.process(collective(env, net, "allreduce", ranks, nbytes, algo)))
-        yield env.all_of(procs)
+            yield from collective(env, net, "allreduce", ranks, nbytes, algo)
+            return
+        for op, factor in ops:  # ZeRO: reduce-scatter, weight all-gather(s), in sequence
+            yield from collective(env, net, op, ranks, nbytes * factor)
+
+    def allreduce(env, stage, nbytes):
+        # dp x cp peers (dp_group when cp = 1), one group per tp rank when NICs are shared
+        yield env.all_of([env.process(reduce(layout.grad_group(stage, r), nbytes))
+                          for r in range(groups_per_stage)])
 
     if simulate:
         result = simulate_pipeline(chunk_costs, cfg, send,
@@ -295,6 +308,13 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         model_flops=model_flops, hardware_flops=hw_flops, tokens_per_sample=wl.tokens_per_sample,
         suggestions=suggestions, cost_paths=paths, placement_note=note,
         chunk_costs=chunk_costs, stage_attention_s=tuple(attention_s))
+
+
+def _weight_ratio(opts) -> float:
+    """Weight bytes per gradient byte (what a ZeRO all-gather carries per reduced byte)."""
+    from ddlsim.units import dtype_bytes
+
+    return dtype_bytes(opts.dtype) / dtype_bytes(opts.grad_dtype or opts.dtype)
 
 
 def _in_flight(schedule: str, p: int, m: int, v: int):

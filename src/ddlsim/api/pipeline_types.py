@@ -35,7 +35,9 @@ class PipelineOptions:
     ``micro_batches`` a multiple of ``stages``; ``blocks`` placement splits the blocks into
     ``stages x vp`` chunks, ``manual`` takes ``stages x vp`` layer counts in model order);
     ``attention``: ``fused`` (FlashAttention, the default) or ``unfused`` for decoder
-    models (others have no such option and ignore it).
+    models (others have no such option and ignore it); ``zero``: ZeRO stage 0-3 over the
+    ``dp x cp`` gradient group (memory sharded; reduce-scatter + all-gather instead of the
+    allreduce, ZeRO-3 a second weight all-gather).
     """
 
     model: str = "gpt-small"
@@ -68,8 +70,11 @@ class PipelineOptions:
     balance_unit: str = "layers"  # or "torchgpipe": modules of torchgpipe's flattened model
     vp: int = 1
     attention: str = "fused"
+    zero: int = 0
 
     def __post_init__(self) -> None:
+        if self.zero not in (0, 1, 2, 3):
+            raise ConfigError(f"zero: must be 0, 1, 2 or 3, got {self.zero!r}")
         for name in ("micro_batch", "micro_batches", "stages", "tp", "dp", "cp", "iterations",
                      "vp"):
             value = getattr(self, name)
@@ -171,7 +176,7 @@ class PipelinePrediction:
             "model": o.model, "cluster": o.cluster, "gpus": gpus, "tp": o.tp, "cp": o.cp,
             "pp": o.stages, "dp": o.dp, "schedule": o.schedule, "micro_batch": o.micro_batch,
             "micro_batches": o.micro_batches, "global_batch": o.global_batch,
-            "vp": o.vp, "attention": o.attention,
+            "vp": o.vp, "attention": o.attention, "zero": o.zero,
             "recompute": o.recompute, "iteration_s": t, "samples_per_s": samples,
             "tokens_per_s": samples * self.tokens_per_sample,
             "model_tflops_per_gpu": self.model_flops / t / gpus / 1e12,

@@ -154,7 +154,7 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
         slow_links=job.cluster.slow_links, cluster_overrides=cluster_overrides(job),
         loader_samples_per_s=job.loader_samples_per_s, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, seed=job.seed,
-        model_overrides=job.workload.architecture,
+        model_overrides=job.workload.architecture, zero=job.parallelism.zero,
         **({"max_events": max_events} if max_events else {}),
         **({"trace_iterations": trace[0], "trace_ranks": trace[1]} if trace else {}))
     pred = predict_dp(opts, cost_model_factory=calibrated_factory(calib, job.framework),
@@ -170,13 +170,16 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
 
 def _dp_memory(job: Job, wl, compute: str, grad: str) -> tuple[float, float]:
     """(bytes needed, capacity) of one data-parallel GPU: weights, gradients, optimizer
-    state and one micro-batch of activations of the whole model (sim.memory)."""
+    state and one micro-batch of activations of the whole model (sim.memory); an
+    allreduce job's ZeRO stage shards them over its GPUs."""
     from ddlsim.sim.hardware import get_device
     from ddlsim.sim.memory import MemoryConfig, layer_memory, stage_memory
 
     cfg = MemoryConfig(dtype=compute, grad_dtype=grad, optimizer=job.optimizer,
                        recompute=job.parallelism.recompute, dropout=job.workload.dropout,
-                       workspace_bytes=job.workspace_bytes)
+                       workspace_bytes=job.workspace_bytes,
+                       **({"zero": job.parallelism.zero, "zero_group": job.cluster.gpus}
+                          if job.strategy.kind == "allreduce" else {}))
     mem = layer_memory(wl.layers, cfg, int(wl.batch * math.prod(wl.input_shape)))
     cap = get_device(job_device(job)).memory_bytes
     st = stage_memory(mem, 0, 0, len(wl.layers), 1, cap)
@@ -203,7 +206,7 @@ def pipeline_options(job: Job, max_events: int | None = None):
         workspace_GiB=job.workspace_bytes / 2**30, iterations=1, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, model_overrides=job.workload.architecture,
         cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
-        vp=par.vp, attention=job.workload.attention,
+        vp=par.vp, attention=job.workload.attention, zero=par.zero,
         **({"max_events": max_events} if max_events else {}))
 
 

@@ -35,6 +35,12 @@ What a GPU holds while training a slice of a model (SI bytes throughout):
     from the RNG state and recomputes the scores): ``34 s b h`` bytes plus the statistics
     (the layernorms' and the attention's per-row log-sum-exp, ``a s b`` elements);
 
+* **ZeRO** (Rajbhandari et al. 2020 Sec. 5, Fig. 1; ``zero`` stage over ``zero_group``
+  = N_d data-parallel GPUs, for 3D jobs dp x cp): stage 1 (Megatron's distributed
+  optimizer) shards the optimizer state incl. master weights, ``2 Psi + 2 Psi + K Psi /
+  N_d``; stage 2 also the gradients, ``2 Psi + (2 + K) Psi / N_d``; stage 3 (FSDP) also the
+  weights, ``(2 + 2 + K) Psi / N_d``, plus one checkpoint segment's (transformer block's)
+  gathered weights as working memory (``StageMemory.gathered_bytes``);
 * a **workspace** allowance (CUDA context, cuBLAS/cuDNN workspaces, allocator
   fragmentation): :data:`DEFAULT_WORKSPACE_BYTES`.
 
@@ -84,7 +90,8 @@ class MemoryConfig:
     ``dtype``: weights and activations; ``grad_dtype``: gradients (None: ``dtype``);
     ``optimizer``: ``sgd`` | ``momentum`` | ``adam``; ``master_weights``: keep fp32 master
     weights (None: yes for 16-bit ``dtype``); ``recompute``: ``none`` | ``selective`` |
-    ``full``; ``dropout``: count dropout masks; ``workspace_bytes``: fixed allowance (B).
+    ``full``; ``dropout``: count dropout masks; ``workspace_bytes``: fixed allowance (B);
+    ``zero``: ZeRO stage 0-3 sharding over ``zero_group`` data-parallel GPUs.
     """
 
     dtype: str = "float32"
@@ -94,8 +101,14 @@ class MemoryConfig:
     recompute: str = "none"
     dropout: bool = False
     workspace_bytes: float = DEFAULT_WORKSPACE_BYTES
+    zero: int = 0
+    zero_group: int = 1
 
     def __post_init__(self) -> None:
+        if self.zero not in (0, 1, 2, 3):
+            raise ConfigError(f"zero: must be 0, 1, 2 or 3, got {self.zero!r}")
+        if not (isinstance(self.zero_group, int) and self.zero_group >= 1):
+            raise ConfigError(f"zero_group: must be an integer >= 1, got {self.zero_group!r}")
         for name in ("dtype", "grad_dtype"):
             value = getattr(self, name)
             if value is not None:
@@ -239,8 +252,21 @@ def layer_memory(layers: Sequence, cfg: MemoryConfig, input_elems: int) -> Layer
         first = np.ones(n, dtype=bool)
         first[1:] = segment[1:] != segment[:-1]
         stored = np.where(first, inputs, 0.0)
-    return LayerMemory(names, params * w_b, params * g_b, params * o_b, stored, full,
-                       segment, inputs, cfg)
+    d = cfg.zero_group
+    shard = [d if cfg.zero >= k else 1 for k in (3, 2, 1)]  # weights, grads, optimizer
+    return LayerMemory(names, params * w_b / shard[0], params * g_b / shard[1],
+                       params * o_b / shard[2], stored, full, segment, inputs, cfg)
+
+
+def gathered_peak(mem: LayerMemory, start: int, stop: int) -> float:
+    """ZeRO-3 working memory of layers ``[start, stop)``: the largest checkpoint segment's
+    (transformer block's) full weights, gathered while it runs (0 unless sharded)."""
+    cfg = mem.config
+    if cfg.zero < 3 or cfg.zero_group == 1 or stop <= start:
+        return 0.0
+    seg = mem.segment[start:stop]
+    sums = np.bincount(seg - seg[0], weights=mem.weights[start:stop] * cfg.zero_group)
+    return float(sums.max())
 
 
 @dataclass(frozen=True)
@@ -261,11 +287,13 @@ class StageMemory:
     workspace_bytes: float
     micro_batches_in_flight: float
     chunks: tuple[tuple[int, int], ...] = ()  # interleaved: (start, stop) of each chunk
+    gathered_bytes: float = 0.0  # ZeRO-3: one segment's gathered weights
 
     @property
     def total_bytes(self) -> float:
         return (self.weights_bytes + self.grads_bytes + self.optimizer_bytes
-                + self.activations_bytes + self.recompute_bytes + self.workspace_bytes)
+                + self.activations_bytes + self.recompute_bytes + self.workspace_bytes
+                + self.gathered_bytes)
 
     @property
     def over_bytes(self) -> float:
@@ -279,7 +307,8 @@ class StageMemory:
     def breakdown(self) -> dict[str, float]:
         return {"weights": self.weights_bytes, "grads": self.grads_bytes,
                 "optimizer": self.optimizer_bytes, "activations": self.activations_bytes,
-                "recompute": self.recompute_bytes, "workspace": self.workspace_bytes}
+                "recompute": self.recompute_bytes, "workspace": self.workspace_bytes,
+                "gathered": self.gathered_bytes}
 
 
 def stage_memory(mem: LayerMemory, stage: int, start: int, stop: int, in_flight_mb: float,
@@ -295,7 +324,7 @@ def stage_memory(mem: LayerMemory, stage: int, start: int, stop: int, in_flight_
         activations_bytes=float(in_flight_mb * mem.stored[sl].sum()),
         recompute_bytes=mem.recompute_peak(start, stop),
         workspace_bytes=float(mem.config.workspace_bytes),
-        micro_batches_in_flight=in_flight_mb)
+        micro_batches_in_flight=in_flight_mb, gathered_bytes=gathered_peak(mem, start, stop))
 
 
 def interleaved_stage_memory(mem: LayerMemory, stage: int, chunks: Sequence[tuple[int, int]],
@@ -320,4 +349,5 @@ def interleaved_stage_memory(mem: LayerMemory, stage: int, chunks: Sequence[tupl
         activations_bytes=act,
         recompute_bytes=max(mem.recompute_peak(a, b) for a, b in chunks),
         workspace_bytes=float(mem.config.workspace_bytes), micro_batches_in_flight=infl,
-        chunks=tuple((int(a), int(b)) for a, b in chunks))
+        chunks=tuple((int(a), int(b)) for a, b in chunks),
+        gathered_bytes=max(gathered_peak(mem, a, b) for a, b in chunks))

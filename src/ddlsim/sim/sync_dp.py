@@ -11,15 +11,14 @@ What one iteration does on every GPU (PyTorch DDP's schedule):
    reduced one after another (one NCCL stream);
 4. the optimizer step runs after the last bucket; then the next iteration.
 
-Granularity (see DESIGN.md, "Simulation fidelity and speed"): per-GPU compute timelines
-are computed with NumPy, one row per GPU (or one shared row when no noise, slow GPU or
-mixed device separates the GPUs), and only the collectives are SimPy processes, so a
-1,024-GPU iteration costs a handful of events per bucket, not one per GPU. Stragglers
-stay exact: a bucket starts when the slowest GPU has it ready.
-
-The allreduce is injected as ``allreduce(env, nbytes) -> generator`` (a SimPy process
-body), so the schedule can be tested against a fixed-cost collective and run against the
-flow-level network of :mod:`ddlsim.sim.collectives` alike.
+Granularity (DESIGN.md, "Simulation fidelity and speed"): per-GPU compute timelines are
+NumPy rows (one shared row when no noise, slow GPU or mixed device separates the GPUs);
+only the collectives are SimPy processes, a handful of events per bucket. Stragglers stay
+exact: a bucket starts when the slowest GPU has it ready. The allreduce is injected as
+``allreduce(env, nbytes) -> generator`` (a SimPy process body): a fixed-cost collective
+in tests, the flow-level network of :mod:`ddlsim.sim.collectives` in predictions. ZeRO
+(:mod:`ddlsim.sim.zero`): buckets reduce-scatter; ``gather`` all-gathers the weights
+after the step (stages 1-2) or before the forward, overlapping it (stage 3).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import simpy
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
+from ddlsim.sim.dp_spans import compute_spans
 from ddlsim.sim.updates import update_row
 from ddlsim.units import dtype_bytes
 
@@ -183,6 +183,8 @@ class SyncDPConfig:
     slow_gpus: Mapping[int, float] = field(default_factory=dict)
     trace_iterations: Sequence[int] = ()
     trace_ranks: Sequence[int] = (0,)
+    zero: int = 0  # ZeRO: 1-2 gather weights after the step, 3 before forward (+ buckets)
+    gather_bytes: float = 0.0  # weight bytes each ZeRO all-gather carries
 
     def __post_init__(self) -> None:
         checks = [
@@ -274,12 +276,13 @@ def segment_sums(times: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 
 def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce: AllreduceFn,
-                    cfg: SyncDPConfig, rng: np.random.Generator, result_box: list) -> Generator:
+                    cfg: SyncDPConfig, rng: np.random.Generator, result_box: list,
+                    gather: AllreduceFn | None = None) -> Generator:
     """SimPy process: run ``cfg.iterations`` iterations on ``len(costs)`` GPUs.
 
     ``costs[rank]``: the StepCost of that GPU's device; ``allreduce(env, nbytes)``: the
-    collective's process body; the finished :class:`SyncDPResult` is appended to
-    ``result_box``.
+    collective's process body (per bucket); ``gather(env, nbytes)``: the ZeRO weight
+    all-gather (``cfg.zero``, :mod:`ddlsim.sim.zero`); the result goes to ``result_box``.
     """
     num_gpus = len(costs)
     if num_gpus < 1:
@@ -325,6 +328,10 @@ def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce
             data_ready = start
         t_fwd = data_ready + h2d_s
         fwd_end = t_fwd + fwd_l.sum(axis=1)
+        if cfg.zero == 3 and gather is not None:  # prefetched weights: overlap the forward
+            yield env.timeout(max(float(data_ready.max()) - env.now, 0.0))
+            yield env.process(gather(env, cfg.gather_bytes))
+            fwd_end = np.maximum(fwd_end, env.now)
         bwd_layer_end = fwd_end[:, None] + np.cumsum(bwd_l, axis=1)
         bwd_end = bwd_layer_end[:, -1] if bwd_l.shape[1] else fwd_end
 
@@ -347,12 +354,17 @@ def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce
         upd_start = np.maximum(bwd_end, comm_end)
         upd_end = upd_start + upd
         iteration_end[it] = float(upd_end.max())
+        if cfg.zero in (1, 2) and gather is not None:  # updated weight shards, exposed
+            yield env.timeout(iteration_end[it] - env.now)
+            yield env.process(gather(env, cfg.gather_bytes))
+            upd_end = np.full(rows, env.now)
+            iteration_end[it] = env.now
         exposed[it] = iteration_end[it] - float((bwd_end + upd).max())
         busy += h2d_s + fwd_l.sum(axis=1) + bwd_l.sum(axis=1) + upd
         update_log.append(update_row(it, float(iteration_end[it]), -1, it, it + 1, num_gpus))
         if tracing:
             for r, row in trace_ranks:
-                spans.extend(_compute_spans(r, ref, t_fwd[row], fwd_l[row], fwd_end[row],
+                spans.extend(compute_spans(r, ref, t_fwd[row], fwd_l[row], fwd_end[row],
                                             bwd_l[row], upd_start[row], upd[row], h2d_s))
         if iteration_end[it] > env.now:
             yield env.timeout(iteration_end[it] - env.now)
@@ -365,31 +377,16 @@ def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce
     ))
 
 
-def _compute_spans(rank, ref: StepCost, t_fwd, fwd_l, fwd_end, bwd_l, upd_start, upd_s, h2d_s):
-    track = f"gpu{rank} compute"
-    out = []
-    if h2d_s > 0:
-        out.append((track, "h2d copy", t_fwd - h2d_s, h2d_s))
-    t = t_fwd
-    for name, dur in zip(ref.layer_names, fwd_l, strict=True):
-        out.append((track, f"fwd {name}", t, dur))
-        t += dur
-    t = fwd_end
-    for name, dur in zip(reversed(ref.layer_names), bwd_l, strict=True):
-        out.append((track, f"bwd {name}", t, dur))
-        t += dur
-    out.append((track, "optimizer step", upd_start, upd_s))
-    return out
-
-
 def simulate_sync_dp(costs: Sequence[StepCost], allreduce: AllreduceFn, cfg: SyncDPConfig,
                      seed: int = 0, env: simpy.Environment | None = None,
-                     max_events: int = DEFAULT_MAX_EVENTS) -> SyncDPResult:
+                     max_events: int = DEFAULT_MAX_EVENTS, gather: AllreduceFn | None = None
+                     ) -> SyncDPResult:
     """Run a synchronous data-parallel job to completion and return its result.
 
     ``max_events``: event budget (:mod:`ddlsim.sim.budget`); SimulationError beyond it."""
     env = env or simpy.Environment()
     box: list[SyncDPResult] = []
-    env.process(sync_dp_process(env, costs, allreduce, cfg, np.random.default_rng(seed), box))
+    env.process(sync_dp_process(env, costs, allreduce, cfg, np.random.default_rng(seed), box,
+                              gather))
     run_budgeted(env, max_events=max_events, what="sync data-parallel simulation")
     return box[0]
