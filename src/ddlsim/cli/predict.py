@@ -58,6 +58,9 @@ def _emit_json(calib, preds, extra=None) -> None:
 @click.option("--bucket-MB", "--bucket-mb", "bucket_mb", default=25.0, show_default=True,
               type=float, help="DDP gradient bucket, 10^6 bytes.")
 @click.option("--no-overlap", is_flag=True, help="Allreduce only after the whole backward.")
+@click.option("--zero", default=0, show_default=True, type=click.IntRange(0, 3),
+              help="ZeRO stage / distributed optimizer: 1 shards optimizer state over the "
+                   "data-parallel GPUs, 2 also gradients, 3 (FSDP) also weights.")
 @click.option("--noise", default="none", show_default=True, type=NOISE)
 @click.option("--noise-cv", default=0.0, show_default=True, type=float,
               help="Coefficient of variation of per-kernel time noise.")
@@ -79,7 +82,7 @@ def _emit_json(calib, preds, extra=None) -> None:
 @CALIBRATION
 @JSON
 def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, no_overlap,
-       noise, noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, trace_iters,
+       zero, noise, noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, trace_iters,
        trace_ranks, max_events, out_dir, calibration, as_json) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
@@ -96,6 +99,7 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
                 cluster, n, device=device, slow_links=pairs(
                     "--slow-link", slow_link, str, "LINK=FACTOR like nic0.tx=4")),
             precision=precision(dtype), batch=api.Batch(micro=batch),
+            parallelism=api.Parallelism(zero=zero),
             strategy=api.Strategy(kind="allreduce", algo=algo, bucket_bytes=bucket_mb * 1e6,
                                   overlap=not no_overlap),
             iterations=iterations, seed=seed, noise=noise, noise_cv=noise_cv,
@@ -330,12 +334,18 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
 @click.option("--dp", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--cp", default=1, show_default=True, type=click.IntRange(min=1),
               help="Context-parallel degree: ring attention over CP GPUs, seq/CP tokens each.")
+@click.option("--vp", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Virtual pipeline stages per GPU (interleaved 1F1B; micro-batches per "
+                   "replica must be a multiple of --pp).")
+@click.option("--zero", default=0, show_default=True, type=click.IntRange(0, 3),
+              help="ZeRO stage / distributed optimizer: 1 shards optimizer state over the "
+                   "data-parallel GPUs, 2 also gradients, 3 (FSDP) also weights.")
 @click.option("--global-batch", default=1536, show_default=True, type=click.IntRange(min=1),
               help="Sequences per iteration (1536: GPT-3 175B's 3.2M tokens, Brown et al. "
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
                 attention, optimizer, recompute, sequence_parallel, max_events, out_dir,
-                calibration, as_json, tp, pp, dp, cp, global_batch) -> None:
+                calibration, as_json, tp, pp, dp, cp, vp, zero, global_batch) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
     175B, global batch 1536, micro-batch 1, the even block split, the GPU's mixed
@@ -349,7 +359,7 @@ def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance
         raise click.BadParameter("per-stage devices are a 'ddlsim pipeline' option; 3d runs "
                                  "one device type (the cluster's)", param_hint="--devices")
     calib = api.load_calibration(calibration)
-    par = api.Parallelism(tp=tp, pp=pp, cp=cp, dp=dp, recompute=recompute,
+    par = api.Parallelism(tp=tp, pp=pp, cp=cp, dp=dp, vp=vp, zero=zero, recompute=recompute,
                           sequence_parallel=sequence_parallel,
                           placement="blocks" if unset("placement") else placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
