@@ -110,3 +110,12 @@ def test_every_command_runs_with_no_arguments(command):
     assert out.strip(), command
     if command in ("dp", "ps", "pipeline", "place", "3d", "faults", "plan", "search"):
         assert out.startswith("calibration: stored"), out[:200]
+
+
+def test_3d_takes_the_interleaved_schedule_and_zero_from_the_command_line():
+    base = ["3d", "--model", "gpt3-1.3b", "--tp", "2", "--pp", "4", "--dp", "2",
+            "--global-batch", "64", "--json"]
+    plain = json.loads(_run(*base))["predictions"][0]
+    mixed = json.loads(_run(*base, "--vp", "2", "--zero", "1"))["predictions"][0]
+    assert mixed["iteration_s"] < plain["iteration_s"]  # smaller bubble
+    assert mixed["memory_bytes"] < plain["memory_bytes"]  # optimizer state sharded over dp
