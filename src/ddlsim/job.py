@@ -51,7 +51,8 @@ class Workload:
     ``architecture``: (key, value) pairs among :data:`ARCH_KEYS` that replace the zoo
     model's (a decoder given by its dimensions uses the zoo model of its family as the
     template: ``gpt-small`` for GPT, ``llama2-7b`` for Llama-style GQA/SwiGLU blocks).
-    ``dropout``: count dropout masks in activation memory. ``attention``: how decoder
+    ``dropout``: count dropout masks in activation memory (None: the model's published
+    recipe, see :func:`ddlsim.api.predict.resolve_dropout`). ``attention``: how decoder
     models (GPT, Llama, Nemotron) run the attention core: ``fused`` (FlashAttention-style,
     the default of Megatron-Core, NeMo and PyTorch SDPA: no ``s x s`` score tensor in
     memory) or ``unfused`` (scores, softmax and weighted sum as separate kernels).
@@ -59,7 +60,7 @@ class Workload:
 
     model: str = "resnet50"
     architecture: tuple[tuple[str, int], ...] = ()
-    dropout: bool = False
+    dropout: bool | None = None
     attention: str = "fused"
 
     def __post_init__(self) -> None:

@@ -130,6 +130,20 @@ def resolve_precision(job: Job) -> tuple[str, str | None, str]:
     return compute, gemm, grad
 
 
+def resolve_dropout(job: Job) -> bool:
+    """Whether the job trains with dropout (its masks count in activation memory): the
+    workload's setting, else the model's published recipe. GPT-2/GPT-3 train with dropout
+    0.1 (HF gpt2 config ``resid_pdrop``/``attn_pdrop``; Megatron-LM's GPT defaults
+    ``--hidden-dropout 0.1 --attention-dropout 0.1``); Llama 2/3 and Nemotron train without
+    it (their published configs: dropout 0.0); the zoo's CNNs and MLPs have none in
+    ddlsim's layer graphs."""
+    if job.workload.dropout is not None:
+        return job.workload.dropout
+    from ddlsim.sim.workloads import GPT_PRESETS
+
+    return job.workload.model in GPT_PRESETS
+
+
 def cluster_overrides(job: Job) -> tuple[tuple[str, object], ...]:
     """The job's explicit cluster fields as ClusterSpec overrides (SI units)."""
     extra = dict(job.cluster.overrides())
@@ -176,7 +190,7 @@ def _dp_memory(job: Job, wl, compute: str, grad: str) -> tuple[float, float]:
     from ddlsim.sim.memory import MemoryConfig, layer_memory, stage_memory
 
     cfg = MemoryConfig(dtype=compute, grad_dtype=grad, optimizer=job.optimizer,
-                       recompute=job.parallelism.recompute, dropout=job.workload.dropout,
+                       recompute=job.parallelism.recompute, dropout=resolve_dropout(job),
                        workspace_bytes=job.workspace_bytes,
                        **({"zero": job.parallelism.zero, "zero_group": job.cluster.gpus}
                           if job.strategy.kind == "allreduce" else {}))
@@ -202,7 +216,7 @@ def pipeline_options(job: Job, max_events: int | None = None):
         cluster=job.cluster.preset, devices=job.cluster.stage_devices,
         placement=par.placement, balance=par.balance, dtype=compute, gemm_dtype=gemm,
         grad_dtype=grad, optimizer=job.optimizer, recompute=recompute,
-        sequence_parallel=par.sequence_parallel, dropout=job.workload.dropout,
+        sequence_parallel=par.sequence_parallel, dropout=resolve_dropout(job),
         workspace_GiB=job.workspace_bytes / 2**30, iterations=1, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, model_overrides=job.workload.architecture,
         cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
