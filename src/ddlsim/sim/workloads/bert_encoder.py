@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import call
-from ddlsim.sim.workloads.gpt_decoder import attention_calls, ln_layer
+from ddlsim.sim.workloads.gpt_decoder import attention_calls, gelu_mlp, ln_layer
 from ddlsim.sim.workloads.graph import Layer, Workload, check_batch, check_dtype, check_int
 from ddlsim.sim.workloads.net import Net
 
@@ -70,12 +70,7 @@ def _bert_block(i: int, batch: int, hidden: int, heads: int, seq: int, ffn: int
     layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
     layers.append(ln_layer(f"{p}.ln1", rows, hidden))
     net.shape = (hidden,)
-    net.linear(f"{p}.mlp.fc1", ffn, rows=rows)
-    layers.append(net.layers.pop())
-    net.elementwise(f"{p}.mlp.gelu", "gelu", rows=rows)
-    layers.append(net.layers.pop())
-    net.linear(f"{p}.mlp.fc2", hidden, rows=rows)
-    layers.append(net.layers.pop())
+    layers += gelu_mlp(net, p, hidden, ffn, rows)
     layers.append(Layer(f"{p}.add2", "add", add, add, 0, 0, numel))
     layers.append(ln_layer(f"{p}.ln2", rows, hidden))
     return layers

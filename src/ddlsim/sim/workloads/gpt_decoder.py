@@ -140,6 +140,18 @@ def ln_layer(name: str, rows: int, hidden: int) -> Layer:
                  numel + 2 * rows, numel)
 
 
+def gelu_mlp(net: Net, prefix: str, hidden: int, ffn: int, rows: int) -> list[Layer]:
+    """The GELU MLP of a GPT or BERT block: ``fc1`` (hidden -> ffn), ``gelu``, ``fc2``
+    (ffn -> hidden) over ``rows`` tokens, in forward order (``net.shape`` must be
+    ``(hidden,)``)."""
+    net.linear(f"{prefix}.mlp.fc1", ffn, rows=rows)
+    fc1 = net.layers.pop()
+    net.elementwise(f"{prefix}.mlp.gelu", "gelu", rows=rows)
+    gelu = net.layers.pop()
+    net.linear(f"{prefix}.mlp.fc2", hidden, rows=rows)
+    return [fc1, gelu, net.layers.pop()]
+
+
 def _gpt_block(net: Net, i: int, batch: int, hidden: int, heads: int, seq: int,
                ffn: int, attention: str = "fused") -> list[Layer]:
     """The layers of transformer block ``i`` (pre-LN), in forward order."""
@@ -159,12 +171,7 @@ def _gpt_block(net: Net, i: int, batch: int, hidden: int, heads: int, seq: int,
     layers.append(net.layers.pop())
     layers.append(Layer(f"{p}.add1", "add", add, add, 0, 0, numel))
     layers.append(ln_layer(f"{p}.ln2", rows, hidden))
-    net.linear(f"{p}.mlp.fc1", ffn, rows=rows)
-    layers.append(net.layers.pop())
-    net.elementwise(f"{p}.mlp.gelu", "gelu", rows=rows)
-    layers.append(net.layers.pop())
-    net.linear(f"{p}.mlp.fc2", hidden, rows=rows)
-    layers.append(net.layers.pop())
+    layers += gelu_mlp(net, p, hidden, ffn, rows)
     layers.append(Layer(f"{p}.add2", "add", add, add, 0, 0, numel))
     return layers
 
