@@ -13,11 +13,15 @@ link: its leftover goes to the others. Rates are recomputed whenever a flow star
 ends (once per simulated instant, however many flows start in it), and the completion
 of the earliest-finishing flow is (re)scheduled; stale wake-ups are ignored.
 
-Cost: start/finish updates the per-link counters for the links the flow touches
-(vectorised NumPy). The max-min recomputation costs
-O(bottleneck rounds x links) NumPy work, rounds <= number of active flows; collectives
-keep the number of flows per collective constant (not growing with GPUs), so the
-simulator's cost grows linearly with links, i.e. with GPUs.
+Cost: links are aggregated exactly into classes (:class:`~ddlsim.sim.flows.LinkClasses`):
+links of equal capacity that every path seen so far uses with the same weight share one
+set of counters, so start/finish and the max-min recomputation walk classes, not links.
+A symmetric collective (a ring or tree over every NIC of a rail-optimised cluster, the
+intra-node stage over every GPU) touches a handful of classes however many GPUs there
+are; only the first sight of a path (splitting classes, O(links)) and reading per-link
+counters grow with the cluster. Asymmetry (a slow link, a point-to-point flow on one NIC)
+splits the classes it touches, down to one per link, with the same rates bit for bit.
+Collectives keep the number of flows per collective constant (not growing with GPUs).
 
 Counters per link: ``bytes_carried`` (weight x bytes of finished flows plus progress of
 running ones) and ``busy_s`` (time during which at least one flow was active on it,
@@ -27,30 +31,33 @@ latency once, after the bandwidth phase (links are not held during it).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
 import simpy
 
 from ddlsim.errors import ConfigError, SimulationError, unknown_name
-from ddlsim.sim.flows import Flow, Path, fill_numpy, fill_small
-from ddlsim.sim.topology import ClusterSpec, link_table, route
+from ddlsim.sim.flows import ClassPath, Flow, LinkClasses, Path, fill_numpy, fill_small
+from ddlsim.sim.topology import ClusterSpec, link_columns, route
 
-__all__ = ["Flow", "Link", "Network", "Path"]
+__all__ = ["Flow", "Link", "LinkList", "Network", "Path"]
 
 _REL_TOL = 1e-9  # a flow is done when remaining <= _REL_TOL * nbytes ...
 _TIME_TOL_S = 1e-10  # ... or when it would finish within this many seconds
-#: Up to this many (flow, link) incidences among the active flows, max-min filling runs in
-#: plain Python over the links in use; above it (rings over hundreds of links), in NumPy over
-#: every link. Both do the same float operations in the same order (same rates, bit for bit).
+#: Up to this many (flow, link class) incidences among the active flows, max-min filling
+#: runs in plain Python over the classes in use; above it, in NumPy over every class. Both
+#: do the same float operations in the same order (same rates, bit for bit).
 _SMALL_INCIDENCES = 256
 #: Rates of an active set of at most this many flows are memoised (see ``_max_min_rates``) ...
 _MEMO_MAX_FLOWS = 32
 #: ... in a table of at most this many entries (cleared when full).
 _MEMO_MAX_ENTRIES = 1 << 16
-#: Paths of at most this many links update the per-link counters element by element
-#: (cheaper than NumPy fancy indexing for a handful of links; same float operations).
+#: Paths over at most this many classes update the counters element by element
+#: (cheaper than NumPy fancy indexing for a handful of classes; same float operations).
 _SHORT_PATH = 8
+#: Class views of at most this many paths are kept (cleared when full; rebuilt on demand).
+_MAX_REPS = 1 << 14
 
 
 class Link:
@@ -84,29 +91,54 @@ class Link:
         return f"Link({self.id}, {self.capacity_Bps:.3g} B/s)"
 
 
+class LinkList(Sequence[Link]):
+    """``Network.links``: a :class:`Link` per link in index order, each made on first use
+    (a 100,000-GPU cluster has 400,000 links; a prediction looks at a few)."""
+
+    def __init__(self, net: Network, ids: list[str], kinds: list[str]) -> None:
+        self._net, self.ids, self.kinds = net, ids, kinds
+        self._made: dict[int, Link] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self.ids)))]
+        i = operator.index(i)
+        n = len(self.ids)
+        if not -n <= i < n:
+            raise IndexError(f"link index out of range: {i}")
+        i %= n
+        link = self._made.get(i)
+        if link is None:
+            link = self._made[i] = Link(self._net, i, self.ids[i], self.kinds[i])
+        return link
+
+
 class Network:
     """The links of ``cluster`` as SimPy-side shared resources.
 
     Args:
         env: the simulation environment (shared with compute processes).
         cluster: topology; one :class:`Link` per directional link.
+        aggregate: keep counters per class of equivalent links (default); False keeps them
+            per link (same results, cost linear in the links a flow crosses).
     """
 
-    def __init__(self, env: simpy.Environment, cluster: ClusterSpec) -> None:
+    def __init__(self, env: simpy.Environment, cluster: ClusterSpec,
+                 aggregate: bool = True) -> None:
         self.env = env
         self.cluster = cluster
-        table = link_table(cluster)
-        self.links = [Link(self, i, lid, kind) for i, (lid, kind, _, _) in enumerate(table)]
-        self._by_id = {link.id: link for link in self.links}
-        self._cap = np.array([row[2] for row in table], dtype=np.float64)
-        self._lat = np.array([row[3] for row in table], dtype=np.float64)
-        n = len(table)
-        self._load = np.zeros(n)  # sum of weights of active flows per link
-        self._carried = np.zeros(n)  # bytes of finished flows
-        self._busy = np.zeros(n)  # closed busy intervals, s
-        self._busy_since = np.zeros(n)
+        ids, kinds, caps, lats = link_columns(cluster)
+        self.links = LinkList(self, ids, kinds)
+        self._by_id: dict[str, int] | None = None  # link id -> index, built on first use
+        self._cap = np.array(caps, dtype=np.float64)
+        self._lat = np.array(lats, dtype=np.float64)
+        self._lc = LinkClasses(self._cap, aggregate)  # per-class load, bytes, busy intervals
+        # id(path) -> (path, its ClassPath); holding the path keeps its id from being reused
+        self._reps: dict[int, tuple[Path, ClassPath]] = {}
         self._active: list[Flow] = []
-        self._incidences = 0  # sum of num_links over active flows
         # (id(path) of each active flow, in order) -> (the paths, their rates); holding the
         # paths keeps their ids from being reused while the entry exists.
         self._memo: dict[tuple[int, ...], tuple[tuple[Path, ...], tuple[float, ...]]] = {}
@@ -118,8 +150,10 @@ class Network:
     # -- links ---------------------------------------------------------------------------
     def link(self, link_id: str) -> Link:
         """The link with this id (e.g. ``'nic3.tx'``)."""
+        if self._by_id is None:
+            self._by_id = {lid: i for i, lid in enumerate(self.links.ids)}
         try:
-            return self._by_id[link_id]
+            return self.links[self._by_id[link_id]]
         except KeyError:
             raise unknown_name("link", link_id, self._by_id, "link id") from None
 
@@ -128,7 +162,11 @@ class Network:
         if not bw_Bps > 0:
             raise ConfigError(f"bw_Bps: must be > 0, got {bw_Bps!r}")
         self._settle()
-        self._cap[self.link(link_id).index] = float(bw_Bps)
+        i = self.link(link_id).index
+        self._cap[i] = float(bw_Bps)
+        lc = self._lc
+        lc.refine(np.array([i], dtype=np.int64), np.ones(1))  # the link becomes its own class
+        lc.cap[lc.cls_of[i]] = float(bw_Bps)
         self._memo.clear()  # memoised rates were for the old capacities
         self._mark_dirty()
 
@@ -169,16 +207,31 @@ class Network:
         if flow.nbytes <= 0 or links.num_links == 0:
             self._finish_later(flow)
             return done
+        rep = self._rep(links)
         self._settle()
-        self._occupy(links, self.env.now)
+        self._occupy(rep, self.env.now)
         self._active.append(flow)
-        self._incidences += links.num_links
         self._mark_dirty()
         return done
 
-    def _occupy(self, path: Path, now: float) -> None:
-        """Add ``path``'s weights to the link loads; idle links start a busy interval."""
-        load, since = self._load, self._busy_since
+    def _rep(self, path: Path) -> ClassPath:
+        """``path`` as link classes; its first sight refines the classes (O(links))."""
+        hit = self._reps.get(id(path))
+        lc = self._lc
+        if hit is not None and hit[0] is path:
+            if hit[1].version == lc.version:
+                return hit[1]
+        else:
+            if len(self._reps) >= _MAX_REPS:
+                self._reps.clear()
+            lc.refine(path.idx, path.weights)
+        rep = lc.rep(path.idx, path.weights)
+        self._reps[id(path)] = (path, rep)
+        return rep
+
+    def _occupy(self, path: ClassPath, now: float) -> None:
+        """Add ``path``'s weights to the class loads; idle classes start a busy interval."""
+        load, since = self._lc.load, self._lc.since
         if path.idx.size <= _SHORT_PATH:
             for i, w in path.pairs:
                 if load[i] == 0:
@@ -190,11 +243,12 @@ class Network:
         load[idx] += path.weights
 
     def _release(self, flow: Flow, now: float) -> None:
-        """Remove a finished flow from the link loads and count its bytes; links left idle
-        close their busy interval. Weights are integers, so a load <= 0.5 means idle."""
-        load, carried, busy, since = self._load, self._carried, self._busy, self._busy_since
+        """Remove a finished flow from the class loads and count its bytes; classes left
+        idle close their busy interval. Weights are integers, so a load <= 0.5 means idle."""
+        path = self._rep(flow.path)
+        lc = self._lc
+        load, carried, busy, since = lc.load, lc.carried, lc.busy, lc.since
         nbytes = flow.nbytes
-        path = flow.path
         if path.idx.size <= _SHORT_PATH:
             for i, w in path.pairs:
                 left = load[i] - w
@@ -222,7 +276,7 @@ class Network:
     # -- counters -----------------------------------------------------------------------------
     def bytes_carried(self) -> np.ndarray:
         """Bytes carried per link so far (finished flows plus progress of running ones)."""
-        out = self._carried.copy()
+        out = self._lc.per_link(self._lc.carried)
         now = self.env.now
         for f in self._active:
             moved = f.nbytes - (f.remaining - f.rate * (now - f.t_last))
@@ -231,27 +285,29 @@ class Network:
 
     def busy_time_s(self) -> np.ndarray:
         """Seconds per link during which at least one flow was active on it."""
-        out = self._busy.copy()
-        on = self._load > 0
-        out[on] += self.env.now - self._busy_since[on]
-        return out
+        lc = self._lc
+        on = lc.load[:lc.n] > 0
+        return lc.per_link(lc.busy[:lc.n] + np.where(on, self.env.now - lc.since[:lc.n], 0.0))
 
     def link_stats(self) -> list[dict[str, float | str]]:
         """One record per link: id, kind, capacity_Bps, bytes_carried, busy_s, utilization
         (bytes carried / (capacity x now); 0 at time 0)."""
         carried, busy, now = self.bytes_carried(), self.busy_time_s(), self.env.now
-        rows = []
-        for link in self.links:
-            i = link.index
-            util = carried[i] / (self._cap[i] * now) if now > 0 else 0.0
-            rows.append({"id": link.id, "kind": link.kind, "capacity_Bps": float(self._cap[i]),
-                         "bytes_carried": float(carried[i]), "busy_s": float(busy[i]),
-                         "utilization": float(util)})
-        return rows
+        util = carried / (self._cap * now) if now > 0 else np.zeros(len(self.links))
+        return [{"id": lid, "kind": kind, "capacity_Bps": cap, "bytes_carried": c,
+                 "busy_s": b, "utilization": u}
+                for lid, kind, cap, c, b, u in zip(self.links.ids, self.links.kinds,
+                                                   self._cap.tolist(), carried.tolist(),
+                                                   busy.tolist(), util.tolist(), strict=True)]
 
     @property
     def active_flows(self) -> int:
         return len(self._active)
+
+    @property
+    def link_classes(self) -> int:
+        """Classes of equivalent links so far (:class:`~ddlsim.sim.flows.LinkClasses`)."""
+        return self._lc.n
 
     # -- the fluid engine ---------------------------------------------------------------------
     def _settle(self) -> None:
@@ -283,18 +339,21 @@ class Network:
         start order) and removes their use from every link they cross. The small-set and the
         NumPy variants (:func:`~ddlsim.sim.flows.fill_small`,
         :func:`~ddlsim.sim.flows.fill_numpy`) perform exactly these float operations, so they
-        agree bit for bit.
+        agree bit for bit. They run over link classes, whose members have equal shares, so
+        the rounds and float operations are those of the per-link filling (a class's lowest
+        link index breaks ties).
         """
         active = self._active
         if not active:
             return
+        lc = self._lc
         if len(active) == 1:
-            path = active[0].path
+            path = self._rep(active[0].path)
             if path.idx.size <= _SHORT_PATH:
-                cap = self._cap
+                cap = lc.cap
                 active[0].rate = float(min(cap[i] / w for i, w in path.pairs))
             else:
-                active[0].rate = float(np.min(self._cap[path.idx] / path.weights))
+                active[0].rate = float(np.min(lc.cap[path.idx] / path.weights))
             return
         key = None
         if len(active) <= _MEMO_MAX_FLOWS:
@@ -304,10 +363,12 @@ class Network:
                 for f, rate in zip(active, hit[1], strict=True):
                     f.rate = rate
                 return
-        if self._incidences <= _SMALL_INCIDENCES:
-            fill_small(active, self._cap)
+        reps = [self._rep(f.path) for f in active]
+        if sum(len(r.pairs) for r in reps) <= _SMALL_INCIDENCES:
+            fill_small(active, reps, lc.cap, lc.minm)
         else:
-            fill_numpy(active, self._cap, self._load)
+            n = lc.n
+            fill_numpy(active, reps, lc.cap[:n], lc.load[:n], lc.minm[:n])
         if key is not None:
             if len(self._memo) >= _MEMO_MAX_ENTRIES:
                 self._memo.clear()
@@ -346,7 +407,6 @@ class Network:
             (finished if f.remaining <= slack else still).append(f)
         self._active = still
         for f in finished:
-            self._incidences -= f.path.idx.size
             self._release(f, now)
             f.remaining = 0.0
             self._finish_later(f)

@@ -187,6 +187,11 @@ def link_table(spec: ClusterSpec) -> list[tuple[str, str, float, float]]:
     The latency stored on a link is informative (per traversal); routes compute their
     end-to-end latency with :func:`route`.
     """
+    return list(zip(*link_columns(spec), strict=True))
+
+
+def link_columns(spec: ClusterSpec) -> tuple[list[str], list[str], list[float], list[float]]:
+    """:func:`link_table` as four lists: ids, kinds, capacities (B/s), latencies (s)."""
     g, c, n_leaf = spec.num_gpus, spec.num_nics, spec.num_leaves
     kinds = (["gpu_tx"] * g + ["gpu_rx"] * g + ["nic_tx"] * c + ["nic_rx"] * c
              + ["leaf_up"] * n_leaf + ["leaf_down"] * n_leaf)
@@ -195,10 +200,11 @@ def link_table(spec: ClusterSpec) -> list[tuple[str, str, float, float]]:
     lats = ([spec.intra_latency_s] * (2 * g) + [spec.nic_latency_s] * (2 * c)
             + [spec.switch_latency_s] * (2 * n_leaf))
     ids = link_ids(spec)
-    index = {lid: i for i, lid in enumerate(ids)}
-    for lid, bw in spec.link_overrides:
-        caps[index[lid]] = float(bw)
-    return list(zip(ids, kinds, caps, lats, strict=True))
+    if spec.link_overrides:
+        index = {lid: i for i, lid in enumerate(ids)}
+        for lid, bw in spec.link_overrides:
+            caps[index[lid]] = float(bw)
+    return ids, kinds, caps, lats
 
 
 def route(spec: ClusterSpec, src: int, dst: int, channel: int | None = None
