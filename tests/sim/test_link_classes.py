@@ -9,12 +9,12 @@ import pytest
 import simpy
 
 from ddlsim.errors import ConfigError
-from ddlsim.sim.collective_plans import hierarchical_stages
+from ddlsim.sim.collective_plans import edge_links, hierarchical_stages
 from ddlsim.sim.collectives import collective, sendrecv
 from ddlsim.sim.flows import LinkClasses
 from ddlsim.sim.network import Network
 from ddlsim.sim.sync_dp import StepCost, SyncDPConfig, simulate_sync_dp
-from ddlsim.sim.topology import make_cluster
+from ddlsim.sim.topology import make_cluster, route
 
 
 def _scenario(cluster, aggregate: bool):
@@ -148,6 +148,31 @@ def test_refined_classes_keep_their_invariants():
 def test_aggregate_must_be_a_bool():
     with pytest.raises(ConfigError, match="aggregate"):
         LinkClasses(np.ones(3), aggregate="yes")
+
+
+@pytest.mark.parametrize("channels", [1, 2, 8])
+def test_edge_links_are_route_for_every_edge(channels):
+    spec = make_cluster("dgx-h100", 7, nodes_per_leaf=2, nics_per_node=4)
+    rng = np.random.default_rng(channels)
+    src = rng.integers(0, spec.num_gpus, size=300)
+    dst = rng.integers(0, spec.num_gpus, size=300)
+    dst[:20] = src[:20]  # a GPU to itself: no links
+    dst[20:60] = src[20:60] // 8 * 8 + (src[20:60] + 1) % 8  # same node
+    links, lat = edge_links(spec, src, dst, channels)
+    want, want_lat = [], 0.0
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        if a // 8 == b // 8:
+            hop, h_lat = route(spec, a, b)
+            want += hop * channels
+        else:
+            hop, h_lat = [], 0.0
+            for ch in range(channels):
+                more, h_lat = route(spec, a, b, ch if channels > 1 else None)
+                hop += more
+            want += hop
+        want_lat = max(want_lat, h_lat)
+    assert sorted(links.tolist()) == sorted(want)
+    assert lat == want_lat
 
 
 def _random_flows(aggregate: bool, seed: int):

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ddlsim.errors import ConfigError
 from ddlsim.sim.flows import Path
 from ddlsim.sim.network import Network
-from ddlsim.sim.topology import ClusterSpec, route
+from ddlsim.sim.topology import ClusterSpec
 
 
 @dataclass(frozen=True)
@@ -49,23 +51,57 @@ def spans_nodes(cluster: ClusterSpec, ranks: Sequence[int]) -> bool:
     return len({r // gpn for r in ranks}) > 1
 
 
-def _edges_path(net: Network, edges: Sequence[tuple[int, int]], channels: int
+def edge_links(spec: ClusterSpec, src: np.ndarray, dst: np.ndarray, channels: int
+               ) -> tuple[np.ndarray, float]:
+    """Links (with repeats) and the largest latency of the messages ``src[i] -> dst[i]``
+    on every channel: :func:`~ddlsim.sim.topology.route` for arrays of edges (intra-node
+    edges are shared by all channels; one channel uses each GPU's own NIC)."""
+    src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= spec.num_gpus):
+        raise ConfigError(f"route: GPUs must be in [0, {spec.num_gpus})")
+    gpn, n_gpu, nics, n_nic = spec.gpus_per_node, spec.num_gpus, spec.nics_per_node, spec.num_nics
+    node_s, node_d = src // gpn, dst // gpn
+    intra = (node_s == node_d) & (src != dst)
+    parts = [np.concatenate([src[intra], n_gpu + dst[intra]])] * channels
+    lat = spec.intra_latency_s if intra.any() else 0.0
+    inter = node_s != node_d
+    if inter.any():
+        src, dst, node_s, node_d = src[inter], dst[inter], node_s[inter], node_d[inter]
+        leaf_s, leaf_d = node_s // spec.nodes_per_leaf, node_d // spec.nodes_per_leaf
+        cross = leaf_s != leaf_d
+        base, up = 2 * n_gpu, 2 * n_gpu + 2 * n_nic
+        for ch in range(channels):
+            if channels > 1:
+                nic_s, nic_d = node_s * nics + ch % nics, node_d * nics + ch % nics
+            else:
+                nic_s = node_s * nics + (src % gpn) * nics // gpn
+                nic_d = node_d * nics + (dst % gpn) * nics // gpn
+            parts += [base + nic_s, base + n_nic + nic_d, up + leaf_s[cross],
+                      up + spec.num_leaves + leaf_d[cross]]
+        switches = 3 if cross.any() else 1
+        lat = max(lat, spec.nic_latency_s + switches * spec.switch_latency_s)
+    return np.concatenate(parts), lat
+
+
+def _edges_path(net: Network, src: np.ndarray, dst: np.ndarray, channels: int
                 ) -> tuple[Path, float]:
-    """Path for ``edges`` on every channel (intra-node edges shared by all channels)."""
-    cluster, gpn = net.cluster, net.cluster.gpus_per_node
-    links: list[int] = []
-    lat = 0.0
-    for a, b in edges:
-        if a // gpn == b // gpn:
-            hop, h_lat = route(cluster, a, b)
-            links.extend(hop * channels)
-            lat = max(lat, h_lat)
-        else:
-            for ch in range(channels):
-                hop, h_lat = route(cluster, a, b, ch if channels > 1 else None)
-                links.extend(hop)
-                lat = max(lat, h_lat)
+    """Path for the edges ``src[i] -> dst[i]`` on every channel (see :func:`edge_links`)."""
+    links, lat = edge_links(net.cluster, src, dst, channels)
     return net.path(links), lat
+
+
+def _cached(net: Network, kind: str, ranks: tuple[int, ...], extra: object, build):
+    """``build()`` cached on ``net`` under ``(kind, ranks, extra)``; the rank tuple last
+    used for ``kind`` is matched by identity, so a large tuple is not hashed per call."""
+    last = net.cache.get(("last", kind))
+    if last is not None and last[0] is ranks:
+        table = last[1]
+    else:
+        table = net.cache.setdefault((kind, ranks), {})
+        net.cache[("last", kind)] = (ranks, table)
+    if extra not in table:
+        table[extra] = build()
+    return table[extra]
 
 
 def ring_plan(net: Network, ranks: Sequence[int], channels: int | None = None,
@@ -77,20 +113,21 @@ def ring_plan(net: Network, ranks: Sequence[int], channels: int | None = None,
     broadcast.
     """
     ranks = tuple(ranks)
-    if channels is None:
-        channels = net.cluster.nics_per_node if spans_nodes(net.cluster, ranks) else 1
-    if channels < 1:
+    if channels is not None and channels < 1:
         raise ConfigError(f"channels: must be >= 1, got {channels}")
-    key = ("ring", ranks, channels, closed)
-    plan = net.cache.get(key)
-    if plan is None:
-        p = len(ranks)
-        n_edges = p if closed else p - 1
-        edges = [(ranks[i], ranks[(i + 1) % p]) for i in range(n_edges)] if p > 1 else []
-        path, lat = _edges_path(net, edges, channels)
-        plan = (path, lat, channels)
-        net.cache[key] = plan
-    return plan  # type: ignore[return-value]
+
+    def build() -> tuple[Path, float, int]:
+        k = channels
+        if k is None:
+            k = net.cluster.nics_per_node if spans_nodes(net.cluster, ranks) else 1
+        r = np.asarray(ranks, dtype=np.int64)
+        n_edges = r.size if closed else r.size - 1
+        if r.size < 2:
+            n_edges = 0
+        path, lat = _edges_path(net, r[:n_edges], np.roll(r, -1)[:n_edges], k)
+        return path, lat, k
+
+    return _cached(net, "ring", ranks, (channels, closed), build)
 
 
 def binary_tree_parents(p: int) -> list[int]:
@@ -127,95 +164,114 @@ def double_tree_parents(p: int) -> tuple[list[int], list[int]]:
 
 def tree_height(parent: Sequence[int]) -> int:
     """Largest depth of any position in the tree given by ``parent`` (root: 0)."""
-    best = 0
-    for i in range(len(parent)):
-        depth, j = 0, i
-        while parent[j] >= 0:
-            j = parent[j]
-            depth += 1
-        best = max(best, depth)
-    return best
+    par = np.asarray(parent, dtype=np.int64)
+    node = np.arange(par.size)
+    height = 0
+    while True:  # every position climbs one level per round; rounds = height
+        node = node[par[node] >= 0]
+        if not node.size:
+            return height
+        node = par[node]
+        height += 1
+
+
+def _tree_edges(parents: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(child, parent)`` positions of every edge of the tree given by ``parents``."""
+    par = np.asarray(parents, dtype=np.int64)
+    child = np.flatnonzero(par >= 0)
+    return child, par[child]
 
 
 def tree_plan(net: Network, ranks: Sequence[int]) -> tuple[Path, float, int]:
     """``(path, per-hop latency s, height)`` of a double binary tree over ``ranks``."""
     ranks = tuple(ranks)
-    key = ("tree", ranks)
-    plan = net.cache.get(key)
-    if plan is None:
-        edges: list[tuple[int, int]] = []
-        height = 0
-        for parents in double_tree_parents(len(ranks)):
+
+    def build() -> tuple[Path, float, int]:
+        r = np.asarray(ranks, dtype=np.int64)
+        src, dst, height = [], [], 0
+        for parents in double_tree_parents(r.size):
             height = max(height, tree_height(parents))
-            for child, par in enumerate(parents):
-                if par >= 0:
-                    edges += [(ranks[child], ranks[par]), (ranks[par], ranks[child])]
-        path, lat = _edges_path(net, edges, 1)
-        plan = (path, lat, height)
-        net.cache[key] = plan
-    return plan  # type: ignore[return-value]
+            child, par = _tree_edges(parents)
+            src += [r[child], r[par]]
+            dst += [r[par], r[child]]
+        path, lat = _edges_path(net, np.concatenate(src), np.concatenate(dst), 1)
+        return path, lat, height
+
+    return _cached(net, "tree", ranks, None, build)
 
 
-def _group_by_node(cluster: ClusterSpec, ranks: Sequence[int]) -> list[list[int]]:
-    groups: dict[int, list[int]] = {}
-    for r in ranks:
-        groups.setdefault(r // cluster.gpus_per_node, []).append(r)
-    out = list(groups.values())
-    sizes = {len(g) for g in out}
-    if len(sizes) != 1:
+def _group_by_node(cluster: ClusterSpec, ranks: Sequence[int]) -> np.ndarray:
+    """``ranks`` as a (nodes, ranks per node) array: nodes in order of first appearance,
+    each node's ranks in the given order."""
+    r = np.asarray(ranks, dtype=np.int64)
+    _, first, inverse, counts = np.unique(r // cluster.gpus_per_node, return_index=True,
+                                          return_inverse=True, return_counts=True)
+    if counts.min() != counts.max():
         raise ConfigError(f"ranks: hierarchical allreduce needs the same number of ranks on "
-                          f"every node, got sizes {sorted(sizes)}")
-    return out
+                          f"every node, got sizes {sorted(set(counts.tolist()))}")
+    position = np.empty_like(first)
+    position[np.argsort(first, kind="stable")] = np.arange(first.size)
+    order = np.argsort(position[inverse.reshape(-1)], kind="stable")
+    return r[order].reshape(first.size, int(counts[0]))
 
 
-def _inter_node_stage(net: Network, groups: list[list[int]], nbytes: float | None) -> Stage:
-    """The inter-node allreduce of a hierarchical allreduce, one per rail (the ``r``-th
-    rank of every node): a ring, or a double binary tree where its closed-form time is
-    lower for ``nbytes`` (NCCL's tuner picks the tree at scale, where the ring's 2(n-1)
-    latencies dominate: a ring over 10,000 nodes waits 20,000 hops per allreduce)."""
+def _inter_node_stages(net: Network, groups: np.ndarray
+                       ) -> tuple[Stage, Stage | None, float]:
+    """The ring and (from 4 nodes) the double-binary-tree inter-node stage of a
+    hierarchical allreduce over ``groups`` (nodes x rails), one per rail (the ``r``-th
+    rank of every node), and the ring's per-hop latency."""
+    n, g = groups.shape
+    path, lat = _edges_path(net, groups.ravel(), np.roll(groups, -1, axis=0).ravel(), 1)
+    ring = Stage(path, 2 * (n - 1) / n / g, 2 * (n - 1) * lat)
+    if n < 4:
+        return ring, None, lat
+    src, dst, height = [], [], 0
+    for parents in double_tree_parents(n):
+        height = max(height, tree_height(parents))
+        child, par = _tree_edges(parents)
+        src += [groups[child].ravel(), groups[par].ravel()]
+        dst += [groups[par].ravel(), groups[child].ravel()]
+    tree_path, tree_lat = _edges_path(net, np.concatenate(src), np.concatenate(dst), 1)
+    return ring, Stage(tree_path, 0.5 / g, 2 * height * tree_lat), lat
+
+
+def _pick_inter_node(net: Network, groups: np.ndarray, ring: Stage, tree: Stage | None,
+                     lat: float, nbytes: float | None) -> Stage:
+    """The ring, or the double binary tree where its closed-form time is lower for
+    ``nbytes`` (NCCL's tuner picks the tree at scale, where the ring's 2(n-1) latencies
+    dominate: a ring over 10,000 nodes waits 20,000 hops per allreduce)."""
     from ddlsim.sim.nccl import ring_allreduce_time, tree_allreduce_time
 
-    n, g = len(groups), len(groups[0])
-    ring_edges = [(groups[j][r], groups[(j + 1) % n][r]) for r in range(g) for j in range(n)]
-    path, lat = _edges_path(net, ring_edges, 1)
-    ring = Stage(path, 2 * (n - 1) / n / g, 2 * (n - 1) * lat)
-    if nbytes is None or n < 4:
+    if nbytes is None or tree is None:
         return ring
+    n, g = groups.shape
     bw = net.cluster.nic_bw_Bps * net.cluster.nics_per_node / max(1, g)
     per_rail = nbytes / g
     if tree_allreduce_time(n, per_rail, bw, lat) >= ring_allreduce_time(n, per_rail, bw, lat):
         return ring
-    edges, height = [], 0
-    for parents in double_tree_parents(n):
-        height = max(height, tree_height(parents))
-        for child, par in enumerate(parents):
-            if par >= 0:
-                edges += [(groups[child][r], groups[par][r]) for r in range(g)]
-                edges += [(groups[par][r], groups[child][r]) for r in range(g)]
-    path, lat = _edges_path(net, edges, 1)
-    return Stage(path, 0.5 / g, 2 * height * lat)
+    return tree
 
 
 def hierarchical_stages(net: Network, ranks: Sequence[int],
                         nbytes: float | None = None) -> list[Stage]:
     """The three stages of a hierarchical allreduce (fewer when trivial), cached per
-    message size when the inter-node stage depends on it (:func:`_inter_node_stage`)."""
+    message size when the inter-node stage depends on it (:func:`_pick_inter_node`);
+    the paths are built once per rank tuple."""
     ranks = tuple(ranks)
-    key = ("hier", ranks, nbytes)
-    stages = net.cache.get(key)
-    if stages is None:
+
+    def plans() -> tuple[np.ndarray, Stage | None, tuple[Stage, Stage | None, float] | None]:
         groups = _group_by_node(net.cluster, ranks)
-        n, g = len(groups), len(groups[0])
-        stages = []
+        n, g = groups.shape
         intra = None
         if g > 1:
-            edges = [(grp[i], grp[(i + 1) % g]) for grp in groups for i in range(g)]
-            path, lat = _edges_path(net, edges, 1)
+            path, lat = _edges_path(net, groups.ravel(), np.roll(groups, -1, axis=1).ravel(), 1)
             intra = Stage(path, (g - 1) / g, (g - 1) * lat)
-            stages.append(intra)
-        if n > 1:
-            stages.append(_inter_node_stage(net, groups, nbytes))
-        if intra is not None:
-            stages.append(intra)
-        net.cache[key] = stages
-    return stages  # type: ignore[return-value]
+        return groups, intra, (_inter_node_stages(net, groups) if n > 1 else None)
+
+    def build() -> list[Stage]:
+        groups, intra, inter_plans = _cached(net, "hier", ranks, "plans", plans)
+        inter = [] if inter_plans is None else [
+            _pick_inter_node(net, groups, *inter_plans, nbytes)]
+        return ([intra] if intra else []) + inter + ([intra] if intra else [])
+
+    return _cached(net, "hier", ranks, ("stages", nbytes), build)
