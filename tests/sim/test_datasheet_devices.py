@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ddlsim.errors import ConfigError
 from ddlsim.sim.hardware import get_device
 
 T, G, GIB = 1e12, 1e9, 2**30
@@ -98,6 +99,33 @@ CITED = [
     ("mi325x", "memory_bw_bytes_per_s", 6000 * G, "6 TB/s"),
     ("mi325x", "pcie_bw_bytes_per_s", 64 * G, "PCIe Gen 5 interface with 16 lanes"),
     ("mi325x", "nvlink_bw_bytes_per_s", 448 * G, "assumed equal to the MI300X's"),
+    # NVIDIA A10 datasheet 'A10 Technical Specifications and Features' (dense figures)
+    ("a10", F + "float32", 31.2 * T, "FP32 31.2 teraFLOPS"),
+    ("a10", F + "tf32", 62.5 * T, "TF32 Tensor Core 62.5 teraFLOPS"),
+    ("a10", F + "float16", 125 * T, "FP16 Tensor Core 125 teraFLOPS"),
+    ("a10", F + "bfloat16", 125 * T, "BFLOAT16 Tensor Core 125 teraFLOPS"),
+    ("a10", "memory_bytes", 24 * GIB, "24GB GDDR6"),
+    ("a10", "memory_bw_bytes_per_s", 600 * G, "600GB/s"),
+    ("a10", "pcie_bw_bytes_per_s", 32 * G, "PCIe Gen4 64GB/s"),
+    ("a10", "nvlink_bw_bytes_per_s", 0.0, "no NVLink"),
+    # Intel Hot Chips 2024 Gaudi 3 talk, 'Gaudi Product Generations' table (Gaudi 2 column)
+    ("gaudi2", F + "bfloat16", 432 * T, "Peak Compute (BF16) 432 TFLOPs"),
+    ("gaudi2", "memory_bytes", 96 * GIB, "HBM Capacity 96 GB"),
+    ("gaudi2", "memory_bw_bytes_per_s", 2460 * G, "Peak HBM BW 2.46 TB/s"),
+    ("gaudi2", "pcie_bw_bytes_per_s", 32 * G, "Peak PCIe BW (bi-directional) 64 GB/s"),
+    # Intel Gaudi docs 'Network Configuration': 21 scale-up ports x 100 Gb/s, one direction
+    ("gaudi2", "nvlink_bw_bytes_per_s", 262.5 * G, "21*100Gbps = 262.5 GB/s unidirectional"),
+    # same talk, 'Intel Gaudi 3 Spec and Block Diagram' table; MME fp32/tf32/fp16 from the
+    # ml-engineering table (citing Intel's Gaudi 3 white paper)
+    ("gaudi3", F + "bfloat16", 1835 * T, "BF16 Matrix TFLOPs 1835"),
+    ("gaudi3", F + "fp8", 1835 * T, "FP8 Matrix TFLOPs 1835"),
+    ("gaudi3", F + "float32", 229 * T, "fp32 229 TFLOPS"),
+    ("gaudi3", F + "tf32", 459 * T, "tf32 459 TFLOPS"),
+    ("gaudi3", F + "float16", 459 * T, "fp16 459 TFLOPS"),
+    ("gaudi3", "memory_bytes", 128 * GIB, "HBM Capacity 128 GB"),
+    ("gaudi3", "memory_bw_bytes_per_s", 3670 * G, "HBM Bandwidth 3.67 TB/s"),
+    ("gaudi3", "pcie_bw_bytes_per_s", 64 * G, "Peak BW 128 GB/s bidirectional"),
+    ("gaudi3", "nvlink_bw_bytes_per_s", 525 * G, "21*200Gbps = 21*25 GB/s = 525 GB/s"),
 ]
 
 
@@ -141,3 +169,24 @@ def test_pcie_cards_model_no_nvlink_and_resolve_from_cuda_names():
                       ("NVIDIA A100 80GB PCIe", "a100-pcie-80gb"), ("NVIDIA L40S", "l40s")]:
         dev = get_device(text)
         assert dev.name == key and dev.nvlink_bw_bytes_per_s == 0.0
+
+
+def test_gaudi_scale_up_is_21_roce_ports_one_direction_and_no_unpublished_dtype():
+    # 21 of the 24 on-die RoCE ports go all-to-all inside the 8-card box (3 per peer):
+    # 21 x 100 Gb/s (Gaudi 2) and 21 x 200 Gb/s (Gaudi 3), / 8 bits, one direction.
+    assert get_device("gaudi2").nvlink_bw_bytes_per_s == 21 * 100e9 / 8
+    assert get_device("gaudi3").nvlink_bw_bytes_per_s == 21 * 200e9 / 8
+    for name in ("gaudi2", "gaudi3"):
+        assert "unidirectional" in get_device(name).sources["nvlink_bw_bytes_per_s"]
+    # Gaudi 2 publishes only a BF16 matrix rate: every other dtype is refused by name.
+    assert get_device("gaudi2").dtypes == ("bfloat16",)
+    with pytest.raises(ConfigError, match="gaudi2.*bfloat16"):
+        get_device("gaudi2").peak_flops("float32")
+
+
+def test_a10_is_catalogued_and_a10g_is_not():
+    # The A10G (AWS G5) has no NVIDIA datasheet: it is no alias of the A10.
+    assert get_device("a10").nvlink_bw_bytes_per_s == 0.0
+    assert "A10G" in get_device("a10").sources["memory_bytes"]
+    with pytest.raises(ConfigError):
+        get_device("a10g")

@@ -1,6 +1,7 @@
 """The catalog rows (:data:`CATALOG`): the GPUs of ``published.csv`` with each number's
 primary source, a few GPUs from their vendor datasheets (more in
-:mod:`ddlsim.sim.device_catalog_nvidia` and :mod:`ddlsim.sim.device_catalog_amd`) and a
+:mod:`ddlsim.sim.device_catalog_nvidia`, :mod:`ddlsim.sim.device_catalog_amd` and
+:mod:`ddlsim.sim.device_catalog_intel`) and a
 generic CPU. Rows a user file adds (:func:`add_device`) join them for the rest of the
 process; the built-in ones (:data:`BUILTIN_DEVICES`) cannot be replaced."""
 
@@ -11,6 +12,7 @@ from types import MappingProxyType
 
 from ddlsim.errors import ConfigError
 from ddlsim.sim.device_catalog_amd import amd_rows
+from ddlsim.sim.device_catalog_intel import intel_rows
 from ddlsim.sim.device_catalog_nvidia import nvidia_rows
 from ddlsim.sim.device_spec import DeviceSpec, cpu_spec, gpu_spec
 from ddlsim.units import GB, TFLOPS, GiB
@@ -224,6 +226,7 @@ def _build_rows() -> dict[str, DeviceSpec]:
         _l4(),
         *nvidia_rows(),
         *amd_rows(),
+        *intel_rows(),
         _generic_cpu(),
     ]
     return {row.name: row for row in rows}

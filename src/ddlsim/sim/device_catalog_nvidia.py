@@ -1,5 +1,5 @@
 """NVIDIA GPUs rented today that ``published.csv`` has no (or almost no) rows for: Blackwell
-(B200, one GPU of a GB200 NVL72), L40S and the PCIe cards of A100 and H100, each number from
+(B200, one GPU of a GB200 NVL72), L40S, A10 and the PCIe cards of A100 and H100, each number from
 the vendor's datasheet or product table (conventions in :mod:`ddlsim.sim.hardware`).
 
 Where a vendor table lists Tensor Core rates *with sparsity* (Blackwell, H100, the starred
@@ -157,8 +157,36 @@ def _h100_pcie() -> DeviceSpec:
     )
 
 
+# -- A10 ----------------------------------------------------------------------------------------
+_A10 = ("NVIDIA A10 Tensor Core GPU datasheet, table 'A10 Technical Specifications and "
+        "Features' (dense figures; the datasheet pairs each with its 2x sparse one), as "
+        "reproduced in F.-D. Collin and G. Durif, 'GPU computing with Numba (introduction)' "
+        "(CNRS / IMAG, 2024-08-26)")
+_A10G = ("AWS's A10G (EC2 G5) is a different part: NVIDIA publishes no A10G datasheet, so it is "
+         "not catalogued (only its memory is public: 24 GiB per GPU, AWS Batch GPU table)")
+
+
+def _a10() -> DeviceSpec:
+    def sheet(value: float, label: str) -> tuple[float, str]:
+        return value * TFLOPS, f"{_A10}: {label} {value:g} teraFLOPS"
+    return gpu_spec(
+        "a10", "NVIDIA A10",
+        peaks={
+            "float32": sheet(31.2, "FP32"),
+            "tf32": sheet(62.5, "TF32 Tensor Core"),
+            "float16": sheet(125, "FP16 Tensor Core"),
+            "bfloat16": sheet(125, "BFLOAT16 Tensor Core"),
+        },
+        memory=(24 * GiB, f"{_A10}: GPU memory 24GB GDDR6 ({_GIB}); {_A10G}"),
+        memory_bw=(600 * GB, f"{_A10}: GPU memory bandwidth 600GB/s"),
+        pcie=(32 * GB, f"{_A10}: Interconnect PCIe Gen4 64GB/s, {_HALF_OF}"),
+        nvlink=(0.0, f"{_A10}: PCIe card, the interconnect listed is PCIe Gen4 only (no "
+                     "NVLink)"),
+    )
+
+
 def nvidia_rows() -> list[DeviceSpec]:
     """The rows of this module, in catalog order."""
     return [_b200(), _gb200(), _l40s(), _h100_pcie(),
             _a100_pcie(40, 1555, "NVIDIA A100-PCIE-40GB"),
-            _a100_pcie(80, 1935, "NVIDIA A100 80GB PCIe")]
+            _a100_pcie(80, 1935, "NVIDIA A100 80GB PCIe"), _a10()]
