@@ -9,7 +9,8 @@ Run: ``.venv/bin/python bench/bench_scale.py [--quick]``
   nodes), and the same at 1,024 / 4,096 / 16,384 GPUs to show how the cost grows.
 
 Issue target: each at most 10 s on one core. Wall time by ``time.perf_counter`` around
-``api.predict`` (one warm-up prediction of a small job first, so imports are not counted).
+``api.predict`` (one warm-up prediction of a small job first, so imports are not counted);
+the last line is the ratio of the two largest sync-DP wall times.
 """
 
 from __future__ import annotations
@@ -49,14 +50,18 @@ def main() -> None:
           f"{pred.model_tflops_per_gpu:.0f} model TFLOP/s per GPU (MFU {100 * pred.mfu:.0f} %), "
           f"{pred.memory_bytes / 2**30:.0f} GiB per GPU "
           f"({'fits' if pred.fits else 'does not fit'})")
+    walls = {}
     for gpus in ((64, 512) if quick else (1024, 4096, 16384, 100_000)):
         gpus -= gpus % 8
         job = api.Job(workload=api.Workload("resnet50"), cluster=api.Cluster("dgx-h100", gpus),
                       batch=api.Batch(micro=64), iterations=10 if quick else 100)
         wall, pred = _timed(job)
+        walls[gpus] = wall
         print(f"sync DP resnet50 {gpus:,} GPUs x {job.iterations} iterations: wall "
               f"{wall:.2f} s; {pred.samples_per_s:,.0f} samples/s, "
               f"{100 * pred.scaling_efficiency:.1f} % scaling")
+    (small, w_small), (big, w_big) = list(walls.items())[-2:]
+    print(f"wall {big:,} / {small:,} GPUs: {w_big / w_small:.1f}x for {big / small:.1f}x the GPUs")
 
 
 if __name__ == "__main__":

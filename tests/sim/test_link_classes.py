@@ -213,3 +213,42 @@ def test_random_flows_agree_with_the_per_link_model(seed):
     assert done == ref_done
     assert np.array_equal(net.bytes_carried(), ref.bytes_carried())
     assert np.array_equal(net.busy_time_s(), ref.busy_time_s())
+
+
+def _old_hierarchical_paths(net, ranks):
+    """The per-edge construction the plans had before edge arrays (reference)."""
+    from ddlsim.sim.collective_plans import double_tree_parents
+
+    groups: dict[int, list[int]] = {}
+    for r in ranks:
+        groups.setdefault(r // net.cluster.gpus_per_node, []).append(r)
+    grp = list(groups.values())
+    n, g = len(grp), len(grp[0])
+
+    def path(edges):
+        links = [i for a, b in edges for i in route(net.cluster, a, b)[0]]
+        p = net.path(links)
+        return p.idx.tolist(), p.weights.tolist()
+
+    intra = path([(x[i], x[(i + 1) % g]) for x in grp for i in range(g)])
+    ring = path([(grp[j][r], grp[(j + 1) % n][r]) for r in range(g) for j in range(n)])
+    tree = []
+    for parents in double_tree_parents(n):
+        for child, par in enumerate(parents):
+            if par >= 0:
+                tree += [(grp[child][r], grp[par][r]) for r in range(g)]
+                tree += [(grp[par][r], grp[child][r]) for r in range(g)]
+    return intra, ring, path(tree)
+
+
+@pytest.mark.parametrize("nbytes", [1e9, 1e3])  # ring, tree between nodes
+def test_hierarchical_paths_over_shuffled_ranks_are_the_per_edge_ones(nbytes):
+    net = Network(simpy.Environment(), make_cluster("dgx-a100", 12, nodes_per_leaf=5))
+    rng = np.random.default_rng(5)
+    nodes = rng.permutation(12)[:9]
+    ranks = [int(nd * 8 + r) for nd in nodes for r in rng.permutation(8)[:4]]
+    ranks = [ranks[i] for i in rng.permutation(len(ranks))]  # nodes interleaved
+    stages = hierarchical_stages(net, ranks, nbytes)
+    got = [(s.path.idx.tolist(), s.path.weights.tolist()) for s in stages]
+    intra, ring, tree = _old_hierarchical_paths(net, ranks)
+    assert got == [intra, ring if nbytes > 1e6 else tree, intra]
