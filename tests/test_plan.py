@@ -84,8 +84,10 @@ def test_cost_is_gpus_hours_price_exactly(tmp_path):
 
 def test_packaged_prices_cite_published_rows_and_user_rows_override(tmp_path):
     rows = load_prices()
-    assert rows["h100-sxm"]["usd_per_gpu_hour"] == 4.916  # published.csv COST-01
-    assert "Capacity Blocks" in rows["h100-sxm"]["source"]
+    # the cheapest on-demand quote (AWS p5), not the capacity block (published.csv COST-01)
+    assert rows["h100-sxm"]["usd_per_gpu_hour"] == 6.88
+    assert "Capacity Blocks" not in rows["h100-sxm"]["source"]
+    assert "AWS $4.916 (2025-01-01) capacity_block" in rows["h100-sxm"]["choice"]
     assert rows["v100-sxm2-16gb"]["usd_per_gpu_hour"] == 3.06  # published.csv COST-04
     assert all(r["source"] and r["date"] for r in rows.values())
     user = write_prices(tmp_path / "p.csv", [("h100", 9.0), ("l4", 0.8)])
@@ -158,9 +160,9 @@ def test_unknown_gpu_suggests_closest(monkeypatch):
 
     with pytest.raises(ConfigError, match=r"gpus: .*did you mean 'h100-sxm'"):
         plan(PlanOptions(gpus=("h10",)), predictor=ideal)
-    with pytest.raises(ConfigError, match="no cluster preset"):
-        plan(PlanOptions(gpus=("v100-sxm2-32gb",)), predictor=ideal)
-    # every GPU with a preset is priced now; drop one row to see the error
+    with pytest.raises(ConfigError, match="no cluster preset"):  # priced, but no preset
+        plan(PlanOptions(gpus=("a10",)), predictor=ideal)
+    # drop a priced GPU's quotes to see the error
     priced = {k: v for k, v in load_prices().items() if k != "l4"}
     monkeypatch.setattr(plan_mod, "load_prices", lambda path=None: priced)
     with pytest.raises(ConfigError, match="no price for 'l4'"):
