@@ -26,6 +26,11 @@ PS_MODES = ("asp", "ssp", "bsp", "backup")
 COLLECTIVE_OPS = ("allreduce", "all_gather", "reduce_scatter", "broadcast", "alltoall")
 ARCH_KEYS = ("layers", "hidden", "heads", "kv_heads", "ffn", "seq", "vocab")
 ATTENTION = ("fused", "unfused")
+#: Base matrices a LoRA adapter can attach to (see :mod:`ddlsim.sim.workloads.lora`).
+LORA_TARGETS = ("qkv", "q", "k", "v", "o", "gate", "up", "down")
+#: The MLPerf Llama-2 70B LoRA recipe's targets and adapter dropout (the defaults).
+LORA_DEFAULT_TARGETS = ("qkv", "o")
+LORA_DEFAULT_DROPOUT = 0.1
 
 
 def _positive_int(where: str, value: object, minimum: int = 1) -> None:
@@ -37,6 +42,30 @@ def _positive(where: str, value: object) -> None:
     if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
                               or not value > 0):
         raise ConfigError(f"{where}: must be a number > 0, got {value!r}")
+
+
+def check_lora(rank: object, targets: object, dropout: object, where: str = "lora") -> None:
+    """ConfigError (one line, naming ``where_field``) unless ``rank`` is an integer >= 1,
+    ``targets`` a non-empty tuple of distinct :data:`LORA_TARGETS` (``qkv`` excluding
+    ``q``, ``k``, ``v``) and ``dropout`` a probability in [0, 1)."""
+    from ddlsim.errors import unknown_name
+
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ConfigError(f"{where}_rank: must be a positive integer, got {rank!r}")
+    if not isinstance(targets, tuple) or not targets:
+        raise ConfigError(f"{where}_targets: must name at least one of "
+                          f"{', '.join(LORA_TARGETS)}, got {targets!r}")
+    for t in targets:
+        if t not in LORA_TARGETS:
+            raise unknown_name(f"{where}_targets", t, LORA_TARGETS, "LoRA target")
+    if len(set(targets)) != len(targets):
+        raise ConfigError(f"{where}_targets: must not repeat a target, got {targets!r}")
+    if "qkv" in targets and {"q", "k", "v"} & set(targets):
+        raise ConfigError(f"{where}_targets: 'qkv' (one adapter on the fused projection) "
+                          f"excludes 'q', 'k' and 'v', got {targets!r}")
+    if (not isinstance(dropout, int | float) or isinstance(dropout, bool)
+            or not 0 <= dropout < 1):
+        raise ConfigError(f"{where}_dropout: must be a number in [0, 1), got {dropout!r}")
 
 
 def _choice(where: str, value: object, choices: tuple[str, ...]) -> None:
@@ -56,12 +85,21 @@ class Workload:
     models (GPT, Llama, Nemotron) run the attention core: ``fused`` (FlashAttention-style,
     the default of Megatron-Core, NeMo and PyTorch SDPA: no ``s x s`` score tensor in
     memory) or ``unfused`` (scores, softmax and weighted sum as separate kernels).
+
+    LoRA fine-tuning (:mod:`ddlsim.sim.workloads.lora`): ``lora_rank`` (None: full
+    training) trains rank-``r`` adapters on ``lora_targets`` (None: ``qkv`` and ``o``)
+    with adapter-input dropout ``lora_dropout`` (None: 0.1), the base frozen in the
+    compute precision. The defaults are the MLPerf Llama-2 70B LoRA recipe: e.g.
+    ``Workload("llama2-70b", (("seq", 8192),), lora_rank=16)``.
     """
 
     model: str = "resnet50"
     architecture: tuple[tuple[str, int], ...] = ()
     dropout: bool | None = None
     attention: str = "fused"
+    lora_rank: int | None = None
+    lora_targets: tuple[str, ...] | None = None
+    lora_dropout: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -70,6 +108,22 @@ class Workload:
         for key, value in self.architecture:
             _choice("workload.architecture key", key, ARCH_KEYS)
             _positive_int(f"workload.architecture.{key}", value)
+        if self.lora_rank is None:
+            for name in ("lora_targets", "lora_dropout"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"workload.{name}: needs workload.lora_rank (LoRA "
+                                      f"fine-tuning), got {name}={getattr(self, name)!r}")
+        else:
+            check_lora(*self.lora_settings(), "workload.lora")
+
+    def lora_settings(self) -> tuple[int, tuple[str, ...], float] | None:
+        """``(rank, targets, dropout)`` of LoRA fine-tuning with the MLPerf recipe's
+        defaults filled in (targets ``qkv``, ``o``; dropout 0.1); None for full training."""
+        if self.lora_rank is None:
+            return None
+        return (self.lora_rank,
+                LORA_DEFAULT_TARGETS if self.lora_targets is None else self.lora_targets,
+                LORA_DEFAULT_DROPOUT if self.lora_dropout is None else self.lora_dropout)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 What a GPU holds while training a slice of a model (SI bytes throughout):
 
-* **weights** ``P x bytes(dtype)``;
+* **weights** ``P x bytes(dtype)``, frozen weights included (LoRA's base: the layers'
+  ``frozen_params``, in ``dtype``, with no gradient, master copy or optimizer state;
+  :mod:`ddlsim.sim.workloads.lora`);
 * **gradients** ``P x bytes(grad_dtype)`` (``grad_dtype`` defaults to ``dtype``);
 * **optimizer state**: fp32 master weights when ``dtype`` is 16-bit (mixed precision,
   Micikevicius et al. 2018 "Mixed Precision Training", arXiv 1710.03740) plus the
@@ -230,8 +232,12 @@ def layer_memory(layers: Sequence, cfg: MemoryConfig, input_elems: int) -> Layer
     act_b = dtype_bytes(cfg.dtype)
     w_b, g_b, o_b = cfg.bytes_per_param()
     params = np.array([lay.param_count for lay in layers], dtype=float)
+    frozen = np.array([lay.frozen_params for lay in layers], dtype=float)
     names = tuple(lay.name for lay in layers)
     full = np.array([lay.activation_elems for lay in layers], dtype=float) * act_b
+    masks = np.array([lay.mask_elems for lay in layers], dtype=float)
+    if masks.any():  # LoRA's adapter-dropout masks (1 byte per element)
+        full = full + masks * DROPOUT_MASK_BYTES
     softmax = np.array([_softmax_elems(lay) if lay.kind == "attention" else 0
                         for lay in layers], dtype=float)
     if cfg.dropout:
@@ -254,8 +260,9 @@ def layer_memory(layers: Sequence, cfg: MemoryConfig, input_elems: int) -> Layer
         stored = np.where(first, inputs, 0.0)
     d = cfg.zero_group
     shard = [d if cfg.zero >= k else 1 for k in (3, 2, 1)]  # weights, grads, optimizer
-    return LayerMemory(names, params * w_b / shard[0], params * g_b / shard[1],
-                       params * o_b / shard[2], stored, full, segment, inputs, cfg)
+    weights = (params + frozen if frozen.any() else params) * w_b / shard[0]
+    return LayerMemory(names, weights, params * g_b / shard[1], params * o_b / shard[2],
+                       stored, full, segment, inputs, cfg)
 
 
 def gathered_peak(mem: LayerMemory, start: int, stop: int) -> float:

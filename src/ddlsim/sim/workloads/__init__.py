@@ -78,6 +78,14 @@ from ddlsim.sim.workloads.llama_decoder import (
     nemotron,
     nemotron_param_count,
 )
+from ddlsim.sim.workloads.lora import (
+    LORA_TARGETS,
+    MLPERF_LORA,
+    LoraSpec,
+    apply_lora,
+    lora_layers,
+    lora_param_count,
+)
 from ddlsim.sim.workloads.registry import WORKLOADS, get_workload, list_workloads
 from ddlsim.sim.workloads.specs import SPEC_FIELDS, from_layers
 
@@ -87,10 +95,12 @@ _resnet50 = cached_resnet50
 
 __all__ = [
     "BERT_MAX_POSITIONS", "BERT_PRESETS", "BERT_TYPE_VOCAB", "DECODER_MLPS", "DIGITS_MLP_SIZES",
-    "GPT_PRESETS", "LAYER_KINDS", "LLAMA_PRESETS", "MATMUL_OPS", "NEMOTRON_PRESETS",
-    "RESNET_BLOCKS", "SPEC_FIELDS", "WORKLOADS", "BertPreset", "GptPreset", "Layer",
-    "LlamaPreset", "NemotronPreset", "Workload", "alexnet", "bert", "bert_param_count",
+    "GPT_PRESETS", "LAYER_KINDS", "LLAMA_PRESETS", "LORA_TARGETS", "MATMUL_OPS",
+    "MLPERF_LORA", "NEMOTRON_PRESETS", "RESNET_BLOCKS", "SPEC_FIELDS", "WORKLOADS",
+    "BertPreset", "GptPreset", "Layer", "LlamaPreset", "LoraSpec", "NemotronPreset",
+    "Workload", "alexnet", "apply_lora", "bert", "bert_param_count",
     "cached_gpt", "cached_resnet50", "from_layers", "get_workload", "gpt", "lenet5",
-    "lenet_digits", "list_workloads", "llama", "llama_param_count", "mlp", "nemotron",
+    "lenet_digits", "list_workloads", "llama", "llama_param_count", "lora_layers",
+    "lora_param_count", "mlp", "nemotron",
     "nemotron_param_count", "resnet50", "resnet101", "resnet152", "vgg16",
 ]

@@ -35,6 +35,10 @@ class Layer:
     its owner). ``activation_elems``: elements kept for the backward pass, whole batch
     (see the module docstring for what is counted). ``output_elems``: elements of the
     layer's output, whole batch (what a pipeline stage boundary sends).
+    ``frozen_params``: parameters the layer holds but does not train (no gradient, no
+    optimizer state: the base weights under LoRA, :mod:`ddlsim.sim.workloads.lora`).
+    ``mask_elems``: elements of 1-byte dropout masks its backward reads (LoRA's adapter
+    dropout; the model's own dropout is counted by :mod:`ddlsim.sim.memory`).
     """
 
     name: str
@@ -44,6 +48,8 @@ class Layer:
     param_count: int = 0
     activation_elems: int = 0
     output_elems: int = 0
+    frozen_params: int = 0
+    mask_elems: int = 0
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -51,7 +57,8 @@ class Layer:
         if self.kind not in LAYER_KINDS:
             raise ConfigError(f"layer {self.name!r} kind: must be one of "
                               f"{', '.join(LAYER_KINDS)}, got {self.kind!r}")
-        for label in ("param_count", "activation_elems", "output_elems"):
+        for label in ("param_count", "activation_elems", "output_elems", "frozen_params",
+                      "mask_elems"):
             value = getattr(self, label)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"layer {self.name!r} {label}: must be an integer >= 0, "
@@ -97,7 +104,8 @@ class Workload:
     dtype: str = "float32"
     tokens_per_sample: int = 1
     hyper: tuple[tuple[str, int], ...] = ()
-    _totals: tuple[float, float, int, int] = field(init=False, repr=False, compare=False)
+    _totals: tuple[float, float, int, int, int] = field(init=False, repr=False,
+                                                        compare=False)
     _update: tuple[KernelCall, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +133,8 @@ class Workload:
         bwd = sum(total(layer.bwd) for layer in self.layers)
         params = sum(layer.param_count for layer in self.layers)
         acts = sum(layer.activation_elems for layer in self.layers)
-        object.__setattr__(self, "_totals", (float(fwd), float(bwd), params, acts))
+        frozen = sum(layer.frozen_params for layer in self.layers)
+        object.__setattr__(self, "_totals", (float(fwd), float(bwd), params, acts, frozen))
         object.__setattr__(self, "_update", tuple(
             call("sgd_update", numel=layer.param_count)
             for layer in self.layers if layer.param_count))
@@ -134,6 +143,11 @@ class Workload:
     def param_count(self) -> int:
         """Trainable parameters of the whole model."""
         return self._totals[2]
+
+    @property
+    def frozen_param_count(self) -> int:
+        """Parameters held but not trained (LoRA's frozen base; 0 for full training)."""
+        return self._totals[4]
 
     @property
     def fwd_flops(self) -> float:
