@@ -51,6 +51,7 @@ class DPOptions:
     trace_ranks: tuple[int, ...] = (0, 1)
     max_events: int = DEFAULT_MAX_EVENTS
     zero: int = 0
+    lora: object = None  # LoraSpec: LoRA fine-tuning (ddlsim.sim.workloads.lora)
 
     def __post_init__(self) -> None:
         from ddlsim.sim.zero import check_zero
@@ -250,6 +251,10 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     from ddlsim.sim.workloads import get_workload
 
     workload = get_workload(opts.model, opts.batch_per_gpu, **dict(opts.model_overrides))
+    if opts.lora is not None:  # adapters trained, the base frozen (sim.workloads.lora)
+        from ddlsim.sim.workloads import apply_lora
+
+        workload = apply_lora(workload, opts.lora)
     cluster = cluster_for(opts.cluster, opts.gpus, opts.calibrated, opts.slow_links,
                            opts.cluster_overrides)
     models = (cost_model_factory or cost_models)(cluster.devices, profile_rows(opts.profile))
@@ -275,6 +280,8 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     pcie = min(models[n].device.pcie_bw_bytes_per_s for n in models)
     weight_ratio = units.dtype_bytes(opts.dtype) / units.dtype_bytes(opts.grad_dtype
                                                                     or opts.dtype)
+    if opts.zero == 3 and workload.frozen_param_count and workload.param_count:
+        weight_ratio *= 1 + workload.frozen_param_count / workload.param_count  # LoRA base
     cfg = SyncDPConfig(
         iterations=opts.iterations, batch_per_gpu=opts.batch_per_gpu,
         bucket_bytes=bucket_bytes, overlap=opts.overlap,

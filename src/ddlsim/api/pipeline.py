@@ -172,6 +172,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     import simpy
 
     from ddlsim.api.dp import cost_models, counting_estimator, profile_rows
+    from ddlsim.api.finetune import gather_scales, pipeline_lora_layers, step_flops
     from ddlsim.sim.collectives import broadcast_time, collective
     from ddlsim.sim.memory import interleaved_stage_memory, stage_memory
     from ddlsim.sim.network import Network
@@ -179,7 +180,6 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     from ddlsim.sim.tensor import (
         Layout,
         layer_times,
-        megatron_model_flops,
         recompute_times,
         shard_model,
         stage_costs,
@@ -192,6 +192,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         layers, tp_comm = sharded.layers, sharded.tp_comm
     else:
         layers, tp_comm = wl.layers, ()
+    layers = pipeline_lora_layers(opts, wl, layers)  # LoRA: adapters on the frozen shard
     names = tuple(lay.name for lay in layers)
     if opts.stages * opts.vp > len(layers):
         what = "stages" if opts.vp == 1 else "vp"
@@ -253,20 +254,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     suggestions = [] if not suggest or all(m.fits for m in memory) else _suggest(
         opts, layers, mem, times, caps, input_elems)
 
-    hp = wl.hyperparams
-    if {"hidden", "layers", "seq", "vocab"} <= set(hp):
-        # Megatron-LM's num_floating_point_operations, NeMo's model TFLOP/s:
-        # GPT closed form, or with GQA / MLP width / gating for Llama and Nemotron
-        args = (opts.global_batch, hp["seq"], hp["layers"], hp["hidden"], hp["vocab"])
-        arch = ({} if "kv_heads" not in hp else
-                dict(heads=hp["heads"], kv_heads=hp["kv_heads"], ffn=hp["ffn"],
-                     gated=bool(hp.get("gated_mlp", 1))))
-        model_flops = megatron_model_flops(*args, **arch)
-        hw_flops = megatron_model_flops(*args, recompute=opts.recompute == "full", **arch)
-    else:
-        model_flops = wl.train_flops / opts.micro_batch * opts.global_batch
-        hw_flops = model_flops + (wl.fwd_flops / opts.micro_batch * opts.global_batch
-                                  if opts.recompute == "full" else 0.0)
+    model_flops, hw_flops = step_flops(opts, wl)
 
     env = simpy.Environment()
     net = Network(env, cluster)
@@ -281,19 +269,22 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     from ddlsim.sim.zero import zero_ops
 
     ops = zero_ops(opts.zero, _weight_ratio(opts))
+    scales = gather_scales(layers, bounds, p, v) if opts.zero == 3 else [1.0] * p
 
-    def reduce(ranks, nbytes):
+    def reduce(ranks, nbytes, scale=1.0):
         if not opts.zero:
             algo = ("hierarchical" if len({x // cluster.gpus_per_node for x in ranks}) > 1
                     and cluster.gpus_per_node > 1 else "ring")
             yield from collective(env, net, "allreduce", ranks, nbytes, algo)
             return
         for op, factor in ops:  # ZeRO: reduce-scatter, weight all-gather(s), in sequence
+            factor = factor * scale if op == "all_gather" and scale != 1.0 else factor
             yield from collective(env, net, op, ranks, nbytes * factor)
 
     def allreduce(env, stage, nbytes):
         # dp x cp peers (dp_group when cp = 1), one group per tp rank when NICs are shared
-        yield env.all_of([env.process(reduce(layout.grad_group(stage, r), nbytes))
+        yield env.all_of([env.process(reduce(layout.grad_group(stage, r), nbytes,
+                                             scales[stage]))
                           for r in range(groups_per_stage)])
 
     if simulate:

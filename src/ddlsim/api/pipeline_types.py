@@ -37,7 +37,8 @@ class PipelineOptions:
     ``attention``: ``fused`` (FlashAttention, the default) or ``unfused`` for decoder
     models (others have no such option and ignore it); ``zero``: ZeRO stage 0-3 over the
     ``dp x cp`` gradient group (memory sharded; reduce-scatter + all-gather instead of the
-    allreduce, ZeRO-3 a second weight all-gather).
+    allreduce, ZeRO-3 a second weight all-gather); ``lora``: a
+    :class:`~ddlsim.sim.workloads.LoraSpec` for LoRA fine-tuning (None: full training).
     """
 
     model: str = "gpt-small"
@@ -71,6 +72,7 @@ class PipelineOptions:
     vp: int = 1
     attention: str = "fused"
     zero: int = 0
+    lora: object = None  # LoraSpec (ddlsim.sim.workloads.lora)
 
     def __post_init__(self) -> None:
         if self.zero not in (0, 1, 2, 3):

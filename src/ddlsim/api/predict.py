@@ -24,7 +24,14 @@ class Prediction:
     ``model_flops`` / ``hardware_flops``: per iteration, whole job (hardware counts
     recomputation); ``peak_flops_per_gpu``: dense peak at the job's GEMM precision;
     ``memory_bytes``: the fullest GPU's need; ``scaling_efficiency``: vs one GPU (data
-    parallelism only); ``busbw_Bps``: bus bandwidth (collectives only).
+    parallelism only); ``busbw_Bps``: bus bandwidth (collectives only); ``forward_flops``:
+    the forward pass's share of ``model_flops`` (LoRA fine-tuning only, where it is about
+    half a step rather than a third; None otherwise).
+
+    LoRA (``Workload(lora_rank=...)``): ``model_flops`` are the FLOPs the step executes
+    without recomputation (base forward and data gradient, adapters' forward and
+    backward; :mod:`ddlsim.api.finetune`), so MFU is not inflated by weight gradients the
+    frozen base never computes.
     """
 
     job: Job
@@ -44,6 +51,7 @@ class Prediction:
     dtype: str = ""
     assumptions: tuple[str, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())  # e.g. a profile that is not used
+    forward_flops: float | None = None
 
     @property
     def gpus(self) -> int:
@@ -155,7 +163,7 @@ def cluster_overrides(job: Job) -> tuple[tuple[str, object], ...]:
 # --------------------------------------------------------------------------- engines
 def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None):
     from ddlsim.api.dp import DPOptions, predict_dp
-    from ddlsim.sim.workloads import get_workload
+    from ddlsim.api.finetune import job_workload, lora_spec
 
     compute, gemm, grad = resolve_precision(job)
     micro, _ = job.resolve_batch()
@@ -169,11 +177,11 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
         loader_samples_per_s=job.loader_samples_per_s, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, seed=job.seed,
         model_overrides=job.workload.architecture, zero=job.parallelism.zero,
-        **({"max_events": max_events} if max_events else {}),
+        lora=lora_spec(job.workload), **({"max_events": max_events} if max_events else {}),
         **({"trace_iterations": trace[0], "trace_ranks": trace[1]} if trace else {}))
     pred = predict_dp(opts, cost_model_factory=calibrated_factory(calib, job.framework),
                       overhead_s=calib.overhead(job.framework))
-    wl = get_workload(job.workload.model, micro, **dict(job.workload.architecture))
+    wl = job_workload(job, micro)
     samples = micro * job.cluster.gpus
     flops = wl.train_flops * job.cluster.gpus
     return pred, dict(iteration_s=samples / pred.samples_per_s, samples_per_iteration=samples,
@@ -202,6 +210,7 @@ def _dp_memory(job: Job, wl, compute: str, grad: str) -> tuple[float, float]:
 
 def pipeline_options(job: Job, max_events: int | None = None):
     """The model-parallel engine's options for a pipeline or 3D ``job``."""
+    from ddlsim.api.finetune import lora_spec
     from ddlsim.api.pipeline import PipelineOptions
 
     compute, gemm, grad = resolve_precision(job)
@@ -221,7 +230,7 @@ def pipeline_options(job: Job, max_events: int | None = None):
         calibrated=job.cluster.nccl_calibrated, model_overrides=job.workload.architecture,
         cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
         vp=par.vp, attention=job.workload.attention, zero=par.zero,
-        **({"max_events": max_events} if max_events else {}))
+        lora=lora_spec(job.workload), **({"max_events": max_events} if max_events else {}))
 
 
 def _pipeline(job: Job, calib: Calibration, max_events: int | None, trace=None):
@@ -265,12 +274,12 @@ def check_memory(job: Job) -> tuple[float, float]:
         return float(worst.total_bytes), float(worst.capacity_bytes)
     if job.strategy.kind == "collective":
         raise ConfigError("strategy.kind: a collective job holds no model in memory")
-    from ddlsim.sim.workloads import get_workload
+    from ddlsim.api.finetune import check_lora_strategy, job_workload
 
+    check_lora_strategy(job)
     compute, _, grad = resolve_precision(job)
     micro, _ = job.resolve_batch()
-    wl = get_workload(job.workload.model, micro, **dict(job.workload.architecture))
-    return _dp_memory(job, wl, compute, grad)
+    return _dp_memory(job, job_workload(job, micro), compute, grad)
 
 
 def _ps(job: Job, calib: Calibration, max_events: int | None, trace=None):
@@ -326,11 +335,17 @@ def predict(job: Job, calibration: str | Calibration | None = "stored",
     """Predict ``job`` with ``calibration`` (``"stored"``, ``"default"``, a calibration
     file or a :class:`Calibration`). The only place a job becomes a simulation.
     ``trace``: (iterations, ranks) to record for a Perfetto trace (allreduce only)."""
+    from ddlsim.api.finetune import check_lora_strategy, job_workload
     from ddlsim.sim.hardware import get_device
 
+    check_lora_strategy(job)
     calib = load_calibration(calibration)
     detail, out = _ENGINES[job.strategy.kind](job, calib, max_events, trace)
     memory = out.pop("memory", None)
+    if job.workload.lora_rank is not None:  # LoRA: a forward pass is ~half the step
+        micro, _ = job.resolve_batch()
+        out["forward_flops"] = (job_workload(job, micro).fwd_flops / micro
+                                * out["samples_per_iteration"])
     dev = job_device(job)
     if job.strategy.kind == "collective":
         dtype, peak = "", math.nan
