@@ -78,13 +78,13 @@ def test_quality_steps_follow_the_rcps_at_each_global_batch():
 def test_quality_refusals_say_why_in_one_line(capsys):
     from ddlsim.cli import main
 
-    with pytest.raises(SystemExit) as exc:
+    with pytest.raises(SystemExit) as exc:  # the LoRA benchmark's RCPs are at rank 16
         main(["plan", "--model", "llama2-70b", "--target", "quality", "--gpus", "h100-sxm",
-              "--max-gpus", "64"])
+              "--max-gpus", "64", "--lora-rank", "8"])
     assert exc.value.code == 1
     msg = capsys.readouterr().err.strip()
-    assert "\n" not in msg and msg.startswith("error: target: 'quality' for llama2-70b")
-    assert "LoRA" in msg and "adapter weights" in msg and "use tokens=N" in msg
+    assert "\n" not in msg and msg.startswith("error: lora_rank: the llama2_70b_lora RCPs")
+    assert "rank 16, got 8" in msg
     with pytest.raises(ConfigError, match="'vgg16' has none"):
         parse_target("quality", "vgg16")
     with pytest.raises(ConfigError, match="sequences of 512 tokens"):

@@ -75,11 +75,11 @@ def test_step_equivalents_without_simulating_match_the_full_answer():
 def test_jobs_the_rcps_do_not_describe_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="no MLPerf Training benchmark trains 'vgg16'"):
         time_to_train(replace(resnet_job(), workload=Workload("vgg16")))
-    lora = Job(workload=Workload("llama2-70b"), cluster=Cluster("dgx-h100", 64),
-               parallelism=Parallelism(tp=8), batch=Batch(global_batch=8, micro=1),
-               strategy=Strategy(kind="3d"))
-    with pytest.raises(ConfigError, match=r"LoRA fine-tuning trains only the adapter") as exc:
-        time_to_train(lora)
+    lora = Job(workload=Workload("llama2-70b", (("seq", 8192),), lora_rank=8),
+               cluster=Cluster("dgx-h100", 64), parallelism=Parallelism(tp=8),
+               batch=Batch(global_batch=8, micro=1), strategy=Strategy(kind="3d"))
+    with pytest.raises(ConfigError, match=r"measured with LoRA rank 16 on qkv, o") as exc:
+        time_to_train(lora)  # the RCPs describe the recipe's rank only
     assert "\n" not in str(exc.value)
     bert = Job(workload=Workload("bert-large"), cluster=Cluster("dgx-a100", 8),
                batch=Batch(micro=32), strategy=Strategy(kind="allreduce"))

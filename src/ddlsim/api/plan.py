@@ -110,7 +110,10 @@ class PlanOptions:
     ``prices_path``: CSV overriding/adding price rows;
     ``include_failures``: apply :func:`goodput_factor` with ``mtbf_gpu_hours`` (per
     GPU, hours), ``checkpoint_cost_s`` and ``restart_s`` (s); ``iterations``: simulated
-    iterations per data-parallel configuration.
+    iterations per data-parallel configuration; ``lora_rank``: LoRA fine-tuning of that
+    rank with the MLPerf recipe's targets and dropout (None: full training); ``seq``:
+    sequence length of a sequence model (None: the zoo model's). A ``quality`` target of
+    a LoRA benchmark (Llama-2 70B) plans the benchmark's recipe and sequence length.
     """
 
     model: str = "resnet50"
@@ -133,6 +136,8 @@ class PlanOptions:
     checkpoint_cost_s: float = DEFAULT_CHECKPOINT_COST_S
     restart_s: float = DEFAULT_RESTART_S
     iterations: int = 3
+    lora_rank: int | None = None
+    seq: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_gpus", "batch_per_gpu", "micro_batch", "global_batch", "iterations",
@@ -154,6 +159,14 @@ class PlanOptions:
             raise ConfigError(f"gpus: must be a tuple of device names, got {self.gpus!r}")
         if self.include_failures:
             goodput_factor(1, self.mtbf_gpu_hours, self.checkpoint_cost_s, self.restart_s)
+        self.workload()  # lora_rank / seq checked as a job's workload checks them
+
+    def workload(self):
+        """The :class:`~ddlsim.job.Workload` every configuration trains."""
+        from ddlsim.job import Workload
+
+        arch = (("seq", self.seq),) if self.seq is not None else ()
+        return Workload(self.model, arch, lora_rank=self.lora_rank)
 
 
 # --------------------------------------------------------------------------- plan
@@ -297,6 +310,26 @@ def _row(gpu, preset, gpn, n, pred, target, stat_eff, price_row, opts) -> dict:
     }
 
 
+def _benchmark_recipe(opts: PlanOptions) -> tuple[PlanOptions, list[str]]:
+    """A ``quality`` plan of a LoRA benchmark: the options with its recipe's rank and its
+    sequence length (and a note); ConfigError for another rank. Others: unchanged."""
+    from dataclasses import replace
+
+    from ddlsim.api.time_to_train import lora_recipe, with_benchmark_recipe
+    from ddlsim.convergence import rcp
+    from ddlsim.job import Job
+
+    bm = rcp.benchmark_for_model(opts.model)
+    if str(opts.target).strip().lower() != "quality" or bm is None or bm.lora is None:
+        return opts, []
+    job, notes = with_benchmark_recipe(bm, Job(workload=opts.workload()))
+    if job.workload.lora_settings() != lora_recipe(bm):
+        raise ConfigError(f"lora_rank: the {bm.name} RCPs were measured with LoRA rank "
+                          f"{bm.lora['rank']}, got {opts.lora_rank}")
+    return replace(opts, lora_rank=job.workload.lora_rank,
+                   seq=opts.seq or bm.sequence_length), notes
+
+
 def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
     """Enumerate, predict, price and choose (see the module docstring). ``predictor``
     replaces the simulators (tests); each (GPU, count) is predicted once."""
@@ -306,7 +339,8 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
     from ddlsim.sim.workloads import get_workload
 
     predictor = predictor or default_predictor
-    wl = get_workload(opts.model, 1)  # ConfigError with a suggestion for unknown names
+    opts, recipe_notes = _benchmark_recipe(opts)
+    wl = get_workload(opts.model, 1, **dict(opts.workload().architecture))  # did-you-mean
     tps = wl.tokens_per_sample if wl.tokens_per_sample > 1 else None  # sequence models
     target = parse_target(opts.target, opts.model, opts.dataset_samples, tps)
     stat_eff = None
@@ -350,7 +384,7 @@ def plan(opts: PlanOptions, predictor: Predictor | None = None) -> PlanResult:
         notes.append(f"steps to the target come from a MODEL: {stat_eff.label} "
                      f"({stat_eff.source})")
     if target.kind == "quality":
-        notes += quality_notes(target, table["global_batch"])
+        notes += quality_notes(target, table["global_batch"]) + recipe_notes
     kinds = {g: prices[g]["pricing"] for g in gpus if prices[g]["pricing"] != "on_demand"}
     if kinds:
         notes.append("prices are on-demand except " + ", ".join(

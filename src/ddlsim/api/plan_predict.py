@@ -68,7 +68,12 @@ def predict_dp(model: str, preset: str, gpus: int, opts) -> ConfigPrediction:
     from ddlsim.job import Batch, Cluster, Job, Precision, Strategy, Workload
 
     bpg = opts.batch_per_gpu
-    job = Job(workload=Workload(model), cluster=Cluster(preset, gpus),
+    wl = Workload(model)
+    if hasattr(opts, "workload"):  # LoRA and the sequence length of the plan
+        from dataclasses import replace
+
+        wl = replace(opts.workload(), model=model)
+    job = Job(workload=wl, cluster=Cluster(preset, gpus),
               precision=Precision(opts.dtype), batch=Batch(micro=bpg),
               strategy=Strategy(kind="allreduce"), iterations=opts.iterations)
     label = f"DP {gpus}, {bpg}/GPU"
@@ -98,6 +103,11 @@ def predict_decoder(model: str, preset: str, gpus: int, opts) -> ConfigPredictio
 
     template = decoder_template(model, preset, gpus, opts.dtype, opts.global_batch,
                                 opts.micro_batch)
+    if hasattr(opts, "workload"):  # LoRA and the sequence length of the plan
+        from dataclasses import replace
+
+        template = replace(template, workload=replace(
+            opts.workload(), model=model, attention=template.workload.attention))
     search = search_layouts(template, opts.calibration, opts.search_top)
     best = search.best
     if best is None:

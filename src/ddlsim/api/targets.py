@@ -201,7 +201,10 @@ def steps_and_eval(target: Target, pred, stat_eff=None) -> tuple[int, str, int, 
         conv = target.convergence(pred.global_batch)
     except OutsideRCPRange as exc:
         return 0, RCP_LABEL, 0, math.nan, str(exc).removeprefix("global batch: ")
-    frac = forward_fraction(recompute=pred.recompute)
+    from ddlsim.convergence.rcp import load_benchmark
+
+    frac = forward_fraction(recompute=pred.recompute,
+                            lora=load_benchmark(conv.benchmark).lora is not None)
     eval_s = conv.eval_step_equivalents(frac) * pred.iteration_s
     note = "" if conv.in_range else (f"below the RCP batch range: samples at "
                                      f"{conv.neighbours[0]:,} used")
@@ -211,15 +214,16 @@ def steps_and_eval(target: Target, pred, stat_eff=None) -> tuple[int, str, int, 
 def quality_notes(target: Target, global_batches) -> list[str]:
     """What a ``quality`` plan's steps and evaluation terms rest on, and how many of the
     ``global_batches`` planned lie outside the published RCP range."""
-    from ddlsim.api.time_to_train import EVAL_ASSUMPTION, STARTUP_NOTE
+    from ddlsim.api.time_to_train import EVAL_ASSUMPTION, EVAL_ASSUMPTION_LORA, STARTUP_NOTE
     from ddlsim.convergence import rcp
 
     bm = rcp.load_benchmark(target.benchmark)
+    assumption = EVAL_ASSUMPTION_LORA if bm.lora else EVAL_ASSUMPTION
     lo, hi = bm.batch_range
     out = [f"steps to the target are MEASURED: {rcp.describe(bm)}; between published batches "
            "interpolated linearly in samples to converge (olympic means, as MLCommons' RCP "
            "checker)",
-           f"evaluation: {bm.evaluation.note}; {EVAL_ASSUMPTION}", STARTUP_NOTE, *bm.notes]
+           f"evaluation: {bm.evaluation.note}; {assumption}", STARTUP_NOTE, *bm.notes]
     below = sum(1 for b in global_batches if b < lo)
     above = sum(1 for b in global_batches if b > hi)
     if below:

@@ -18,6 +18,12 @@ prediction path):
   token; Kaplan et al. 2020, arXiv 2001.08361, Sec. 2.1) on the hardware FLOP rate of the
   step (so recomputation, which the forward pass does not repeat, is excluded):
   ``eval_pass_s = eval_samples x iteration_s / B x model_flops / (3 hardware_flops)``.
+* LoRA: a benchmark that fine-tunes adapters on a frozen base (``llama2_70b_lora``: the
+  MLPerf recipe, rank 16 on the fused QKV and output projections,
+  :mod:`ddlsim.sim.workloads.lora`) is predicted with its recipe: a job that names no
+  LoRA gets it (with a note), a job with another rank, targets or dropout is refused (the
+  RCPs were measured with the recipe). Its forward pass is about half a step (the frozen
+  base computes no weight gradients), taken from the prediction's ``forward_flops``.
 * ``startup_s``: 0 unless given. MLPerf's clock starts after up to 20 minutes of untimed
   model initialisation (MLPerf Training rules, "Run Results"), so a benchmark score has no
   start-up term; pass your own (data loading, checkpoint load) for wall-clock time.
@@ -39,15 +45,26 @@ STARTUP_NOTE = ("start-up 0 s: MLPerf's clock starts after up to 20 minutes of u
 EVAL_ASSUMPTION = ("each evaluation pass is a forward pass over the evaluation samples at the "
                    "simulated training rate, a forward pass costing 1/3 of a training step's "
                    "model FLOPs (2N of 6N per parameter and token)")
+#: The same for LoRA fine-tuning, whose step computes no weight gradients for the base.
+EVAL_ASSUMPTION_LORA = ("each evaluation pass is a forward pass over the evaluation samples at "
+                        "the simulated training rate, a LoRA step's forward FLOPs over its "
+                        "hardware FLOPs (about 1/2: the frozen base computes no weight "
+                        "gradients)")
 
 
 def forward_fraction(model_flops: float | None = None, hardware_flops: float | None = None,
-                     recompute: str = "none") -> float:
-    """Forward-pass time of a sample over its training-step time: ``model / (3 hardware)``
-    FLOPs when both are known, else from the recomputation (none/selective: 1/3, full:
-    1/4, where the step runs the forward twice)."""
+                     recompute: str = "none", forward_flops: float | None = None,
+                     lora: bool = False) -> float:
+    """Forward-pass time of a sample over its training-step time: ``forward / hardware``
+    FLOPs when the forward's are known (LoRA), else ``model / (3 hardware)`` when both are
+    known, else from the recomputation: full training none/selective 1/3, full 1/4 (the
+    step runs the forward twice); LoRA (backward about one forward) 1/2 and 1/3."""
+    if forward_flops and hardware_flops:
+        return forward_flops / hardware_flops
     if model_flops and hardware_flops:
         return model_flops / (3.0 * hardware_flops)
+    if lora:
+        return 1.0 / 3.0 if recompute == "full" else 0.5
     return 0.25 if recompute == "full" else 1.0 / 3.0
 
 
@@ -90,6 +107,28 @@ def job_global_batch(job: Job) -> int:
     return micro * n * job.dp
 
 
+def lora_recipe(bm: rcp.Benchmark) -> tuple[int, tuple[str, ...], float] | None:
+    """``(rank, targets, dropout)`` of the benchmark's LoRA recipe (None: full training)."""
+    r = bm.lora
+    return None if r is None else (int(r["rank"]), tuple(r["targets"]), float(r["dropout"]))
+
+
+def with_benchmark_recipe(bm: rcp.Benchmark, job: Job) -> tuple[Job, list[str]]:
+    """``job`` with the benchmark's LoRA recipe applied when the benchmark fine-tunes
+    with LoRA and the job names no LoRA (and a note saying so); unchanged otherwise."""
+    from dataclasses import replace
+
+    recipe = lora_recipe(bm)
+    if recipe is None or job.workload.lora_rank is not None:
+        return job, []
+    rank, targets, dropout = recipe
+    wl = replace(job.workload, lora_rank=rank, lora_targets=targets, lora_dropout=dropout)
+    return replace(job, workload=wl), [
+        f"LoRA recipe of the {bm.name} benchmark applied: rank {rank} (alpha "
+        f"{bm.lora.get('alpha', '?')}) on {', '.join(targets)}, adapter dropout {dropout:g} "
+        f"({bm.lora['source']})"]
+
+
 def check_benchmark_job(bm: rcp.Benchmark, job: Job) -> list[str]:
     """ConfigError unless ``job`` trains the benchmark's model as the benchmark does (same
     zoo model, sequence length and dimensions; the vocabulary may differ, with a note);
@@ -102,6 +141,15 @@ def check_benchmark_job(bm: rcp.Benchmark, job: Job) -> list[str]:
     if model != bm.zoo_model:
         raise ConfigError(f"workload.model: the {bm.name} benchmark trains {bm.zoo_model}, "
                           f"the job trains {model!r}")
+    recipe, mine = lora_recipe(bm), job.workload.lora_settings()
+    if recipe != mine:
+        def say(s):
+            return ("full training (every weight)" if s is None else
+                    f"LoRA rank {s[0]} on {', '.join(s[1])}, adapter dropout {s[2]:g}")
+        hint = (f"; use Workload({model!r}, lora_rank={recipe[0]})" if recipe and mine is None
+                else "")
+        raise ConfigError(f"workload.lora_rank: the {bm.name} RCPs were measured with "
+                          f"{say(recipe)}, the job trains {say(mine)}{hint}")
     arch = dict(job.workload.architecture)
     other = sorted(k for k in arch if k not in ("seq", "vocab"))
     if other:
@@ -138,7 +186,8 @@ def time_to_train(job: Job, benchmark: str | None = None, calibration="stored",
         bm = rcp.load_benchmark(benchmark)
     if not (isinstance(startup_s, int | float) and math.isfinite(startup_s) and startup_s >= 0):
         raise ConfigError(f"startup_s: must be a finite number >= 0, got {startup_s!r}")
-    notes = check_benchmark_job(bm, job)
+    job, recipe_notes = with_benchmark_recipe(bm, job)
+    notes = check_benchmark_job(bm, job) + recipe_notes
     batch = job_global_batch(job)
     conv = rcp.converge_at(bm, batch)  # refuses above the range before simulating
     if prediction is None:
@@ -150,11 +199,13 @@ def time_to_train(job: Job, benchmark: str | None = None, calibration="stored",
                           f"GiB per GPU of {prediction.memory_capacity_bytes / 2**30:.0f}); "
                           "no time to train")
     it = float(prediction.iteration_s)
-    frac = forward_fraction(prediction.model_flops, prediction.hardware_flops)
+    frac = forward_fraction(prediction.model_flops, prediction.hardware_flops,
+                            forward_flops=getattr(prediction, "forward_flops", None))
     eval_pass = (conv.eval_samples or 0) * it / batch * frac
     train_s, eval_s = conv.steps * it, conv.evals * eval_pass
     notes = [f"steps: {rcp.RCP_LABEL}, {bm.citation()}; {conv.note}",
-             f"evaluation: {conv.evals} passes ({bm.evaluation.note}); {EVAL_ASSUMPTION}",
+             f"evaluation: {conv.evals} passes ({bm.evaluation.note}); "
+             f"{EVAL_ASSUMPTION_LORA if bm.lora else EVAL_ASSUMPTION}",
              STARTUP_NOTE if startup_s == 0 else f"start-up {startup_s:g} s as given",
              *notes]
     if not conv.eval_samples:
@@ -175,8 +226,28 @@ def benchmark_step_equivalents(job: Job, batch: int | None = None) -> tuple[floa
                           f"{job.workload.model!r}")
     notes = check_benchmark_job(bm, job)
     conv = rcp.converge_at(bm, job_global_batch(job) if batch is None else batch)
-    extra = conv.eval_step_equivalents(forward_fraction(recompute=job.parallelism.recompute))
+    extra = conv.eval_step_equivalents(forward_fraction(
+        recompute=job.parallelism.recompute, lora=job.workload.lora_rank is not None))
     note = (f"steps to {bm.quality_target} from the MLPerf {bm.name} RCPs "
             f"({rcp.RCP_LABEL}): {conv.note}; {conv.steps:,} steps + {conv.evals} evaluation "
             f"passes ({extra:,.0f} step-equivalents)")
     return conv.steps + extra, "; ".join([note, *notes])
+
+
+def phased_time_to_train(phases, calibration="stored", predictions=None
+                         ) -> tuple[float, tuple[float, ...]]:
+    """Training time (s) of a batch schedule and of each phase: ``phases`` are ``(job,
+    steps)`` pairs, a phase taking ``steps x`` the simulated iteration of its job (its own
+    batch); ``predictions``: job -> an existing prediction (not predicted again). No
+    start-up or evaluation term: add them where the schedule states them."""
+    from ddlsim.api.predict import predict
+
+    known = dict(predictions or {})
+    times = []
+    for job, steps in phases:
+        if not (isinstance(steps, int | float) and math.isfinite(steps) and steps >= 0):
+            raise ConfigError(f"phases: steps must be a finite number >= 0, got {steps!r}")
+        pred = known.get(job) or predict(job, calibration)
+        known[job] = pred
+        times.append(float(steps) * float(pred.iteration_s))
+    return float(sum(times)), tuple(times)

@@ -64,6 +64,26 @@ FP8 = click.option("--fp8", is_flag=True,
                         "the rest in --dtype.")
 
 
+LORA_RANK = click.option(
+    "--lora-rank", type=click.IntRange(min=1),
+    help="LoRA fine-tuning: train rank-N adapters, the base frozen in the compute "
+         "precision (the MLPerf Llama-2 70B recipe: 16); default: full training.")
+LORA_TARGETS = click.option(
+    "--lora-targets", help="Matrices the LoRA adapters attach to, comma-separated among "
+                           "qkv, q, k, v, o, gate, up, down (default: qkv,o, the MLPerf "
+                           "recipe); needs --lora-rank.")
+
+
+def workload(model: str, lora_rank: int | None = None, lora_targets: str | None = None,
+             **kw):
+    """The job's :class:`~ddlsim.job.Workload` from ``--model`` and the LoRA options."""
+    from ddlsim import api
+
+    targets = (tuple(t.strip() for t in lora_targets.split(",") if t.strip())
+               if lora_targets is not None else None)
+    return api.Workload(model, lora_rank=lora_rank, lora_targets=targets, **kw)
+
+
 def number_list(name: str, text: str, kind: type = int) -> list:
     """Parse ``--name 8,64,512`` into numbers of ``kind`` (int or float)."""
     try:

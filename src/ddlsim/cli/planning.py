@@ -12,6 +12,7 @@ from ddlsim.cli.options import (
     DTYPE,
     GPU_COUNT,
     JSON,
+    LORA_RANK,
     SEED,
     echo_json,
     echo_notes,
@@ -29,8 +30,8 @@ from ddlsim.cli.options import (
               help="epochs=N | samples=N | tokens=N (decoders and encoders: N / sequence "
                    "length samples) | quality (the MLPerf Training benchmark's target: steps "
                    "from MLCommons reference convergence points, for resnet50, gpt3-175b, "
-                   "llama3-8b, llama3-405b) | accuracy (ResNet-50, a fitted "
-                   "statistical-efficiency model).")
+                   "llama3-8b, llama3-405b, llama2-70b: LoRA, rank 16, seq 8192) | accuracy "
+                   "(ResNet-50, a fitted statistical-efficiency model).")
 @click.option("--deadline", help="Time limit, e.g. 24h, 3d, 90min.")
 @click.option("--budget", help="Cost limit, e.g. 5000USD.")
 @click.option("--gpus", default="", help="GPU types, comma-separated (default: every priced "
@@ -56,12 +57,14 @@ from ddlsim.cli.options import (
               help="Per-GPU mean time between failures, hours.")
 @click.option("--checkpoint-s", default=60.0, show_default=True, type=float)
 @click.option("--restart-s", default=300.0, show_default=True, type=float)
+@LORA_RANK
 @out_option()
 @CALIBRATION
 @JSON
 def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_per_gpu,
              micro_batch, global_batch, search_top, dataset_samples, prices, failures,
-             mtbf_gpu_hours, checkpoint_s, restart_s, out_dir, calibration, as_json) -> None:
+             mtbf_gpu_hours, checkpoint_s, restart_s, out_dir, calibration, as_json,
+             lora_rank) -> None:
     """Capacity planning: time-to-train and cost for GPU types x cluster sizes (decoders:
     the fastest fitting parallel layout of each), the Pareto frontier of time vs cost, and
     the cheapest configuration that meets the deadline. The answer comes first."""
@@ -78,7 +81,7 @@ def plan_cmd(model, target, deadline, budget, gpus, max_gpus, min_gpus, batch_pe
                        global_batch=global_batch, dataset_samples=dataset_samples,
                        prices_path=prices, include_failures=failures,
                        checkpoint_cost_s=checkpoint_s, restart_s=restart_s,
-                       calibration=calibration, **kw)
+                       calibration=calibration, lora_rank=lora_rank, **kw)
     result = plan(opts)
     path = write_plan_report(result, out_dir) if out_dir else None
     if as_json:

@@ -92,7 +92,10 @@ class Benchmark:
     """One MLPerf Training benchmark and its RCPs (sorted by batch). ``unit``: what the
     convergence points count (:data:`UNITS`); ``dataset_samples``: training-set size for
     ``epochs``; ``sequence_length``: tokens per sample of a sequence model;
-    ``not_plannable``: why ddlsim cannot express its training step ("" when it can)."""
+    ``not_plannable``: why ddlsim cannot express its training step ("" when it can);
+    ``lora``: the LoRA fine-tuning recipe of a benchmark that trains adapters on a frozen
+    base (``rank``, ``alpha``, ``dropout``, ``targets``, ``source``; None: every weight is
+    trained)."""
 
     name: str
     title: str
@@ -107,6 +110,7 @@ class Benchmark:
     starts_from: str = ""
     not_plannable: str = ""
     notes: tuple[str, ...] = ()
+    lora: dict | None = field(default=None, compare=False)
 
     @property
     def batch_range(self) -> tuple[int, int]:
@@ -195,7 +199,16 @@ def _parse(name: str, doc: dict) -> Benchmark:
     return Benchmark(name, doc["title"], doc["zoo_model"], doc["quality_target"], unit,
                      tuple(points), rule, dict(doc["source"]), doc.get("dataset_samples"),
                      doc.get("sequence_length"), doc.get("starts_from", ""),
-                     doc.get("not_plannable", ""), notes)
+                     doc.get("not_plannable", ""), notes, _lora(name, doc.get("lora")))
+
+
+def _lora(name: str, rec: dict | None) -> dict | None:
+    """The file's LoRA recipe with ``targets`` as a tuple (None when it has none)."""
+    if rec is None:
+        return None
+    if not {"rank", "targets", "dropout", "source"} <= set(rec):
+        raise ConfigError(f"rcp/{name}.json: lora needs rank, targets, dropout and source")
+    return {**rec, "targets": tuple(rec["targets"])}
 
 
 @lru_cache(maxsize=1)
