@@ -200,7 +200,7 @@ class CalibratedCostModel:
         e = (self.calib.gemm(dtype, self.device.name) if op_class(kc.op) == "gemm-like"
              else self.calib.memory(self.framework))
         if e not in self._models:
-            self._models[e] = CostModel(self.device, default_efficiency=e)
+            self._models[e] = CostModel(self.device, default_efficiency=e, gemm_shape=True)
         return self._models[e].estimate(kc, dtype)
 
     def seconds(self, kc, dtype: str) -> float:

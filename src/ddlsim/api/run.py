@@ -137,7 +137,10 @@ def strategy_job(sc, strategy, opts: RunOptions = RunOptions()) -> Job:
     """One scenario strategy as a :class:`~ddlsim.job.Job` (what :func:`predict` runs)."""
     wl = sc.workload
     common = dict(
-        workload=Workload(wl.model), precision=Precision(wl.dtype, wl.grad_dtype, wl.fp8),
+        workload=Workload(wl.model, lora_rank=wl.lora_rank, lora_dropout=wl.lora_dropout,
+                          lora_targets=None if wl.lora_targets is None
+                          else tuple(wl.lora_targets)),
+        precision=Precision(wl.dtype, wl.grad_dtype, wl.fp8),
         iterations=sc.iterations, seed=sc.seed if opts.seed is None else opts.seed,
         noise=sc.noise.distribution, noise_cv=sc.noise.cv,
         slow_gpus=tuple(sorted(sc.faults.slow_gpus.items())),

@@ -17,6 +17,8 @@ from ddlsim.cli.options import (
     FP8,
     GPU_COUNT,
     JSON,
+    LORA_RANK,
+    LORA_TARGETS,
     MAX_EVENTS,
     NOISE,
     SEED,
@@ -28,6 +30,7 @@ from ddlsim.cli.options import (
     pairs,
     precision,
     summary_table,
+    workload,
 )
 from ddlsim.reports import tables
 
@@ -77,13 +80,16 @@ def _emit_json(calib, preds, extra=None) -> None:
               help="Iteration to export in trace.json (repeatable; default: the last).")
 @click.option("--trace-rank", "trace_ranks", multiple=True, type=click.IntRange(min=0),
               help="GPU rank whose streams go in the trace (repeatable; default: 0 and 1).")
+@LORA_RANK
+@LORA_TARGETS
 @MAX_EVENTS
 @out_option()
 @CALIBRATION
 @JSON
 def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, no_overlap,
        zero, noise, noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, trace_iters,
-       trace_ranks, max_events, out_dir, calibration, as_json) -> None:
+       trace_ranks, max_events, out_dir, calibration, as_json, lora_rank,
+       lora_targets) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
 
@@ -95,7 +101,7 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
     preds = []
     for n in counts:
         job = api.Job(
-            workload=api.Workload(model), cluster=api.Cluster(
+            workload=workload(model, lora_rank, lora_targets), cluster=api.Cluster(
                 cluster, n, device=device, slow_links=pairs(
                     "--slow-link", slow_link, str, "LINK=FACTOR like nic0.tx=4")),
             precision=precision(dtype), batch=api.Batch(micro=batch),
@@ -229,7 +235,7 @@ def _pipeline_options(f):
         click.option("--recompute", default="none", show_default=True,
                      type=click.Choice(["none", "selective", "full"])),
         click.option("--sequence-parallel", is_flag=True),
-        MAX_EVENTS, out_option(), CALIBRATION, JSON,
+        LORA_RANK, LORA_TARGETS, MAX_EVENTS, out_option(), CALIBRATION, JSON,
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -238,12 +244,13 @@ def _pipeline_options(f):
 
 def _model_parallel_job(model, micro_batch, cluster, device, devices, placement, balance,
                         dtype, fp8, attention, optimizer, recompute, sequence_parallel, stages,
-                        micro_batches, schedule, tp=1, dp=1, kind="pipeline") -> api.Job:
+                        micro_batches, schedule, tp=1, dp=1, kind="pipeline", lora_rank=None,
+                        lora_targets=None) -> api.Job:
     par = api.Parallelism(tp=tp, pp=stages, dp=dp, recompute=recompute, schedule=schedule,
                           sequence_parallel=sequence_parallel, placement=placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     return api.Job(
-        workload=api.Workload(model, attention=attention),
+        workload=workload(model, lora_rank, lora_targets, attention=attention),
         cluster=api.Cluster(cluster, tp * stages * dp, device=device,
                             stage_devices=tuple(d for d in devices.split(",") if d)),
         parallelism=par, precision=precision(dtype, fp8),
@@ -345,7 +352,8 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
                 attention, optimizer, recompute, sequence_parallel, max_events, out_dir,
-                calibration, as_json, tp, pp, dp, cp, vp, zero, global_batch) -> None:
+                calibration, as_json, tp, pp, dp, cp, vp, zero, global_batch, lora_rank,
+                lora_targets) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
     175B, global batch 1536, micro-batch 1, the even block split, the GPU's mixed
@@ -364,7 +372,8 @@ def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance
                           placement="blocks" if unset("placement") else placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     job = api.Job(
-        workload=api.Workload("gpt3-175b" if unset("model") else model, attention=attention),
+        workload=workload("gpt3-175b" if unset("model") else model, lora_rank, lora_targets,
+                          attention=attention),
         cluster=api.Cluster(cluster, tp * cp * pp * dp, device=device), parallelism=par,
         precision=precision(dtype, fp8),
         batch=api.Batch(global_batch=global_batch, micro=1 if unset("micro_batch")

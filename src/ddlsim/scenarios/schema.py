@@ -20,15 +20,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
 
+LoraTarget = Literal["qkv", "q", "k", "v", "o", "gate", "up", "down"]
+
+
 class WorkloadSpec(_Strict):
     """``dtype`` unset: the GPU's usual mixed precision (bf16 where it has it, else fp16,
-    else fp32); ``grad_dtype`` unset: fp32 gradient reduction for mixed precision."""
+    else fp32); ``grad_dtype`` unset: fp32 gradient reduction for mixed precision.
+    ``lora_rank``: LoRA fine-tuning with adapters of that rank on ``lora_targets`` (unset:
+    qkv and o) with adapter dropout ``lora_dropout`` (unset: 0.1), the base frozen (the
+    MLPerf Llama-2 70B recipe: ``lora_rank: 16``); unset: full training."""
 
     model: str = Field(description="built-in workload name (see `ddlsim models`)")
     batch_per_gpu: PositiveInt = 32
     dtype: Dtype | None = None
     grad_dtype: Literal["float32", "float16", "bfloat16"] | None = None
     fp8: bool = False
+    lora_rank: Annotated[int, Field(gt=0, le=65536)] | None = None
+    lora_targets: Annotated[list[LoraTarget], Field(min_length=1)] | None = None
+    lora_dropout: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _lora_needs_rank(self) -> WorkloadSpec:
+        if self.lora_rank is None and (self.lora_targets is not None
+                                       or self.lora_dropout is not None):
+            raise ValueError("lora_targets and lora_dropout need lora_rank (LoRA fine-tuning)")
+        return self
 
 
 class ClusterSpecFile(_Strict):

@@ -47,6 +47,7 @@ import numpy as np
 from ddlsim import opspec
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
+from ddlsim.sim.gemm_shape import compute_fraction
 from ddlsim.sim.hardware import DeviceSpec
 from ddlsim.sim.profile_rows import ProfileRow, check_time, row_matches
 from ddlsim.sim.roofline_fit import (
@@ -139,11 +140,15 @@ class CostModel:
         fit_overhead: ``True`` fits overhead and efficiency per op class
             (:func:`fit_overhead_efficiency`); ``False`` is the overhead-free model
             (efficiency = geometric mean of roofline/measured, overhead 0 everywhere).
+        gemm_shape: ``True`` divides a gemm-like call's compute time on the roofline path by
+            the fraction of the peak its shape allows (:mod:`ddlsim.sim.gemm_shape`: tiles,
+            waves, split-K); the calibrated models use it, measured profiles do not.
     """
 
     def __init__(self, device: DeviceSpec, rows: Sequence[ProfileRow] = (),
                  default_efficiency: float = DEFAULT_EFFICIENCY,
-                 default_overhead_s: float | None = None, fit_overhead: bool = True) -> None:
+                 default_overhead_s: float | None = None, fit_overhead: bool = True,
+                 gemm_shape: bool = False) -> None:
         if not isinstance(device, DeviceSpec):
             raise ConfigError(f"device: must be a DeviceSpec, got {type(device).__name__}")
         eff_ok = (isinstance(default_efficiency, int | float)
@@ -159,6 +164,7 @@ class CostModel:
         self.default_efficiency = float(default_efficiency)
         self.default_overhead_s = float(default_overhead_s)
         self.fit_overhead = bool(fit_overhead)
+        self.gemm_shape = bool(gemm_shape)
         self.rows: tuple[ProfileRow, ...] = ()
         self.ignored_rows = 0
         self._measured: dict[tuple[KernelCall, str], ProfileRow] = {}
@@ -264,6 +270,14 @@ class CostModel:
         return max(opspec.flops(kc) / peak,
                    opspec.bytes_moved(kc, dtype) / self.device.memory_bw_bytes_per_s)
 
+    def shape_fraction(self, kc: KernelCall, dtype: str) -> float:
+        """Compute rate over the peak that ``kc``'s shape and algorithm allow
+        (:func:`ddlsim.sim.gemm_shape.compute_fraction`; 1 unless ``gemm_shape`` is on
+        and the op is gemm-like)."""
+        if not self.gemm_shape or op_class(kc.op) != "gemm-like":
+            return 1.0
+        return compute_fraction(kc, self.device.name, dtype)
+
     def roofline_fit(self, op: str, dtype: str) -> RooflineFit:
         """Overhead and efficiency of the roofline path for ``op`` in ``dtype``."""
         cls = op_class(op)
@@ -314,9 +328,14 @@ class CostModel:
         if roof == 0:
             return Estimate(0.0, "roofline", "no FLOPs and no bytes: nothing to run")
         fit = self.roofline_fit(kc.op, dtype)
+        shape = self.shape_fraction(kc, dtype)
+        if shape != 1.0:
+            roof = max(opspec.flops(kc) / (self.device.peak_flops(dtype) * shape),
+                       opspec.bytes_moved(kc, dtype) / self.device.memory_bw_bytes_per_s)
         return Estimate(fit.overhead_s + roof / fit.efficiency, "roofline",
-                        f"overhead {fit.overhead_s:.4g} s + roofline {roof:.6g} s / "
-                        f"efficiency {fit.efficiency:.4g} ({fit.detail})")
+                        f"overhead {fit.overhead_s:.4g} s + roofline {roof:.6g} s "
+                        f"(shape fraction {shape:.3g}) / efficiency {fit.efficiency:.4g} "
+                        f"({fit.detail})")
 
     def _interpolate(self, kc: KernelCall, dtype: str, roof: float) -> Estimate | None:
         curve = self._curves.get((kc.op, dtype))

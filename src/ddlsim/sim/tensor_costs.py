@@ -30,7 +30,7 @@ EstimateFn = Callable[[KernelCall, str], float]
 
 def layer_times(layers: Sequence[Layer], tp_comm: Sequence[tuple], estimate: EstimateFn,
                 dtype: str, tp_time: TpTimeFn | None = None, gemm_dtype: str | None = None,
-                comm_dtype: str | None = None, cp: int = 1
+                comm_dtype: str | None = None, cp: int = 1, tp_overlap: int = 0
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-layer ``(fwd_s, bwd_s, fwd_compute_s)`` of one micro-batch on one GPU.
 
@@ -43,6 +43,13 @@ def layer_times(layers: Sequence[Layer], tp_comm: Sequence[tuple], estimate: Est
     layer's compute of that phase runs as ``cp`` equal steps, and while one step computes,
     the next K/V block (``elements`` per step) arrives, so each of the ``cp - 1``
     transfers costs only what it exceeds a step: ``(cp-1) max(0, t_p2p - t_compute/cp)``.
+
+    ``tp_overlap = c >= 2`` overlaps the sequence-parallel all-gathers and reduce-scatters
+    with the GEMMs of the same layer and phase, as Megatron-Core / Transformer Engine's
+    ``tp-comm-overlap`` does: the collective is cut into ``c`` chunks (one per TP rank)
+    pipelined against the GEMM's chunks, so a layer's phase with collectives ``t_c`` and
+    GEMMs ``t_g`` exposes ``max(0, t_c - t_g) + t_c / c`` (the first chunk cannot hide).
+    A plain allreduce (no sequence parallelism) is never overlapped.
     """
     cb = dtype_bytes(comm_dtype or dtype)
     gd = gemm_dtype or dtype
@@ -60,15 +67,27 @@ def layer_times(layers: Sequence[Layer], tp_comm: Sequence[tuple], estimate: Est
         fwd_c[i] = cost(lay.fwd)
         fwd[i] = fwd_c[i]
         bwd[i] = cost(lay.bwd)
+        hidden = {"fwd": 0.0, "bwd": 0.0}  # seconds of overlappable SP collectives
         for phase, op, elems in tp_comm[i] if tp_comm else ():
             t = tp_time(op, elems * cb) if tp_time is not None and op != "cp_ring" else 0.0
             if op == "cp_ring" and tp_time is not None and cp > 1:
                 step_s = (fwd_c[i] if phase == "fwd" else cost(lay.bwd)) / cp
                 t = (cp - 1) * max(0.0, tp_time("p2p", elems * cb) - step_s)
+            if tp_overlap >= 2 and op in ("all_gather", "reduce_scatter"):
+                hidden[phase] += t
+                continue
             if phase == "fwd":
                 fwd[i] += t
             else:
                 bwd[i] += t
+        for phase, t_c in hidden.items():
+            if t_c > 0:
+                t_g = cost(tuple(kc for kc in getattr(lay, phase) if kc.op in ("gemm", "bmm")))
+                exposed = max(0.0, t_c - t_g) + t_c / tp_overlap
+                if phase == "fwd":
+                    fwd[i] += exposed
+                else:
+                    bwd[i] += exposed
     return fwd, bwd, fwd_c
 
 
