@@ -1,4 +1,5 @@
-"""The cluster presets of issue 16 (DGX H200/B200, GB200 NVL72, MI300X, AWS p4d/p5/g6e):
+"""The cluster presets of issue 16 (DGX H200/B200, GB200 NVL72, MI300X, AWS p4d/p5/g6e, and
+the V100/P100 systems of DAWNBench: AWS p3/p3dn, Azure ND40rs_v2, Alibaba gn6e, DGX-1):
 each builds, has the right GPU and NIC counts, and every value carries a source."""
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ EXPECTED = {
     "aws-p4d": ("a100-40gb", 8, "nvswitch", 300e9, 4, 100e9 / 8),
     "aws-p5": ("h100-sxm", 8, "nvswitch", 450e9, 8, 400e9 / 8),
     "aws-g6e": ("l40s", 8, "pcie", 25e9, 1, 400e9 / 8),
+    "aws-p3-2xlarge": ("v100-sxm2-16gb", 1, "none", 10e9, 1, 10e9 / 8),
+    "aws-p3-8xlarge": ("v100-sxm2-16gb", 4, "nvlink", 100e9, 1, 10e9 / 8),
+    "aws-p3-16xlarge": ("v100-sxm2-16gb", 8, "nvlink", 150e9, 1, 25e9 / 8),
+    "aws-p3dn-24xlarge": ("v100-sxm2-32gb", 8, "nvlink", 150e9, 1, 100e9 / 8),
+    "azure-nd40rs-v2": ("v100-sxm2-32gb", 8, "nvlink", 150e9, 1, 100e9 / 8),
+    "alibaba-gn6e-24xlarge": ("v100-sxm2-32gb", 8, "nvlink", 150e9, 1, 32e9 / 8),
+    "dgx-1-p100": ("p100-sxm2-16gb", 8, "nvlink", 80e9, 4, 100e9 / 8),
+    "dgx-1-v100": ("v100-sxm2-16gb", 8, "nvlink", 150e9, 4, 100e9 / 8),
 }
 FIELDS = {f.name for f in dataclasses.fields(ClusterSpec)} - {"name", "nodes", "devices",
                                                               "link_overrides", "source"}
@@ -74,3 +83,24 @@ def test_a_72_gpu_nvlink_domain_runs_a_collective():
     assert gpus == 72 and table["busbw"].iloc[0] > 0
     table, gpus = collective_table("mi300x-8", 2, None, "allreduce", "ring", [1e8])
     assert gpus == 16 and table["busbw"].iloc[0] > 0
+
+
+def test_the_v100_era_instances_match_their_vendor_tables():
+    """GPU counts, GPU memory and network rates as the vendor pages state them."""
+    from ddlsim.sim.cluster_presets import V100_ERA_PRESETS
+
+    assert set(V100_ERA_PRESETS) <= set(MORE_PRESETS)
+    for preset, (gpus, mem_gib, gbps, nvlink) in {
+            "aws-p3-2xlarge": (1, 16, 10, False), "aws-p3-8xlarge": (4, 64, 10, True),
+            "aws-p3-16xlarge": (8, 128, 25, True), "aws-p3dn-24xlarge": (8, 256, 100, True),
+            "azure-nd40rs-v2": (8, 256, 100, True), "alibaba-gn6e-24xlarge": (8, 256, 32, True),
+            "dgx-1-p100": (8, 128, 400, True), "dgx-1-v100": (8, 128, 400, True)}.items():
+        spec = make_cluster(preset, 1)
+        dev = get_device(spec.devices[0])
+        assert spec.num_gpus == gpus and round(gpus * dev.memory_bytes / 2**30) == mem_gib
+        assert spec.nics_per_node * spec.nic_bw_Bps * 8 == gbps * 1e9, preset
+        assert (spec.intra_link == "nvlink") == nvlink, preset
+    # the p3 table's NVLink figures are per GPU, bidirectional: 300 GBps = 6 links x 50
+    assert "200 GBps" in V100_ERA_PRESETS["aws-p3-8xlarge"]["intra_bw_Bps"][1]
+    assert "EDR" in V100_ERA_PRESETS["azure-nd40rs-v2"]["nic_bw_Bps"][1]
+    assert "32.0 Gbit/s" in V100_ERA_PRESETS["alibaba-gn6e-24xlarge"]["nic_bw_Bps"][1]

@@ -1,6 +1,7 @@
 """Cluster presets of the systems people rent today (DGX H200/B200, GB200 NVL72, an 8x MI300X
-platform, AWS p4d/p5/g6e), as data like :data:`ddlsim.sim.topology.PRESETS` (which merges
-them): field -> (SI value, source).
+platform, AWS p4d/p5/g6e) and of the V100/P100 systems of the DAWNBench era (AWS p3 and
+p3dn, Azure ND40rs_v2, Alibaba gn6e, NVIDIA DGX-1), as data like
+:data:`ddlsim.sim.topology.PRESETS` (which merges them): field -> (SI value, source).
 
 How each maps onto the topology model (one port per GPU to a non-blocking node fabric, NICs
 to a two-level fat tree):
@@ -14,6 +15,11 @@ to a two-level fat tree):
   up to 7x optimistic for one point-to-point transfer, which really runs on one link (give
   ``intra_bw_Bps=64e9`` to bound pipeline sends). Kind ``nvlink`` (direct links, not a
   switch: no NVLS).
+* **V100/P100 NVLink hybrid cube-mesh** (DGX-1, AWS p3, Azure NDv2, Alibaba gn6e): each GPU's
+  NVLink links are summed into one port of the GPU's NVLink rate into a non-blocking node
+  switch (as ``cloud-25gbe``): right for rings over all GPUs, optimistic for transfers
+  between GPUs that share no link. A cloud instance's network is one NIC of the instance's
+  stated rate.
 * **aws-p5**: 32 EFA cards of 100 Gb/s are modelled as 8 NICs of 400 Gb/s, one per GPU (the
   model needs ``nics_per_node`` to divide ``gpus_per_node``); the aggregate is the same.
 """
@@ -178,3 +184,97 @@ MORE_PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
         nic_bw=(400 * Gbps, f"{_AWS_G6E}: g6e.48xlarge '400 Gigabit'"),
         fabric="AWS VPC Ethernet networking (ENA; EFA where enabled)"),
 }
+
+
+# --------------------------------------------------------------------------- V100 / P100 era
+_P3_BLOG = ("AWS News Blog 'New - Amazon EC2 Instances with Up to 8 NVIDIA Tesla V100 GPUs "
+            "(P3)' (2017-10-25) instance table, as reproduced at infoq.cn/article/"
+            "j629I8X512fg8tuKd6ke")
+_P3_VANTAGE = ("github.com/tsaol/aws-gpu data/p3_instances.js (instances.vantage.sh data, "
+               "updated 2026-08-26)")
+_P3DN = ("github.com/tsaol/aws-gpu data/p3dn_instances.js (instances.vantage.sh data): "
+         "p3dn.24xlarge has 8x NVIDIA V100 32 GB HBM2 and '100 Gigabit' networking; AWS EC2 "
+         "instance types page (2019): 'EFA support on p3dn.24xlarge instances'")
+_NDV2 = ("Microsoft Learn, NDv2-series (learn.microsoft.com/azure/virtual-machines/"
+         "ndv2-series): 8x NVIDIA Tesla V100 NVLINK, 32 GB each; Standard_ND40rs_v2 (40 vCPUs, "
+         "672 GB, 8 GPUs)")
+_GN6E = ("Alibaba Cloud ECS documentation, GPU-accelerated compute-optimized instance "
+         "families, gn6e: NVIDIA V100 (SXM2) 32 GB with NVLink, up to six links of 25 GB/s "
+         "per direction; ecs.gn6e-c12g1.24xlarge: NVIDIA V100 x 8, 32 GB x 8, 32.0 Gbit/s")
+_DGX1_P100 = ("NVIDIA DGX-1 System Architecture white paper (WP-08437-001): 8x Tesla P100 "
+              "SXM2 16 GB in an NVLink hybrid cube-mesh (4 links per GPU, 20 GB/s per link "
+              "per direction) and four Mellanox ConnectX-4 EDR 100 Gb/s InfiniBand NICs")
+_DGX1_V100 = ("NVIDIA DGX-1 with Tesla V100 System Architecture white paper (WP-08437-002): "
+              "8x Tesla V100 SXM2 in an NVLink hybrid cube-mesh and four 100 Gb InfiniBand "
+              "NICs (16 GB GPUs at launch; a 32 GB DGX-1 followed in 2018)")
+_V100_NVLINK = (150 * GBps, "NVIDIA V100 datasheet: NVLink2 300 GB/s bidirectional per GPU (6 "
+                            "links x 25 GB/s per direction) = 150 GB/s per direction; the "
+                            "hybrid cube-mesh treated as a switch")
+_EDR = "InfiniBand EDR = 100 Gb/s per port"
+_TCP_LAT = (30.0 * US, _EST + " (TCP sockets in a cloud VPC, as cloud-25gbe)")
+
+
+def _v100_era(device: tuple[str, str], gpus: tuple[int, str], intra: tuple[str, str],
+              intra_bw: tuple[float, str], nics: tuple[int, str], nic_bw: tuple[float, str],
+              nic_lat: tuple[float, str], fabric: tuple[str, str],
+              switch: tuple[float, str]) -> dict[str, tuple[Any, str]]:
+    return {"device": device, "gpus_per_node": gpus, "intra_link": intra,
+            "intra_bw_Bps": intra_bw, "intra_latency_s": (3.4 * US, _NCCL_HWLAT),
+            "nics_per_node": nics, "nic_bw_Bps": nic_bw, "nic_latency_s": nic_lat,
+            "fabric": fabric, "nodes_per_leaf": (32, _EST),
+            "oversubscription": (1.0, "non-blocking assumed; override for oversubscribed "
+                                      "fabrics"), "switch_latency_s": switch}
+
+
+def _cloud_v100(device: str, gpus: int, src: str, intra: tuple[str, str],
+                intra_bw: tuple[float, str], gbps: float, net_src: str,
+                fabric: str = "AWS ENA (VPC Ethernet)") -> dict[str, tuple[Any, str]]:
+    return _v100_era(
+        (device, src), (gpus, src), intra, intra_bw,
+        (1, f"{net_src}; the instance's network modelled as one NIC"),
+        (gbps * Gbps, net_src), _TCP_LAT, ("ethernet", fabric), (1.0 * US, _EST))
+
+
+#: The V100/P100 systems of the DAWNBench era (2017-2020).
+V100_ERA_PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
+    "aws-p3-2xlarge": _cloud_v100(
+        "v100-sxm2-16gb", 1, f"{_P3_BLOG}: p3.2xlarge has 1x V100, 16 GiB GPU memory",
+        ("none", f"{_P3_BLOG}: p3.2xlarge NVLink 'N/A' (one GPU)"),
+        (10 * GBps, "unused with one GPU per instance"), 10,
+        f"{_P3_BLOG} and {_P3_VANTAGE}: p3.2xlarge 'up to 10 Gbps' (a burst rate)"),
+    "aws-p3-8xlarge": _cloud_v100(
+        "v100-sxm2-16gb", 4, f"{_P3_BLOG}: p3.8xlarge has 4x V100, 64 GiB GPU memory",
+        ("nvlink", f"{_P3_BLOG}: NVLink 2.0 on p3.8xlarge"),
+        (100 * GBps, f"{_P3_BLOG}: p3.8xlarge NVLink 200 GBps per GPU bidirectional (4 of "
+                     "the V100's 6 links inside the 4-GPU instance; p3.16xlarge: 300 GBps = "
+                     "all 6) = 100 GB/s per direction"), 10,
+        f"{_P3_BLOG} and {_P3_VANTAGE}: p3.8xlarge '10 Gbps'"),
+    "aws-p3-16xlarge": _cloud_v100(
+        "v100-sxm2-16gb", 8, f"{_P3_BLOG}: p3.16xlarge has 8x V100, 128 GiB GPU memory",
+        ("nvlink", f"{_P3_BLOG}: NVLink 2.0 hybrid cube-mesh, 300 GBps per GPU"),
+        _V100_NVLINK, 25, f"{_P3_BLOG} and {_P3_VANTAGE}: p3.16xlarge '25 Gbps'"),
+    "aws-p3dn-24xlarge": _cloud_v100(
+        "v100-sxm2-32gb", 8, _P3DN, ("nvlink", f"{_P3DN}; NVLink as the p3.16xlarge"),
+        _V100_NVLINK, 100, _P3DN, fabric=_EFA),
+    "azure-nd40rs-v2": _v100_era(
+        ("v100-sxm2-32gb", _NDV2), (8, _NDV2), ("nvlink", _NDV2), _V100_NVLINK,
+        (1, f"{_NDV2}: one 100 Gigabit EDR InfiniBand back-end network per VM (NCCL2 "
+            "supported)"), (100 * Gbps, f"{_NDV2}: 100 Gigabit EDR InfiniBand"),
+        (5.0 * US, _EST), ("infiniband", _NDV2),
+        (0.13 * US, "EDR InfiniBand switch, ~100-200 ns port-to-port (approximate)")),
+    "alibaba-gn6e-24xlarge": _cloud_v100(
+        "v100-sxm2-32gb", 8, _GN6E, ("nvlink", _GN6E), _V100_NVLINK, 32, _GN6E,
+        fabric="Alibaba Cloud VPC Ethernet"),
+    "dgx-1-p100": _v100_era(
+        ("p100-sxm2-16gb", _DGX1_P100), (8, _DGX1_P100), ("nvlink", _DGX1_P100),
+        (80 * GBps, f"{_DGX1_P100}: 4 x 20 GB/s = 80 GB/s per direction per GPU; the "
+                    "cube-mesh treated as a switch"),
+        (4, _DGX1_P100), (100 * Gbps, _EDR), (5.0 * US, _EST), ("infiniband", _DGX1_P100),
+        (0.13 * US, "EDR InfiniBand switch, ~100-200 ns port-to-port (approximate)")),
+    "dgx-1-v100": _v100_era(
+        ("v100-sxm2-16gb", _DGX1_V100), (8, _DGX1_V100), ("nvlink", _DGX1_V100),
+        _V100_NVLINK, (4, _DGX1_V100), (100 * Gbps, _EDR), (5.0 * US, _EST),
+        ("infiniband", _DGX1_V100),
+        (0.13 * US, "EDR InfiniBand switch, ~100-200 ns port-to-port (approximate)")),
+}
+MORE_PRESETS.update(V100_ERA_PRESETS)
