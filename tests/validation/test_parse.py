@@ -33,7 +33,9 @@ def _rows() -> list[dict[str, str]]:
     ("BERT-Large pretraining", "bert-large"), ("bert base", "bert-base"), ("VGG-16", "vgg16"),
     ("AlexNet", "alexnet"), ("LeNet-5", "lenet5"), ("Megatron 8.3B", None),
     ("GPT 22B", None), ("GPT 1.7B", None), ("Transformer-XL base", None), ("VGG-19", None),
-    ("Custom ResNet 9 (CIFAR10)", None), ("Inception V3", None), ("Llama 2", None),
+    ("Custom ResNet 9 (CIFAR10)", "resnet9-cifar"),
+    ("ResNet 164 (with bottleneck) (CIFAR10)", "resnet164-cifar"), ("BaiduNet9P (CIFAR10)", None),
+    ("Inception V3", None), ("Llama 2", None),
 ])
 def test_model_zoo_names(text, zoo):
     r = P.parse_model(text)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from ddlsim.errors import unknown_name
 from ddlsim.sim.workloads.bert_encoder import BERT_PRESETS, bert
+from ddlsim.sim.workloads.cifar import resnet9_cifar, resnet164_cifar
 from ddlsim.sim.workloads.cnn import (
     alexnet,
     lenet5,
@@ -44,6 +45,8 @@ WORKLOADS: dict[str, Callable[..., Workload]] = {
     "resnet50": resnet50,
     "resnet101": resnet101,
     "resnet152": resnet152,
+    "resnet9-cifar": resnet9_cifar,
+    "resnet164-cifar": resnet164_cifar,
     **{name: _preset_builder(name, preset) for name, preset in GPT_PRESETS.items()},
 }
 

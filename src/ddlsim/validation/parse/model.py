@@ -48,6 +48,10 @@ def _name_parts(text: str) -> tuple[str, str | None, float | str | None] | None:
 
 
 _ZOO = {k: p for k in workloads.WORKLOADS if (p := _name_parts(k.lower()))}
+#: (family, version, data set) -> zoo key, for the networks built for one data set's images
+#: (``resnet9-cifar``: the CIFAR ResNet-9, not an ImageNet network).
+_DATASET_ZOO = {(m[1], m[2], m[3]): k for k in workloads.WORKLOADS
+                if (m := re.fullmatch(r"([a-z]+)(\d+)-(cifar)", k))}
 
 _ARCH: list[tuple[str, str]] = []  # (key, pattern), most specific first
 for _key, _words, _letter, _plural in (
@@ -107,7 +111,16 @@ def parse_model(model_text: str, *other_texts: str) -> ModelParse | None:
     notes: list[str] = []
     name = re.sub(r"\(.*?\)", " ", raw.lower())
     zoo, fam = None, ""
-    for m in _NAME.finditer(name):
+    dataset = "cifar" if re.search(r"cifar", raw.lower()) else ""
+    for m in _NAME.finditer(name) if dataset else ():
+        zoo = _DATASET_ZOO.get((m["fam"], m["ver"], dataset))
+        if zoo:
+            fam = m["fam"]
+            if re.search(r"\bcustom\b|\bmodified\b|\bvariant\b", name):
+                notes.append(f"{raw.strip()!r} taken as the zoo's {zoo} (a custom variant "
+                             "may differ from it)")
+            break
+    for m in _NAME.finditer(name) if zoo is None else ():
         if m["fam"] not in _FAMILIES and not any(p[0] == m["fam"] for p in _ZOO.values()):
             continue
         fam = fam or m["fam"]
