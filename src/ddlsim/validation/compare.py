@@ -46,7 +46,8 @@ class _Predictor:
         self.calib, self.cache = calib, {}
 
     def __call__(self, run: RowRun) -> tuple[float | None, str]:
-        key = (replace(run.job, assumptions=()), run.baseline, run.metric, run.steps)
+        key = (replace(run.job, assumptions=()), run.baseline, run.metric, run.steps,
+               run.phases)
         if key not in self.cache:
             try:
                 pred = predict(run.job, self.calib)

@@ -34,6 +34,13 @@ def predicted_value(run: RowRun, pred: Prediction, calibration) -> float | None:
         return pred.hardware_tflops_per_gpu * gpus / 1e3
     if kind in ("busbw_GBps", "per_nic_busbw_GBps"):
         return pred.busbw_Bps / 1e9 if pred.busbw_Bps is not None else None
+    if kind == "time_to_train_s" and run.phases:
+        from dataclasses import replace
+
+        from ddlsim.api.time_to_train import phased_time_to_train
+
+        return phased_time_to_train(run.phases, calibration,
+                                    {replace(run.job, assumptions=()): pred})[0]
     if kind == "time_to_train_s":
         return run.steps * pred.iteration_s if run.steps else None
     if kind == "epoch_s":

@@ -12,15 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ddlsim.api.calibration import device_family
 from ddlsim.errors import ConfigError
 from ddlsim.job import Batch, Cluster, Job, Parallelism, Precision, Strategy, Workload
 from ddlsim.validation import parse as P
+from ddlsim.validation import row_cluster as C
+from ddlsim.validation import time_rows as T
 
 #: Training images of ImageNet-1k (ILSVRC 2012), for epoch counts of ImageNet rows.
 IMAGENET_TRAIN_IMAGES = 1_281_167
-#: GBps per Gb/s.
-_GBIT = 1e9 / 8.0
 #: Metrics that need a model of the optimiser's progress, not of throughput.
 _LLM_METRICS = ("model_tflops_per_gpu", "hardware_tflops_per_gpu", "mfu", "hfu",
                 "aggregate_pflops", "pct_of_peak")
@@ -30,13 +29,16 @@ _LLM_METRICS = ("model_tflops_per_gpu", "hardware_tflops_per_gpu", "mfu", "hfu",
 class RowRun:
     """A row read into a job: ``metric`` (kind, scale, ...), ``published`` in the metric's
     unit after ``scale``, ``baseline``: the job the metric compares with (scaling
-    efficiency, speed-up), ``steps``: optimizer steps to the target (time to train)."""
+    efficiency, speed-up), ``steps``: optimizer steps to the target (time to train);
+    ``phases``: ``(job, steps)`` per phase of a batch schedule (time to train; ``job`` is
+    the first phase's, ``steps`` None)."""
 
     job: Job
     metric: P.MetricParse
     published: float
     baseline: Job | None = None
     steps: float | None = None
+    phases: tuple[tuple[Job, float], ...] = ()
 
 
 def _int(value: object) -> int | None:
@@ -116,58 +118,6 @@ def _workload(row, notes: list[str]) -> tuple[Workload | None, str, str]:
     return Workload(template, tuple(sorted(over.items()))), mp.family, ""
 
 
-#: 8-GPU SXM boards of these families are HGX baseboards with NVSwitch (NVIDIA HGX A100 /
-#: H100 / H200 datasheets), whose topology the DGX presets describe.
-_HGX = {"a100": "dgx-a100", "h100": "dgx-h100", "h200": "dgx-h100"}
-
-
-def _cluster(row, device: str, gpus: int, ic: P.InterconnectParse, notes: list[str]
-             ) -> tuple[Cluster | None, str]:
-    nodes = _int(row.get("nodes"))
-    if gpus == 1:
-        return Cluster("dgx-a100", 1, device=device, gpus_per_node=1), ""
-    if nodes is None:
-        nodes = 1 if ic.system in ("", "dgx-1", "dgx-2") and gpus <= 8 else None
-        if nodes is None:
-            return None, "nodes not stated"
-        notes.append("nodes not stated: one node assumed")
-    if gpus % nodes:
-        return None, f"{gpus} GPUs do not fill {nodes} nodes evenly"
-    gpn = gpus // nodes
-    nic = {}
-    if ic.nics_per_node:
-        nic["nics_per_node"] = ic.nics_per_node
-    if ic.nic_Gbps:
-        nic["nic_bw_Bps"] = ic.nic_Gbps * _GBIT
-    if ic.fabric:
-        nic["fabric"] = ic.fabric
-    if ic.system in ("dgx-a100", "dgx-h100"):
-        return Cluster(ic.system, gpus, device=device, gpus_per_node=gpn, **nic), ""
-    hgx = _HGX.get(device_family(device))
-    if hgx and gpn == 8 and ic.intra in ("", "nvlink", "nvswitch") and ic.system == "":
-        notes.append(f"8 SXM GPUs per node: an HGX board with NVSwitch ({hgx} topology) "
-                     "assumed")
-        return Cluster(hgx, gpus, device=device, gpus_per_node=gpn, **nic), ""
-    if gpn == 1 and not ic.intra:
-        ic_intra = "none"
-        if "nic_bw_Bps" not in nic:
-            return None, f"{nodes} nodes: the inter-node network is not stated"
-        return Cluster("dgx-a100", gpus, device=device, gpus_per_node=1, intra_link=ic_intra,
-                       nics_per_node=1, **{k: v for k, v in nic.items()
-                                           if k != "nics_per_node"}), ""
-    intra = ic.intra or {"dgx-1": "nvlink", "dgx-2": "nvswitch", "big-basin": "nvlink"}.get(
-        ic.system, "")
-    if not intra:
-        return None, f"interconnect {row.get('interconnect', '')!r} not understood"
-    if nodes > 1 and "nic_bw_Bps" not in nic:
-        return None, f"{nodes} nodes: the inter-node network is not stated"
-    if nodes > 1 and "nics_per_node" not in nic:
-        nic["nics_per_node"] = 1
-        notes.append("NICs per node not stated: one assumed")
-    preset = "pcie-8gpu" if intra == "pcie" else "dgx-a100"
-    return Cluster(preset, gpus, device=device, gpus_per_node=gpn, intra_link=intra, **nic), ""
-
-
 def _strategy(row, metric: P.MetricParse, par: P.ParallelismParse, family: str,
               framework: str) -> str:
     cat = str(row.get("category", ""))
@@ -234,17 +184,25 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
     except ValueError:
         return None, f"value {row['value']!r} is not a number"
     notes: list[str] = []
-    gp = P.parse_gpu(str(row["gpu"]))
+    sp = P.parse_system(str(row["gpu"]), str(row.get("interconnect", "")))
+    gp = sp.gpu
     if gp is None or gp.device is None:
         return None, f"GPU {row['gpu']!r} not in the device catalog"
-    notes += list(gp.assumptions)
+    stated_gpus = _int(row.get("num_gpus"))
+    if sp.reason and (stated_gpus is None or sp.conflict):
+        return None, sp.reason
+    notes += list(gp.assumptions) + list(sp.assumptions[:1 if stated_gpus else None])
     par = P.parse_parallelism(_text(row, "parallelism", "notes"))
     ic = P.parse_interconnect(str(row.get("interconnect", "")))
+    if not (sp.preset or ic.system or ic.intra or ic.nic_Gbps or ic.fabric) and re.search(
+            r"nvlink|nvswitch|infiniband|\bib\b|ethernet|pci\s*-?e|\bgb(?:it|e|ps)\b",
+            str(row["gpu"]).lower()):  # the links are described in the GPU cell
+        ic = P.parse_interconnect(f"{row.get('interconnect', '')} ; {row['gpu']}")
     notes += list(ic.assumptions)
     framework = P.parse_framework(_text(row, "source", "precision", "parallelism"))
     if re.search(r"torchgpipe", _text(row, "source", "parallelism", "notes").lower()):
         framework = "torchgpipe"
-    gpus = _int(row.get("num_gpus")) or gp.count or par.ranks
+    gpus = stated_gpus or sp.gpus or par.ranks
     if gpus is None and metric.kind == "per_nic_busbw_GBps":
         nodes = _int(row.get("nodes")) or 2
         gpus = 8 * nodes
@@ -258,6 +216,8 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
         if wl is None:
             return None, why
         pr = P.parse_precision(str(row["precision"]))
+        if pr is None and P.framework_only(str(row["precision"])):
+            pr = P.device_default_precision(gp.device, str(row["precision"]))
         if pr is None:
             return None, f"precision {row['precision']!r} not understood"
         notes += list(pr.assumptions)
@@ -268,9 +228,16 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
                           "not stated")
     else:
         wl, precision = Workload("resnet50"), Precision()
-    cluster, why = _cluster(row, gp.device, gpus, ic, notes)
+    cluster, why = C.cluster_of(row, gp.device, gpus, ic, notes, sp)
     if cluster is None:
         return None, why
+    schedule = None
+    if metric.kind == "time_to_train_s":
+        schedule, why = T.schedule_of(row)
+        if why:
+            return None, why
+        if schedule:  # the job of the first phase; the others follow from it
+            row = {**row, "global_batch": str(schedule[0].batch), "micro_batch": ""}
     try:
         job = _job(row, strategy, wl, cluster, precision, par, framework, notes, metric)
     except ConfigError as exc:
@@ -281,14 +248,14 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
     if metric.kind in ("scaling_efficiency", "speedup"):
         base = metric.baseline_gpus or 1
         baseline = _baseline(job, base)
-    steps = None
+    steps, phases = None, ()
     if metric.kind == "time_to_train_s":
-        steps, why = _steps(row, job)
-        if steps is None:
+        steps, phases, why = T.steps_to_target(row, job, schedule)
+        if steps is None and not phases:
             return None, why
         if why:
             job = job.with_assumptions(why)
-    return RowRun(job, metric, published, baseline, steps), ""
+    return RowRun(job, metric, published, baseline, steps, phases), ""
 
 
 def _job(row, strategy, wl, cluster, precision, par, framework, notes, metric) -> Job | str:
@@ -351,46 +318,3 @@ def _baseline(job: Job, gpus: int) -> Job:
     kind = "allreduce" if job.strategy.kind in ("pipeline", "3d") else job.strategy.kind
     return replace(job, cluster=cl, parallelism=par, strategy=replace(job.strategy, kind=kind),
                    batch=Batch(micro=micro), framework=job.framework)
-
-
-def _steps(row, job: Job) -> tuple[float | None, str]:
-    """(steps to the row's target, note) or (None, reason): the row's own epochs, else
-    the MLCommons RCPs of the MLPerf benchmark whose model the row trains plus its
-    evaluation passes as step-equivalents, so ``steps x iteration`` is train + eval time."""
-    text = str(row["model"]).lower()
-    glob = _int(row.get("global_batch"))
-    micro, n_micro = job.resolve_batch()
-    if glob is None or glob != micro * n_micro * job.dp:
-        return None, "global batch not stated as one number equal to GPUs x batch per GPU"
-    notes = _text(row, "notes").lower()
-    hit = (re.search(r"(\d+(?:\.\d+)?)\s*epochs?\b", text)
-           or re.search(r"\bat epoch\s+(\d+(?:\.\d+)?)\b", notes))
-    if hit:
-        if "imagenet" not in text:
-            return None, "dataset of the row is not ImageNet (no sample count for it)"
-        return float(hit.group(1)) * IMAGENET_TRAIN_IMAGES / glob, ""
-    if "mlperf" not in f"{text} {notes} {_text(row, 'metric').lower()}":
-        return None, ("steps to the target not stated; the MLCommons reference convergence "
-                      "points describe MLPerf's recipe, and the row does not say it ran it")
-    return _rcp_steps(row, job, glob)
-
-
-def _rcp_steps(row, job: Job, glob: int) -> tuple[float | None, str]:
-    """RCP steps + evaluation step-equivalents (:mod:`ddlsim.convergence.rcp`)."""
-    from ddlsim.api.time_to_train import benchmark_step_equivalents
-    from ddlsim.convergence import rcp
-
-    text = _text(row, "model", "notes").lower()
-    bm = rcp.benchmark_for_model(job.workload.model)
-    if bm is None:
-        return None, (f"steps to the target not stated, and {job.workload.model} is not the "
-                      "model of an MLPerf Training benchmark (no reference convergence points)")
-    if bm.unit == "epochs" and "imagenet" not in text:
-        return None, f"the {bm.name} RCPs are ImageNet epochs; the row names another data set"
-    if "checkpoint" in bm.starts_from and re.search(r"phase\s*-?\s*1|from scratch", text):
-        return None, (f"the row trains from scratch; the MLPerf {bm.name} benchmark starts from "
-                      f"{bm.starts_from}, and its RCPs cover only that part")
-    try:
-        return benchmark_step_equivalents(job, glob)
-    except ConfigError as exc:
-        return None, str(exc)

@@ -55,6 +55,40 @@ def parse_precision(text: str) -> PrecisionParse | None:
     return None
 
 
+#: Words that name a training framework or launcher (not a number format).
+_FRAMEWORK_WORDS = (r"fast\.?ai|pytorch|\btorch\b|tensorflow|\btf\s*\d|keras|horovod|mxnet|gluon|"
+                    r"paddle|tensorpack|caffe|chainer|\bjax\b|ncluster|moxing|aiacc|deepspeed|"
+                    r"megatron|\bnemo\b|cntk|mindspore|\bapex\b|\bnccl\b")
+
+
+def framework_only(text: str) -> bool:
+    """The precision cell names a framework (``"fastai / pytorch"``, ``"tensorpack 0.8.0"``)
+    and no number format: the precision is not stated."""
+    t = cell_text(text).lower()
+    return parse_precision(t) is None and bool(re.search(_FRAMEWORK_WORDS, t))
+
+
+def device_default_precision(device: str, cell: str = "") -> PrecisionParse:
+    """The precision a run on ``device`` trains in when its table does not say: mixed
+    precision on GPUs with tensor cores (V100 and later: bf16 where the GPU has it, else
+    fp16, gradients reduced in fp32), fp32 on older GPUs (P100 and before, whose fp16 runs
+    at most twice the fp32 rate). The assumption is recorded."""
+    from ddlsim.sim.hardware import get_device
+
+    peaks = get_device(device).peak_flops_per_s
+    fp32 = peaks.get("float32", 0.0)
+    if "bfloat16" in peaks:
+        compute, label = "bfloat16", "bf16 mixed precision"
+    elif peaks.get("float16", 0.0) >= 4 * fp32 > 0:
+        compute, label = "float16", "fp16 mixed precision (tensor cores)"
+    else:
+        compute, label = "float32", "fp32 (no tensor cores)"
+    said = f" (the cell names the framework: {cell.strip()!r})" if cell.strip() else ""
+    return PrecisionParse(compute, "float32", False, (
+        f"precision not stated{said}: {label}, the default training precision of "
+        f"{device}, assumed",))
+
+
 # --------------------------------------------------------------------------- metrics
 @dataclass(frozen=True)
 class MetricParse:
