@@ -198,7 +198,11 @@ class Parallelism:
     distributed optimizer (0..3); ``placement``: ``auto`` (memory-aware), ``blocks``
     (Megatron's even split) or ``manual`` (``balance`` layer counts per stage);
     ``balance_unit``: ``layers`` or ``torchgpipe`` (modules of torchgpipe's flattened
-    model)."""
+    model). ``tp_comm_overlap``: overlap the sequence-parallel all-gathers and
+    reduce-scatters with the GEMMs (Megatron-Core / Transformer Engine userbuffers); None:
+    on exactly when ``sequence_parallel`` and ``tp > 1``, as NeMo's training configs set it
+    (NeMo-Framework-Launcher ``conf/training/gpt3/175b.yaml``: ``sequence_parallel: True``
+    with ``ub_tp_comm_overlap: True``)."""
 
     tp: int = 1
     pp: int = 1
@@ -212,8 +216,12 @@ class Parallelism:
     placement: str = "auto"
     balance: tuple[int, ...] = ()
     balance_unit: str = "layers"
+    tp_comm_overlap: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.tp_comm_overlap not in (None, True, False):
+            raise ConfigError(f"parallelism.tp_comm_overlap: must be true, false or unset "
+                              f"(auto), got {self.tp_comm_overlap!r}")
         for name in ("tp", "pp", "cp", "vp"):
             _positive_int(f"parallelism.{name}", getattr(self, name))
         if self.dp is not None:
@@ -228,6 +236,12 @@ class Parallelism:
     @property
     def model_parallel(self) -> int:
         return self.tp * self.cp * self.pp
+
+    @property
+    def overlaps_tp_comm(self) -> bool:
+        """``tp_comm_overlap`` resolved: never without sequence parallelism and tp > 1."""
+        sp = self.sequence_parallel and self.tp > 1
+        return sp if self.tp_comm_overlap is None else sp and self.tp_comm_overlap
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,8 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     for name, model in models.items():
         estimate = counting_estimator(model, paths)
         fwd, bwd, _ = layer_times(layers, tp_comm, estimate, opts.dtype, tp_time,
-                                  opts.gemm_dtype, cp=opts.cp)
+                                  opts.gemm_dtype, cp=opts.cp,
+                                  tp_overlap=opts.tp if opts.tp_comm_overlap else 0)
         per_dev[name] = (fwd, bwd + recompute_times(layers, fwd, opts.recompute), estimate)
     times = np.stack([per_dev[d][0] + per_dev[d][1] for d in stage_dev])
     input_elems = opts.micro_batch * math.prod(wl.input_shape)

@@ -73,6 +73,7 @@ class PipelineOptions:
     attention: str = "fused"
     zero: int = 0
     lora: object = None  # LoraSpec (ddlsim.sim.workloads.lora)
+    tp_comm_overlap: bool = False  # SP collectives overlapped with GEMMs (tensor_costs)
 
     def __post_init__(self) -> None:
         if self.zero not in (0, 1, 2, 3):

@@ -230,7 +230,8 @@ def pipeline_options(job: Job, max_events: int | None = None):
         calibrated=job.cluster.nccl_calibrated, model_overrides=job.workload.architecture,
         cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
         vp=par.vp, attention=job.workload.attention, zero=par.zero,
-        lora=lora_spec(job.workload), **({"max_events": max_events} if max_events else {}))
+        lora=lora_spec(job.workload), tp_comm_overlap=par.overlaps_tp_comm,
+        **({"max_events": max_events} if max_events else {}))
 
 
 def _pipeline(job: Job, calib: Calibration, max_events: int | None, trace=None):

@@ -235,6 +235,10 @@ def _pipeline_options(f):
         click.option("--recompute", default="none", show_default=True,
                      type=click.Choice(["none", "selective", "full"])),
         click.option("--sequence-parallel", is_flag=True),
+        click.option("--tp-comm-overlap/--no-tp-comm-overlap", default=None,
+                     help="Overlap the sequence-parallel all-gathers and reduce-scatters with "
+                          "the GEMMs (Transformer Engine userbuffers). Default: on with "
+                          "--sequence-parallel and tp > 1, as NeMo's configs set it."),
         LORA_RANK, LORA_TARGETS, MAX_EVENTS, out_option(), CALIBRATION, JSON,
     ]
     for opt in reversed(opts):
@@ -245,9 +249,10 @@ def _pipeline_options(f):
 def _model_parallel_job(model, micro_batch, cluster, device, devices, placement, balance,
                         dtype, fp8, attention, optimizer, recompute, sequence_parallel, stages,
                         micro_batches, schedule, tp=1, dp=1, kind="pipeline", lora_rank=None,
-                        lora_targets=None) -> api.Job:
+                        lora_targets=None, tp_comm_overlap=None) -> api.Job:
     par = api.Parallelism(tp=tp, pp=stages, dp=dp, recompute=recompute, schedule=schedule,
                           sequence_parallel=sequence_parallel, placement=placement,
+                          tp_comm_overlap=tp_comm_overlap,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     return api.Job(
         workload=workload(model, lora_rank, lora_targets, attention=attention),
@@ -351,9 +356,9 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
               help="Sequences per iteration (1536: GPT-3 175B's 3.2M tokens, Brown et al. "
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
-                attention, optimizer, recompute, sequence_parallel, max_events, out_dir,
-                calibration, as_json, tp, pp, dp, cp, vp, zero, global_batch, lora_rank,
-                lora_targets) -> None:
+                attention, optimizer, recompute, sequence_parallel, tp_comm_overlap,
+                max_events, out_dir, calibration, as_json, tp, pp, dp, cp, vp, zero,
+                global_batch, lora_rank, lora_targets) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
     175B, global batch 1536, micro-batch 1, the even block split, the GPU's mixed
@@ -368,7 +373,7 @@ def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance
                                  "one device type (the cluster's)", param_hint="--devices")
     calib = api.load_calibration(calibration)
     par = api.Parallelism(tp=tp, pp=pp, cp=cp, dp=dp, vp=vp, zero=zero, recompute=recompute,
-                          sequence_parallel=sequence_parallel,
+                          sequence_parallel=sequence_parallel, tp_comm_overlap=tp_comm_overlap,
                           placement="blocks" if unset("placement") else placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     job = api.Job(

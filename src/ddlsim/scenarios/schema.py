@@ -148,6 +148,7 @@ class PipelineStrategy(_Strict):
     optimizer: Literal["sgd", "momentum", "adam"] = "adam"
     recompute: Literal["none", "selective", "full"] = "none"
     sequence_parallel: bool = False
+    tp_comm_overlap: bool | None = None  # None: on with sequence_parallel and tp > 1
 
     @property
     def label(self) -> str:
