@@ -54,3 +54,16 @@ def test_the_cli_flag_reaches_the_prediction():
     on, off = (out[f]["predictions"][0]["iteration_s"]
                for f in ("--tp-comm-overlap", "--no-tp-comm-overlap"))
     assert on < off
+
+
+def test_overlapping_the_gradient_reduction_with_the_backward_shortens_a_pipeline():
+    def job(overlap):
+        par = api.Parallelism(tp=2, pp=2, dp=4, overlap_grad_reduce=overlap)
+        return api.Job(workload=api.Workload("gpt3-5b"), cluster=api.Cluster("dgx-a100", 16),
+                       strategy=api.Strategy("3d"), parallelism=par,
+                       batch=api.Batch(global_batch=32, micro=1))
+    on, off = (api.predict(job(o)) for o in (True, False))
+    assert on.iteration_s < off.iteration_s
+    assert on.memory_bytes == off.memory_bytes
+    with pytest.raises(ConfigError, match="parallelism.overlap_grad_reduce"):
+        api.Parallelism(overlap_grad_reduce=None)

@@ -202,7 +202,11 @@ class Parallelism:
     reduce-scatters with the GEMMs (Megatron-Core / Transformer Engine userbuffers); None:
     on exactly when ``sequence_parallel`` and ``tp > 1``, as NeMo's training configs set it
     (NeMo-Framework-Launcher ``conf/training/gpt3/175b.yaml``: ``sequence_parallel: True``
-    with ``ub_tp_comm_overlap: True``)."""
+    with ``ub_tp_comm_overlap: True``). ``overlap_grad_reduce``: a pipeline's data-parallel
+    gradient reduction runs in buckets during each chunk's last backward (Megatron-Core
+    ``overlap_grad_reduce`` with its default buckets of ``max(4e7, 1e6 dp)`` parameters;
+    on by default as in NeMo's configs, ``overlap_grad_sync: True``); False: one
+    reduction after the last backward. Data parallelism alone always overlaps (DDP)."""
 
     tp: int = 1
     pp: int = 1
@@ -217,11 +221,15 @@ class Parallelism:
     balance: tuple[int, ...] = ()
     balance_unit: str = "layers"
     tp_comm_overlap: bool | None = None
+    overlap_grad_reduce: bool = True
 
     def __post_init__(self) -> None:
         if self.tp_comm_overlap not in (None, True, False):
             raise ConfigError(f"parallelism.tp_comm_overlap: must be true, false or unset "
                               f"(auto), got {self.tp_comm_overlap!r}")
+        if not isinstance(self.overlap_grad_reduce, bool):
+            raise ConfigError(f"parallelism.overlap_grad_reduce: must be true or false, got "
+                              f"{self.overlap_grad_reduce!r}")
         for name in ("tp", "pp", "cp", "vp"):
             _positive_int(f"parallelism.{name}", getattr(self, name))
         if self.dp is not None:

@@ -259,7 +259,8 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
 
     env = simpy.Environment()
     net = Network(env, cluster)
-    cfg = PipelineConfig(opts.schedule, opts.micro_batches, opts.iterations, opts.dp, v)
+    cfg = PipelineConfig(opts.schedule, opts.micro_batches, opts.iterations, opts.dp, v,
+                         grad_bucket_bytes=opts.grad_bucket_bytes)
     p2p = opts.p2p
     if p2p == "auto":
         p2p = "links" if 2 * opts.micro_batches * (p * v - 1) > 20000 else "network"

@@ -74,6 +74,19 @@ class PipelineOptions:
     zero: int = 0
     lora: object = None  # LoraSpec (ddlsim.sim.workloads.lora)
     tp_comm_overlap: bool = False  # SP collectives overlapped with GEMMs (tensor_costs)
+    overlap_grad_reduce: bool = True  # DP reduction in buckets during the last backward
+
+    @property
+    def grad_bucket_bytes(self) -> float:
+        """Bytes of one data-parallel gradient bucket when the reduction overlaps the
+        backward (0: no overlap): Megatron-Core's default bucket of ``max(4e7, 1e6 x dp)``
+        parameters (``DistributedDataParallelConfig.bucket_size``) in the gradient dtype."""
+        from ddlsim.units import dtype_bytes
+
+        if not self.overlap_grad_reduce:
+            return 0.0
+        params = max(40_000_000, 1_000_000 * self.dp * self.cp)
+        return float(params * dtype_bytes(self.grad_dtype or self.dtype))
 
     def __post_init__(self) -> None:
         if self.zero not in (0, 1, 2, 3):

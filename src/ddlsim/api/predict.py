@@ -231,6 +231,7 @@ def pipeline_options(job: Job, max_events: int | None = None):
         cluster_overrides=cluster_overrides(job), balance_unit=par.balance_unit,
         vp=par.vp, attention=job.workload.attention, zero=par.zero,
         lora=lora_spec(job.workload), tp_comm_overlap=par.overlaps_tp_comm,
+        overlap_grad_reduce=par.overlap_grad_reduce,
         **({"max_events": max_events} if max_events else {}))
 
 

@@ -168,6 +168,7 @@ def strategy_job(sc, strategy, opts: RunOptions = RunOptions()) -> Job:
                       recompute=strategy.recompute, schedule=strategy.schedule,
                       sequence_parallel=strategy.sequence_parallel,
                       tp_comm_overlap=strategy.tp_comm_overlap,
+                      overlap_grad_reduce=strategy.overlap_grad_reduce,
                       placement=strategy.placement, balance=tuple(strategy.balance))
     dp = strategy.dp or max(1, sc.cluster.gpus // (strategy.tp * strategy.stages))
     batch = Batch(global_batch=strategy.micro_batch * strategy.micro_batches * dp,

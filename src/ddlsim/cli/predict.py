@@ -239,6 +239,10 @@ def _pipeline_options(f):
                      help="Overlap the sequence-parallel all-gathers and reduce-scatters with "
                           "the GEMMs (Transformer Engine userbuffers). Default: on with "
                           "--sequence-parallel and tp > 1, as NeMo's configs set it."),
+        click.option("--overlap-grad-reduce/--no-overlap-grad-reduce", default=True,
+                     show_default=True,
+                     help="Reduce data-parallel gradients in buckets during the last "
+                          "backward (Megatron-Core/NeMo overlap_grad_reduce) or after it."),
         LORA_RANK, LORA_TARGETS, MAX_EVENTS, out_option(), CALIBRATION, JSON,
     ]
     for opt in reversed(opts):
@@ -249,10 +253,12 @@ def _pipeline_options(f):
 def _model_parallel_job(model, micro_batch, cluster, device, devices, placement, balance,
                         dtype, fp8, attention, optimizer, recompute, sequence_parallel, stages,
                         micro_batches, schedule, tp=1, dp=1, kind="pipeline", lora_rank=None,
-                        lora_targets=None, tp_comm_overlap=None) -> api.Job:
+                        lora_targets=None, tp_comm_overlap=None,
+                        overlap_grad_reduce=True) -> api.Job:
     par = api.Parallelism(tp=tp, pp=stages, dp=dp, recompute=recompute, schedule=schedule,
                           sequence_parallel=sequence_parallel, placement=placement,
                           tp_comm_overlap=tp_comm_overlap,
+                          overlap_grad_reduce=overlap_grad_reduce,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     return api.Job(
         workload=workload(model, lora_rank, lora_targets, attention=attention),
@@ -357,7 +363,7 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
                 attention, optimizer, recompute, sequence_parallel, tp_comm_overlap,
-                max_events, out_dir, calibration, as_json, tp, pp, dp, cp, vp, zero,
+                overlap_grad_reduce, max_events, out_dir, calibration, as_json, tp, pp, dp, cp, vp, zero,
                 global_batch, lora_rank, lora_targets) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
@@ -374,6 +380,7 @@ def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance
     calib = api.load_calibration(calibration)
     par = api.Parallelism(tp=tp, pp=pp, cp=cp, dp=dp, vp=vp, zero=zero, recompute=recompute,
                           sequence_parallel=sequence_parallel, tp_comm_overlap=tp_comm_overlap,
+                          overlap_grad_reduce=overlap_grad_reduce,
                           placement="blocks" if unset("placement") else placement,
                           balance=tuple(number_list("balance", balance)) if balance else ())
     job = api.Job(

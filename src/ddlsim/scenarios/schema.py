@@ -149,6 +149,7 @@ class PipelineStrategy(_Strict):
     recompute: Literal["none", "selective", "full"] = "none"
     sequence_parallel: bool = False
     tp_comm_overlap: bool | None = None  # None: on with sequence_parallel and tp > 1
+    overlap_grad_reduce: bool = True  # DP reduction in buckets during the last backward
 
     @property
     def label(self) -> str:

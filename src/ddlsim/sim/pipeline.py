@@ -38,6 +38,7 @@ representative pipeline is simulated (see :mod:`ddlsim.sim.tensor`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
@@ -82,13 +83,19 @@ class PipelineConfig:
     """``schedule``: naive | gpipe | 1f1b; ``micro_batches``: m per iteration and
     replica; ``iterations``; ``dp``: data-parallel replicas (for the update log); ``vp``:
     model chunks per GPU (``> 1``: interleaved 1F1B; the costs are then one per virtual
-    stage, ``p vp`` of them)."""
+    stage, ``p vp`` of them); ``grad_bucket_bytes`` ``> 0``: overlap the data-parallel
+    gradient reduction with the backward (Megatron-Core ``overlap_grad_reduce``, NeMo
+    ``overlap_grad_sync``): a chunk's ``dp_bytes`` leave in ``b = ceil(dp_bytes /
+    grad_bucket_bytes)`` equal buckets during its last backward, the i-th ready ``i/b``
+    of the way through it, reduced one after another on the GPU's communication stream;
+    0: one reduction after the last backward."""
 
     schedule: str = "1f1b"
     micro_batches: int = 4
     iterations: int = 1
     dp: int = 1
     vp: int = 1
+    grad_bucket_bytes: float = 0.0
 
     def __post_init__(self) -> None:
         check_name("schedule", self.schedule, SCHEDULES)
@@ -96,6 +103,10 @@ class PipelineConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}: must be an integer >= 1, got {value!r}")
+        if not (isinstance(self.grad_bucket_bytes, int | float)
+                and 0 <= self.grad_bucket_bytes < float("inf")):
+            raise ConfigError(f"grad_bucket_bytes: must be a finite number >= 0, got "
+                              f"{self.grad_bucket_bytes!r}")
         if self.vp > 1 and self.schedule != "1f1b":
             raise ConfigError(f"vp: virtual pipeline stages (vp={self.vp}) need the 1f1b "
                               f"schedule (interleaved 1F1B), got schedule {self.schedule!r}")
@@ -241,8 +252,29 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
         result.sends.append((it, src, dst, kind, j, start, env.now))
         done.succeed()
 
+    last_bwd = [max(i for i, (kind, vs, _) in enumerate(order) if kind == "B" and vs == c)
+                if any(kind == "B" and vs == c for kind, vs, _ in order) else -1
+                for order in orders for c in range(n)]
+
+    def buckets(it, k, stream, vs, start):
+        """Reduce chunk ``vs``'s gradients in ``nb`` buckets during its last backward."""
+        cost = costs[vs]
+        nb = max(1, math.ceil(cost.dp_bytes / cfg.grad_bucket_bytes))
+        for i in range(1, nb + 1):
+            ready = start + cost.bwd_s * i / nb
+            if ready > env.now:
+                yield env.timeout(ready - env.now)
+            with stream.request() as turn:
+                yield turn
+                t0 = env.now
+                yield from allreduce(env, k, cost.dp_bytes / nb)
+                result.allreduces.append((it, k, cost.dp_bytes / nb, t0, env.now))
+
     def stage(it, k, act_ready, grad_ready, finished):
-        for kind, vs, j in orders[k]:
+        overlap = cfg.grad_bucket_bytes > 0 and allreduce is not None
+        stream = simpy.Resource(env, capacity=1) if overlap else None
+        pending = []
+        for idx, (kind, vs, j) in enumerate(orders[k]):
             cost = costs[vs]
             if kind == "F":
                 if vs > 0:
@@ -260,6 +292,8 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
                 if vs < n - 1:
                     yield grad_ready[vs][j]
                 start = env.now
+                if overlap and cost.dp_bytes > 0 and idx == last_bwd[k * n + vs]:
+                    pending.append(env.process(buckets(it, k, stream, vs, start)))
                 yield env.timeout(cost.bwd_s)
                 in_flight[k] -= 1
                 result.ops.append((it, k, "B", j, start, env.now))
@@ -269,7 +303,9 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
                                          grad_ready[vs - 1][j]))
         mine = [costs[c * p + k] for c in range(v)]
         dp_bytes = sum(c.dp_bytes for c in mine)
-        if allreduce is not None and dp_bytes > 0:
+        if pending:
+            yield env.all_of(pending)
+        elif allreduce is not None and dp_bytes > 0:
             start = env.now
             yield from allreduce(env, k, dp_bytes)
             result.allreduces.append((it, k, dp_bytes, start, env.now))
