@@ -363,8 +363,8 @@ def place_cmd(max_events, out_dir, calibration, as_json, **kw) -> None:
                    "2020 Table 2.1, as in Megatron-LM's GPT-3 example).")
 def three_d_cmd(model, micro_batch, cluster, device, devices, placement, balance, dtype, fp8,
                 attention, optimizer, recompute, sequence_parallel, tp_comm_overlap,
-                overlap_grad_reduce, max_events, out_dir, calibration, as_json, tp, pp, dp, cp, vp, zero,
-                global_batch, lora_rank, lora_targets) -> None:
+                overlap_grad_reduce, max_events, out_dir, calibration, as_json, tp, pp, dp,
+                cp, vp, zero, global_batch, lora_rank, lora_targets) -> None:
     """TP x CP x PP x DP of a decoder (GPT, Llama, Nemotron; Megatron style): iteration
     time, tokens/s, TFLOP/s per GPU. Options left unset take Megatron's defaults: GPT-3
     175B, global batch 1536, micro-batch 1, the even block split, the GPU's mixed

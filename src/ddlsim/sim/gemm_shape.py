@@ -14,16 +14,18 @@ Three losses follow from the shape alone, before any kernel-quality factor:
   operand reuse hidden by co-resident thread blocks), so the model's choice is the
   optimistic end of what a heuristic picks.
 
-A validation note: charging the smaller tiles their lower arithmetic intensity
-(``(Tm Tn / (Tm + Tn)) / 64`` of the 128 x 128 rate) fitted the single-GPU rows as well
-but moved the held-out large-model rows from 3.6 % to 5.0 % median error. :func:`shape_efficiency` returns
-the product of the three (0 < f <= 1); the calibrated GEMM efficiency of the GPU family is
-the ceiling a large, well-shaped GEMM reaches, and the two multiply. Convolutions are
+:func:`shape_efficiency` returns the product of the three (0 < f <= 1); the calibrated
+GEMM efficiency of the GPU family is the ceiling a large, well-shaped GEMM reaches, and the
+two multiply. Convolutions are
 implicit GEMMs (forward ``M = N P Q``, ``N = K``, ``K = C R S``; backward-data
 ``M = N H W``, ``N = C``, ``K = K R S``; backward-filter ``M = K``, ``N = C R S``,
 ``K = N P Q``), fused attention a grid of ``128``-query tiles per head.
 
 A device with no published SM count (:data:`SM_COUNT`) gets tile quantisation only.
+
+A validation note: charging the smaller tiles their lower arithmetic intensity
+(``(Tm Tn / (Tm + Tn)) / 64`` of the 128 x 128 rate) fitted the single-GPU rows as well but
+moved the held-out large-model rows from 3.6 % to 5.0 % median error, so it is not done.
 
 **Winograd.** A 3 x 3, stride-1 convolution in fp32 on CUDA cores runs cuDNN's Winograd
 algorithm (what ``cudnn.benchmark`` picks there), which does fewer multiplies than the
@@ -144,9 +146,7 @@ def shape_efficiency(kc: KernelCall, device_name: str) -> float:
     if dims is None or min(dims) <= 0:
         return 1.0
     batch, m, n, k = dims
-    if kc.op.startswith("flash_attn"):  # query tiles of 128 per head; head size whole
-        tiles = ((128, n),)
-    else:
-        tiles = TILES
+    # fused attention: query tiles of 128 per head, the head size whole
+    tiles = ((128, n),) if kc.op.startswith("flash_attn") else TILES
     sms = sm_count(device_name)
     return max(tile_fraction(batch, m, n, k, sms, t) for t in tiles)
