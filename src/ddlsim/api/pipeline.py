@@ -16,7 +16,7 @@ helpers in :mod:`ddlsim.api.torchgpipe`; both are re-exported here.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ddlsim.api.pipeline_types import (
     PLACEMENTS,
@@ -85,7 +85,8 @@ def _tp_time_fn(cluster, tp: int):
     return lambda op, nbytes: fns[op](tp, nbytes, bw, alpha)
 
 
-def _memory_parts(layers, opts, input_elems, recompute=None):
+def memory_parts(layers, opts, input_elems, recompute=None):
+    """The engine's per-layer memory (``LayerMemory``) of ``layers`` under ``opts``."""
     from ddlsim.sim.memory import MemoryConfig, layer_memory
     from ddlsim.units import GiB
 
@@ -155,7 +156,7 @@ def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
             break
         mb //= 2
     for rc in ("selective", "full"):
-        memo = _memory_parts(layers, opts, input_elems, rc)
+        memo = memory_parts(layers, opts, input_elems, rc)
         saves = memo.stored.sum() < mem.stored.sum()  # selective saves nothing when fused
         if rc != opts.recompute and saves and fits(memo, opts.stages):
             out.append(f"recompute={rc} fits on {opts.stages} stages")
@@ -163,27 +164,37 @@ def _suggest(opts, layers, mem, times, caps, input_elems) -> list[str]:
     return out
 
 
-def _predict(opts: PipelineOptions, simulate: bool = True,
-             cost_model_factory=None, suggest: bool = True) -> PipelinePrediction:
-    """``cost_model_factory(device_names, profile_rows) -> {name: model}`` replaces
-    :func:`ddlsim.api.dp.cost_models` (validation passes calibrated models; each model has
-    ``.device`` and ``.estimate(kc, dtype)``)."""
-    import numpy as np
-    import simpy
+@dataclass(frozen=True)
+class LayerPrices:
+    """What the engine prices before placing (:func:`price_layers`): one GPU's ``layers``
+    (sharded over tp / cp) and their collectives, the ``cluster``, the device of each
+    stage, the cost ``models`` and, per device, ``(fwd_s, bwd_s, estimate)`` per layer of
+    one micro-batch (backward without recomputation; :meth:`per_device` adds it)."""
 
+    workload: object
+    layers: tuple
+    tp_comm: tuple
+    cluster: object
+    stage_devices: tuple[str, ...]
+    models: dict
+    prices: dict
+    paths: dict
+
+    def per_device(self, recompute: str) -> dict:
+        """``{device: (fwd_s, bwd_s with recomputation, estimate)}`` per layer."""
+        from ddlsim.sim.tensor import recompute_times
+
+        return {d: (f, b + recompute_times(self.layers, f, recompute), e)
+                for d, (f, b, e) in self.prices.items()}
+
+
+def price_layers(opts: PipelineOptions, cost_model_factory=None) -> LayerPrices:
+    """Per-layer seconds of ``opts`` on each stage's device, as :func:`predict_model_parallel`
+    simulates them (the layout search's fast path reuses them, so the two agree)."""
     from ddlsim.api.dp import cost_models, counting_estimator, profile_rows
-    from ddlsim.api.finetune import gather_scales, pipeline_lora_layers, step_flops
-    from ddlsim.sim.collectives import broadcast_time, collective
-    from ddlsim.sim.memory import interleaved_stage_memory, stage_memory
-    from ddlsim.sim.network import Network
-    from ddlsim.sim.pipeline import PipelineConfig, PipelineResult, simulate_pipeline
-    from ddlsim.sim.tensor import (
-        Layout,
-        layer_times,
-        recompute_times,
-        shard_model,
-        stage_costs,
-    )
+    from ddlsim.api.finetune import pipeline_lora_layers
+    from ddlsim.sim.collectives import broadcast_time
+    from ddlsim.sim.tensor import Layout, layer_times, shard_model
 
     wl = _workload(opts)
     layout = Layout(opts.tp, opts.stages, opts.dp, opts.cp)
@@ -193,12 +204,6 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     else:
         layers, tp_comm = wl.layers, ()
     layers = pipeline_lora_layers(opts, wl, layers)  # LoRA: adapters on the frozen shard
-    names = tuple(lay.name for lay in layers)
-    if opts.stages * opts.vp > len(layers):
-        what = "stages" if opts.vp == 1 else "vp"
-        need = opts.stages * opts.vp
-        raise ConfigError(f"{what}: {need} {'stages' if opts.vp == 1 else 'model chunks'} "
-                          f"need at least {need} layers, {opts.model} has {len(layers)}")
     cluster = _cluster(opts)
     stage_dev = tuple(cluster.devices[layout.rank(k)] for k in range(opts.stages))
     models = (cost_model_factory or cost_models)(stage_dev, profile_rows(opts.profile))
@@ -216,16 +221,46 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
             if op == "p2p":
                 return broadcast_time(2, nbytes, cp_bw, cp_alpha)
             return tp_only(op, nbytes) if tp_only is not None else 0.0
-    per_dev = {}
+    prices = {}
     for name, model in models.items():
         estimate = counting_estimator(model, paths)
         fwd, bwd, _ = layer_times(layers, tp_comm, estimate, opts.dtype, tp_time,
                                   opts.gemm_dtype, cp=opts.cp,
                                   tp_overlap=opts.tp if opts.tp_comm_overlap else 0)
-        per_dev[name] = (fwd, bwd + recompute_times(layers, fwd, opts.recompute), estimate)
+        prices[name] = (fwd, bwd, estimate)
+    return LayerPrices(wl, tuple(layers), tuple(tp_comm), cluster, stage_dev, models, prices,
+                       paths)
+
+
+def _predict(opts: PipelineOptions, simulate: bool = True,
+             cost_model_factory=None, suggest: bool = True) -> PipelinePrediction:
+    """``cost_model_factory(device_names, profile_rows) -> {name: model}`` replaces
+    :func:`ddlsim.api.dp.cost_models` (validation passes calibrated models; each model has
+    ``.device`` and ``.estimate(kc, dtype)``)."""
+    import numpy as np
+    import simpy
+
+    from ddlsim.api.finetune import gather_scales, step_flops
+    from ddlsim.sim.collectives import collective
+    from ddlsim.sim.memory import interleaved_stage_memory, stage_memory
+    from ddlsim.sim.network import Network
+    from ddlsim.sim.pipeline import PipelineConfig, PipelineResult, simulate_pipeline
+    from ddlsim.sim.tensor import Layout, stage_costs
+
+    lp = price_layers(opts, cost_model_factory)
+    wl, layers, cluster, stage_dev, models = (lp.workload, lp.layers, lp.cluster,
+                                              lp.stage_devices, lp.models)
+    paths, layout = lp.paths, Layout(opts.tp, opts.stages, opts.dp, opts.cp)
+    names = tuple(lay.name for lay in layers)
+    if opts.stages * opts.vp > len(layers):
+        what = "stages" if opts.vp == 1 else "vp"
+        need = opts.stages * opts.vp
+        raise ConfigError(f"{what}: {need} {'stages' if opts.vp == 1 else 'model chunks'} "
+                          f"need at least {need} layers, {opts.model} has {len(layers)}")
+    per_dev = lp.per_device(opts.recompute)
     times = np.stack([per_dev[d][0] + per_dev[d][1] for d in stage_dev])
     input_elems = opts.micro_batch * math.prod(wl.input_shape)
-    mem = _memory_parts(layers, opts, input_elems)
+    mem = memory_parts(layers, opts, input_elems)
     p, v = opts.stages, opts.vp
     caps = [models[d].device.memory_bytes for d in stage_dev]
     orders, infl = _in_flight(opts.schedule, p, opts.micro_batches, v)
@@ -270,7 +305,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
 
     from ddlsim.sim.zero import zero_ops
 
-    ops = zero_ops(opts.zero, _weight_ratio(opts))
+    ops = zero_ops(opts.zero, weight_ratio(opts))
     scales = gather_scales(layers, bounds, p, v) if opts.zero == 3 else [1.0] * p
 
     def reduce(ranks, nbytes, scale=1.0):
@@ -303,7 +338,7 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
         chunk_costs=chunk_costs, stage_attention_s=tuple(attention_s))
 
 
-def _weight_ratio(opts) -> float:
+def weight_ratio(opts) -> float:
     """Weight bytes per gradient byte (what a ZeRO all-gather carries per reduced byte)."""
     from ddlsim.units import dtype_bytes
 
