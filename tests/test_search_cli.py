@@ -18,11 +18,13 @@ def test_search_ranks_feasible_layouts_fastest_first(tmp_path):
     assert len(rows) >= 2 and doc["fitting"] >= len(rows)
     assert [r["iteration_s"] for r in rows] == sorted(r["iteration_s"] for r in rows)
     assert all(r["memory_bytes"] <= r["capacity_bytes"] for r in rows)
-    assert all(r["tp"] * r["pp"] * r["dp"] == 8 for r in rows)
+    assert all(r["tp"] * r["pp"] * r["dp"] * r["cp"] == 8 for r in rows)
+    assert doc["estimated"] == doc["enumerated"] >= doc["fitting"] and doc["layouts_per_s"] > 0
     best = rows[0]
     # the CLI's best is what api.predict gives for that layout
     job = api.Job(workload=api.Workload("gpt3-1.3b"), cluster=api.Cluster("dgx-a100", 8),
-                  parallelism=api.Parallelism(tp=best["tp"], pp=best["pp"],
+                  parallelism=api.Parallelism(tp=best["tp"], pp=best["pp"], cp=best["cp"],
+                                              vp=best["vp"], zero=best["zero"],
                                               recompute=best["recompute"], placement="blocks"),
                   batch=api.Batch(global_batch=64, micro=best["micro_batch"]),
                   strategy=api.Strategy(kind="3d"))

@@ -29,10 +29,11 @@ from ddlsim.cli.options import CALIBRATION, DTYPE, GPU_COUNT, JSON, echo_json, o
 @JSON
 def search_cmd(model, gpus, cluster, device, global_batch, micro_batch, seq, dtype, top,
                out_dir, calibration, as_json) -> None:
-    """Search tp x pp x dp x micro-batch x recomputation for MODEL on GPUS GPUs: keep the
-    layouts that fit in memory (no simulation), rank them by a calibrated estimate,
-    predict the best few with the event simulation and print them fastest first, with why
-    the best beats the next."""
+    """Search tp x cp x pp x dp x micro-batch x recomputation x virtual stages x ZeRO stage
+    for MODEL on GPUS GPUs: estimate every layout's memory and time per iteration with the
+    analytic fast path (the event simulation's own per-layer costs, in closed form), keep
+    those that fit, predict the best few with the event simulation and print them fastest
+    first, with why the best beats the next."""
     calib = api.load_calibration(calibration)
     job = api.Job(workload=api.Workload(model, architecture=(("seq", seq),) if seq else ()),
                   cluster=api.Cluster(cluster, gpus, device=device),
@@ -51,6 +52,8 @@ def search_cmd(model, gpus, cluster, device, global_batch, micro_batch, seq, dty
         echo_json({"calibration": calib.label, "note": result.note(),
                    "layouts": [c.summary() for c in result.layouts],
                    "enumerated": result.enumerated, "memory_checks": result.checked,
+                   "estimated": result.checked, "layouts_per_s": result.layouts_per_s,
+                   "fast_path_s": result.fast_s,
                    "fitting": result.fitting, "predicted": result.predicted,
                    **({"report": str(path / "report.md")} if path else {})})
         return
