@@ -1,64 +1,105 @@
-"""Layout search: speed, and whether its choice is the best the event simulation finds.
+"""Layout search: speed of its analytic fast path, its agreement with the event
+simulation, and whether its choice is the best the simulation finds.
 
 Run: ``.venv/bin/python bench/bench_search.py [--quick] [--sample N]``
 
-``ddlsim search`` keeps the layouts that fit (memory model, no simulation), ranks them by a
-calibrated 1F1B estimate and event-simulates the best few distinct tp x pp. Here the
-search runs for Llama-2 70B on 64 H100s (dgx-h100 preset, global batch 512), then a random
-sample of the other feasible layouts is event-simulated too, and the best of the sample
-is compared with the search's choice (issue target: the choice within 5 % of the best
-found; the whole search under 60 s).
+``ddlsim search`` estimates every layout (tp x cp x pp x dp x micro-batch x recomputation
+x vp x ZeRO stage) with the analytic fast path (``api.layout_fast``: memory and time per
+iteration in closed form from the event simulation's per-layer costs), keeps those that
+fit, and event-simulates the best few distinct tp x pp. Here, for Llama-2 70B on 64 H100s
+(dgx-h100 preset, global batch 512):
+
+1. the whole search, wall time (a fresh process: every cost computed once);
+2. the fast path's rate: every layout of the space evaluated once to warm its caches, then
+   again, timed (issue 15 target: at least 1,000 layouts per second on one core; BLAS
+   threads pinned to 1);
+3. a random sample of the feasible layouts (seed 0) event-simulated: the largest
+   difference between the fast path and ``api.predict``, and the best of the sample
+   against the search's choice (target: the choice within 5 % of the best found).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import random
-import time
 
-from ddlsim import api
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one core: before NumPy is imported
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+
+from ddlsim import api  # noqa: E402
+from ddlsim.api.layout_fast import FastModel, layout_job  # noqa: E402
+from ddlsim.api.layout_search import (  # noqa: E402
+    candidate_layouts,
+    decoder_hyper,
+    decoder_template,
+)
+
+
+def fast_rate(template, min_s: float = 2.0) -> tuple[float, int, float]:
+    """(layouts per second warm, layouts in the space, cold seconds for one pass)."""
+    layers, heads, kv_heads, _ = decoder_hyper(template)
+    space = candidate_layouts(template.cluster.gpus, 8, layers, heads, kv_heads,  # dgx-h100
+                              template.batch.global_batch)
+    fast = FastModel(template, "stored")
+    t0 = time.perf_counter()
+    for lay in space:
+        fast.evaluate(*lay[:7], cp=lay[7])
+    cold = time.perf_counter() - t0
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min_s:
+        for lay in space:
+            fast.evaluate(*lay[:7], cp=lay[7])
+        done += len(space)
+    return done / (time.perf_counter() - t0), len(space), cold
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--sample", type=int, default=12, help="feasible layouts to simulate")
+    ap.add_argument("--sample", type=int, default=16, help="feasible layouts to simulate")
     args = ap.parse_args()
     quick = args.quick or os.environ.get("DDLSIM_BENCH_QUICK") == "1"
     model, gpus = ("gpt3-1.3b", 8) if quick else ("llama2-70b", 64)
-    template = api.Job(workload=api.Workload(model), cluster=api.Cluster("dgx-h100", gpus),
-                       parallelism=api.Parallelism(placement="blocks"),
-                       batch=api.Batch(global_batch=512), strategy=api.Strategy(kind="3d"))
+    gb = 512
+    template = decoder_template(model, "dgx-h100", gpus, global_batch=gb)
     t0 = time.perf_counter()
     result = api.search_layouts(template)
     wall = time.perf_counter() - t0
     best = result.best
     print(f"{model} on {gpus} x h100-sxm: search {wall:.1f} s wall; {result.note()}")
-    chosen = {(c.tp, c.pp, c.micro_batch, c.recompute) for c in result.layouts}
-    others = [f for f in result.feasible if (f[0], f[1], f[3], f[4]) not in chosen]
-    sample = random.Random(0).sample(others, min(args.sample if not quick else 3, len(others)))
+    rate, n, cold = fast_rate(template, 0.5 if quick else 2.0)
+    print(f"fast path: {n} layouts, first pass {cold:.2f} s (costs computed), then "
+          f"{rate:,.0f} layouts/s warm on one core")
+    chosen = {(c.tp, c.pp, c.dp, c.micro_batch, c.recompute, c.vp, c.zero, c.cp)
+              for c in result.layouts}
+    others = [f for f in result.feasible if f.key not in chosen]
+    sample = random.Random(0).sample(others, min(3 if quick else args.sample, len(others)))
     t0 = time.perf_counter()
     rows = []
-    for tp, pp, dp, mb, rc, _, est in sample:
-        par = api.Parallelism(tp=tp, pp=pp, dp=dp, recompute=rc, placement="blocks")
-        job = api.Job(workload=template.workload, cluster=template.cluster, parallelism=par,
-                      batch=api.Batch(global_batch=512, micro=mb), strategy=template.strategy)
-        pred = api.predict(job)
-        rows.append((pred.iteration_s, est, f"tp {tp} pp {pp} dp {dp} mbs {mb} {rc}",
-                     pred.fits))
+    for f in sample:
+        pred = api.predict(layout_job(template, f.tp, f.pp, f.dp, f.micro_batch, f.recompute,
+                                      gb, f.vp, f.zero, f.cp))
+        rows.append((pred.iteration_s, f.estimate_s, f.label, pred.fits))
+    rows += [(c.iteration_s, c.proxy_s, c.label + " (predicted by the search)", True)
+             for c in result.layouts]
     sim_wall = time.perf_counter() - t0
-    fit_rows = [r for r in rows if r[3]]
-    best_sample = min(fit_rows) if fit_rows else None
-    print(f"sampled {len(rows)} other feasible layouts, simulated in {sim_wall:.1f} s")
+    print(f"sampled {len(sample)} other feasible layouts, simulated in {sim_wall:.1f} s")
     for it, est, label, fits in sorted(rows):
-        print(f"  {label:36s} predicted {it:8.3f} s  estimate {est:8.3f} s  "
-              f"({100 * (est / it - 1):+.1f} %){'' if fits else '  does not fit'}")
-    if best is not None and best_sample is not None:
-        gap = best.iteration_s / min(best.iteration_s, best_sample[0]) - 1
+        print(f"  {label:58s} simulated {it:8.3f} s  fast path {est:8.3f} s  "
+              f"({100 * (est / it - 1):+.2f} %){'' if fits else '  does not fit'}")
+    worst = max(rows, key=lambda r: abs(r[1] / r[0] - 1))
+    print(f"largest fast-path vs simulation difference: {100 * (worst[1] / worst[0] - 1):+.2f} "
+          f"% ({worst[2]})")
+    fit_rows = [r for r in rows[:len(sample)] if r[3]]
+    if best is not None and fit_rows:
+        top = min(fit_rows)
+        gap = best.iteration_s / min(best.iteration_s, top[0]) - 1
         print(f"search choice {best.label}: {best.iteration_s:.3f} s; best of the sample "
-              f"{best_sample[2]}: {best_sample[0]:.3f} s; the choice is {100 * gap:.1f} % "
-              "slower than the best found (0.0 = the choice is the best)")
+              f"{top[2]}: {top[0]:.3f} s; the choice is {100 * gap:.1f} % slower than the "
+              "best found (0.0 = the choice is the best)")
 
 
 if __name__ == "__main__":
