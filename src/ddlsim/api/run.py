@@ -34,6 +34,7 @@ class StrategyResult:
     kind: str
     predicted: Prediction  # the headline numbers; .detail is the engine's prediction
     convergence: object | None = None  # ConvergencePrediction
+    time_to_train: object | None = None  # TimeToTrain, or the one-line reason there is none
     lr_sweep: list | None = None  # ReplayResults of the learning-rate sweep
     goodput: object | None = None  # GoodputResult, when the scenario has faults.failures
 
@@ -60,12 +61,41 @@ class StrategyResult:
                         "final_test_acc": c["final_test_acc"], "updates": c["updates"],
                         "time_to_target_s": c["time_to_target_s"]})
             row.update({k: v for k, v in c.items() if k.startswith("tta_")})
+        if self.time_to_train is not None:
+            row.update(benchmark_columns(self.time_to_train, p.device, p.gpus))
         if self.goodput is not None:  # faults.failures: goodput under failures
             from ddlsim.api.faults import goodput_columns
 
             row.update(goodput_columns(self.goodput))
             row.update(_cost(p.device, p.gpus, row["time_to_train_s"]))
         return row
+
+
+def benchmark_columns(ttt, device: str, gpus: int) -> dict:
+    """``benchmark_*`` columns of a strategy: MLPerf steps to the target, train and
+    evaluation seconds, total and cost; or ``benchmark_note``, why there is no time."""
+    if isinstance(ttt, str):
+        return {"benchmark_note": ttt}
+    cost = _cost(device, gpus, ttt.total_s)
+    return {"benchmark": ttt.benchmark, "benchmark_steps": ttt.steps,
+            "benchmark_train_s": ttt.train_s, "benchmark_eval_s": ttt.eval_s,
+            "benchmark_time_to_train_s": ttt.total_s,
+            "benchmark_cost_usd": cost["cost_usd"],
+            "benchmark_note": "" if ttt.in_range else "global batch outside the RCP range"}
+
+
+def _benchmark_time(sc, job, kind: str, calib, result):
+    """The strategy's time to the benchmark's target, or why there is none (one line)."""
+    from ddlsim.api.time_to_train import time_to_train
+
+    if kind != "allreduce":
+        return (f"{kind}: MLCommons' convergence points are synchronous SGD's; the "
+                f"replay shows what this schedule does to the updates to the target")
+    try:
+        return time_to_train(job, None if sc.benchmark == "auto" else sc.benchmark, calib,
+                             prediction=result.predicted)
+    except ConfigError as exc:
+        return str(exc)
 
 
 def _cost(device: str, gpus: int, seconds: float) -> dict:
@@ -187,6 +217,13 @@ def resolve(scenario, label: str, opts: RunOptions = RunOptions()) -> list[tuple
 
     sc = scenario
     out = []
+    if sc.benchmark not in (None, "auto"):
+        from ddlsim.convergence.rcp import load_benchmark
+
+        try:
+            load_benchmark(sc.benchmark)
+        except ConfigError as exc:
+            raise ConfigError(f"{label}: {exc}") from None
     for i, strategy in enumerate(sc.strategies):
         try:
             _unsupported(sc, strategy.kind)
@@ -212,12 +249,13 @@ def _replay(sc, result: StrategyResult, seed: int, with_sweep: bool,
     from ddlsim.api.convergence import ReplayOptions, lr_sweep_prediction, replay_prediction
 
     conv = sc.convergence
-    ropts = ReplayOptions(model=sc.workload.model, batch_per_worker=sc.workload.batch_per_gpu,
+    batch = sc.workload.batch_per_gpu if conv.proxy is None else conv.proxy_batch
+    ropts = ReplayOptions(model=conv.proxy or sc.workload.model, batch_per_worker=batch,
                           workers=sc.cluster.gpus, epochs=conv.epochs, lr=conv.lr,
                           lr_policy=conv.lr_policy, momentum=conv.momentum,
                           staleness_aware=conv.staleness_aware,
                           target_accuracy=conv.target_accuracy, seed=seed,
-                          seeds=tuple(conv.seeds), reference_batch=sc.workload.batch_per_gpu,
+                          seeds=tuple(conv.seeds), reference_batch=batch,
                           progress=progress)
     result.convergence = replay_prediction(result.update_log, ropts)
     if with_sweep and conv.lrs:
@@ -256,5 +294,7 @@ def run_scenario(scenario, label: str, opts: RunOptions = RunOptions()) -> Scena
         if scenario.convergence is not None and kind in ("allreduce", "ps"):
             _replay(scenario, result, seed, with_sweep=first_replay, progress=opts.progress)
             first_replay = False
+        if scenario.benchmark is not None:
+            result.time_to_train = _benchmark_time(scenario, job, kind, calib, result)
         run.results.append(result)
     return run

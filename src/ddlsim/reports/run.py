@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from ddlsim.reports.files import atomic_dir
-from ddlsim.reports.headline import headline, human_table
+from ddlsim.reports.headline import duration, headline, human_table
 from ddlsim.reports.tables import markdown_table
 
 SUMMARY_COLUMNS = ["strategy", "kind", "device", "dtype", "gpus", "samples_per_s",
@@ -106,8 +106,15 @@ def write_run_report(run, out_dir: str | Path) -> Path:
               f"Scenario: `{run.label}`, seed {sc.seed}, {sc.iterations} iterations, "
               f"{sc.cluster.gpus} GPUs on {sc.cluster.preset}, model {sc.workload.model}; "
               f"{_calibration(run)}.", "", *markdown_table(human), ""]
+        bench = benchmark_frame(run)
+        if bench is not None:
+            md += [f"## Time to train: {sc.benchmark if sc.benchmark != 'auto' else 'the workload'}"
+                   f"'s MLPerf target, and the replay check", "", BENCHMARK_NOTE, "",
+                   *markdown_table(bench), ""]
         if replayed:
-            md += ["Convergence: real training of the model on scikit-learn's 8x8 digits with "
+            proxy = sc.convergence.proxy
+            model = "the model" if proxy is None else f"{proxy} (the proxy for {sc.workload.model})"
+            md += [f"Convergence: real training of {model} on scikit-learn's 8x8 digits with "
                    "ddlsim's own kernels, replaying each strategy's simulated update log "
                    "(stale gradients included); time is simulated wall-clock time.", ""]
         md += [f"![{p}]({p})" for p in plots]
@@ -115,6 +122,44 @@ def write_run_report(run, out_dir: str | Path) -> Path:
         (tmp / "report.md").write_text("\n".join(md))
         (tmp / "report.html").write_text(_html(run, summary, human, tmp, plots, subdirs))
     return Path(out_dir)
+
+
+BENCHMARK_NOTE = (
+    "Benchmark scale: steps to the benchmark's quality target from MLCommons' reference "
+    "convergence points at the strategy's global batch, times the simulated iteration, plus "
+    "the benchmark's evaluation passes. Replay: the same strategy's simulated update log "
+    "replayed in real training here (the digits proxy when the workload is too big to "
+    "train), the check of what the schedule (stale or synchronous updates) does to the "
+    "updates needed.")
+
+
+def benchmark_frame(run):
+    """Per strategy, the benchmark-scale time to train next to the replay's time to
+    accuracy (display strings), or None when the scenario asks for neither."""
+    import pandas as pd
+
+    rows = []
+    for r in run.results:
+        ttt, conv = r.time_to_train, r.convergence
+        if ttt is None:
+            continue
+        row = {"strategy": r.name}
+        if isinstance(ttt, str):
+            row.update({"MLPerf steps": "-", "train": "-", "evaluation": "-",
+                        "time to train": "-", "note": ttt})
+        else:
+            row.update({"MLPerf steps": f"{ttt.steps:,}", "train": duration(ttt.train_s),
+                        "evaluation": duration(ttt.eval_s),
+                        "time to train": duration(ttt.total_s),
+                        "note": "" if ttt.in_range else "batch outside the RCP range"})
+        if conv is not None:
+            c = conv.summary()
+            t = c.get("tta_median_s", c.get("time_to_target_s"))
+            row.update({"replay": f"{c.get('outcome', '-')}, {c.get('updates', 0):,} updates",
+                        "replay time to accuracy": "-" if t is None or t != t
+                        else duration(t)})
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else None
 
 
 def _write_convergence(run, replayed, summary, tmp: Path) -> list[str]:
@@ -186,6 +231,13 @@ def _html(run, summary, human, folder: Path, plots: list[str], subdirs: list[str
         f"{html.escape(sc.cluster.preset)}; model {html.escape(sc.workload.model)}; "
         f"{html.escape(_calibration(run))}.</p>",
         f"<div class='wide'>{human.to_html(index=False, border=0)}</div>",
+    ]
+    bench = benchmark_frame(run)
+    if bench is not None:
+        parts += ["<h2>Time to train at benchmark scale, and the replay check</h2>",
+                  f"<p>{html.escape(BENCHMARK_NOTE)}</p>",
+                  f"<div class='wide'>{bench.to_html(index=False, border=0)}</div>"]
+    parts += [
         *(_img(folder / p) for p in plots),
     ]
     for r, sub in zip(run.results, subdirs, strict=True):

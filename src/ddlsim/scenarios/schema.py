@@ -164,7 +164,10 @@ REPLAY_MODELS = ("lenet-digits", "mlp")
 
 
 class ConvergenceSpec(_Strict):
-    """Real training on the 8x8 digits that replays each strategy's update log."""
+    """Real training on the 8x8 digits that replays each strategy's update log. ``proxy``:
+    the model trained when the scenario's workload cannot be trained here (a ResNet-50
+    scenario replays its strategies' update logs on ``lenet-digits`` at ``proxy_batch``
+    samples per worker): the real-training check of the schedule, not of the model."""
 
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.97
     epochs: Annotated[float, Field(gt=0, le=1000)] = 10.0
@@ -175,6 +178,8 @@ class ConvergenceSpec(_Strict):
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0, 1, 2])
     lrs: list[PositiveFloat] = Field(default_factory=list,
                                      description="learning rates of an optional sweep")
+    proxy: Literal["lenet-digits", "mlp"] | None = None
+    proxy_batch: Annotated[int, Field(gt=0, le=4096)] = 32
 
 
 class OutputsSpec(_Strict):
@@ -196,6 +201,9 @@ class Scenario(_Strict):
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     convergence: ConvergenceSpec | None = None
+    benchmark: str | None = Field(None, description="MLPerf Training benchmark whose "
+                                  "reference convergence points give each strategy's time to "
+                                  "train ('auto': the workload's)")
 
     @model_validator(mode="after")
     def _unique_labels(self) -> Scenario:
@@ -203,8 +211,10 @@ class Scenario(_Strict):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise ValueError(f"strategy names must be unique; repeated: {', '.join(dup)}")
-        if self.convergence is not None and self.workload.model not in REPLAY_MODELS:
+        if (self.convergence is not None and self.convergence.proxy is None
+                and self.workload.model not in REPLAY_MODELS):
             raise ValueError(f"convergence replay trains for real on the 8x8 digits: "
                              f"workload.model must be one of {', '.join(REPLAY_MODELS)}, "
-                             f"got {self.workload.model!r}")
+                             f"or convergence.proxy must name one, got workload.model "
+                             f"{self.workload.model!r}")
         return self
