@@ -14,7 +14,8 @@ from ddlsim.validation import parse as P
 _GBIT = 1e9 / 8.0
 
 
-def _int(value: object) -> int | None:
+def whole_number(value: object) -> int | None:
+    """A table cell as a whole number >= 1 (``"8"``, ``"8.0"``), None otherwise."""
     try:
         f = float(str(value).strip())
     except ValueError:
@@ -31,7 +32,7 @@ def cluster_of(row, device: str, gpus: int, ic: P.InterconnectParse, notes: list
                sp: P.SystemParse | None = None) -> tuple[Cluster | None, str]:
     """The cluster a row ran on (from the named instance or system, else from the nodes,
     links and NICs its cells state) or (None, the reason); guesses go to ``notes``."""
-    nodes = _int(row.get("nodes")) or (sp.nodes if sp and sp.gpus == gpus else None)
+    nodes = whole_number(row.get("nodes")) or (sp.nodes if sp and sp.gpus == gpus else None)
     if sp is not None and sp.preset:
         return _preset_cluster(device, gpus, nodes, ic, sp)
     if gpus == 1:

@@ -41,14 +41,6 @@ class RowRun:
     phases: tuple[tuple[Job, float], ...] = ()
 
 
-def _int(value: object) -> int | None:
-    try:
-        f = float(str(value).strip())
-    except ValueError:
-        return None
-    return int(f) if math.isfinite(f) and f == int(f) and f >= 1 else None
-
-
 def _text(row: Mapping[str, object], *cols: str) -> str:
     return " ; ".join(str(row.get(c, "") or "") for c in cols)
 
@@ -188,7 +180,7 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
     gp = sp.gpu
     if gp is None or gp.device is None:
         return None, f"GPU {row['gpu']!r} not in the device catalog"
-    stated_gpus = _int(row.get("num_gpus"))
+    stated_gpus = C.whole_number(row.get("num_gpus"))
     if sp.reason and (stated_gpus is None or sp.conflict):
         return None, sp.reason
     notes += list(gp.assumptions) + list(sp.assumptions[:1 if stated_gpus else None])
@@ -204,7 +196,7 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
         framework = "torchgpipe"
     gpus = stated_gpus or sp.gpus or par.ranks
     if gpus is None and metric.kind == "per_nic_busbw_GBps":
-        nodes = _int(row.get("nodes")) or 2
+        nodes = C.whole_number(row.get("nodes")) or 2
         gpus = 8 * nodes
         row = {**row, "nodes": str(nodes)}
         notes.append(f"GPU count not stated: {nodes} nodes of 8 GPUs assumed")
@@ -259,7 +251,7 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
 
 
 def _job(row, strategy, wl, cluster, precision, par, framework, notes, metric) -> Job | str:
-    glob, micro = _int(row.get("global_batch")), _int(row.get("micro_batch"))
+    glob, micro = C.whole_number(row.get("global_batch")), C.whole_number(row.get("micro_batch"))
     if par.mbs:
         micro = par.mbs
     if strategy == "collective":
