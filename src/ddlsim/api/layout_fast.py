@@ -329,6 +329,21 @@ class FastModel:
         return self._update[key]
 
     # ------------------------------------------------------------------ one layout
+    def prefetched(self, fwd, bwd, params, tp, cp, pp, dp, mb, vp):
+        """Chunk times under ZeRO-3's per-micro-batch weight gathers, as the engine
+        prices them (:meth:`PipelineOptions.zero3_gather_s`): at least the gather each."""
+        from ddlsim.api.finetune import gather_scales
+        from ddlsim.api.pipeline import weight_ratio
+        from ddlsim.units import dtype_bytes
+
+        opts = self.options(tp, pp, dp, mb, "none", vp, 3, cp)
+        lp = self.prices(tp, cp, mb)
+        scales = gather_scales(lp.layers, self.bounds(tp, cp, mb, pp * vp), pp, vp)
+        wb = dtype_bytes(opts.grad_dtype or opts.dtype) * weight_ratio(opts)
+        g = np.array([opts.zero3_gather_s(lp.cluster, float(x) * wb * scales[i % pp])
+                      for i, x in enumerate(params)])
+        return np.maximum(fwd, g), np.maximum(bwd, g)
+
     def evaluate(self, tp: int, pp: int, dp: int, mb: int, rc: str, vp: int = 1,
                  zero: int = 0, cp: int = 1) -> FastEstimate:
         """Memory and time per iteration of one layout (see the module docstring)."""
@@ -360,6 +375,8 @@ class FastModel:
         # ---- time
         fwd, bwd = t.fwd[a1] - t.fwd[a0], t.bwd[a1] - t.bwd[a0]
         params = t.params[a1] - t.params[a0]
+        if zero == 3 and m > 1 and dp * cp > 1:  # per-micro-batch gathers, prefetched
+            fwd, bwd = self.prefetched(fwd, bwd, params, tp, cp, pp, dp, mb, vp)
         gpu_t = (fwd + bwd).reshape(v, p).sum(0)
         n = p * v
         comm = 0.0

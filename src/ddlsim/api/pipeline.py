@@ -277,9 +277,13 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
                              per_dev[d][2], opts.optimizer, opts.grad_dtype, send_div,
                              input_elems) for d in set(stage_dev)}
     chunk_costs = [by_dev[stage_dev[i % p]][i] for i in range(p * v)]
-    if opts.zero:  # each GPU steps the optimizer on its 1/(dp x cp) shard
-        chunk_costs = [replace(c, update_s=c.update_s / (opts.dp * opts.cp))
-                       for c in chunk_costs]
+    scales = gather_scales(layers, bounds, p, v) if opts.zero == 3 else [1.0] * p
+    if opts.zero:  # each GPU steps the optimizer on its 1/(dp x cp) shard; ZeRO-3 gathers
+        wr = weight_ratio(opts)
+        chunk_costs = [replace(c, update_s=c.update_s / (opts.dp * opts.cp),
+                               fwd_s=max(c.fwd_s, g), bwd_s=max(c.bwd_s, g))
+                       for i, c in enumerate(chunk_costs)
+                       for g in [opts.zero3_gather_s(cluster, c.dp_bytes * wr * scales[i % p])]]
     costs = [_gpu_cost(chunk_costs[k::p]) for k in range(p)]
     attn = np.array([lay.kind == "attention" for lay in layers], dtype=float)
     attention_s = []
@@ -306,7 +310,6 @@ def _predict(opts: PipelineOptions, simulate: bool = True,
     from ddlsim.sim.zero import zero_ops
 
     ops = zero_ops(opts.zero, weight_ratio(opts))
-    scales = gather_scales(layers, bounds, p, v) if opts.zero == 3 else [1.0] * p
 
     def reduce(ranks, nbytes, scale=1.0):
         if not opts.zero:

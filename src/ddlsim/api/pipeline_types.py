@@ -76,6 +76,24 @@ class PipelineOptions:
     tp_comm_overlap: bool = False  # SP collectives overlapped with GEMMs (tensor_costs)
     overlap_grad_reduce: bool = True  # DP reduction in buckets during the last backward
 
+    def zero3_gather_s(self, cluster, weight_bytes: float) -> float:
+        """Seconds to all-gather ``weight_bytes`` of one chunk over the dp x cp group (ring;
+        each GPU's share of the node's NICs when the group spans nodes, NVLink otherwise).
+        ZeRO-3 gathers a chunk's weights again for every micro-batch's forward and backward,
+        prefetched while the previous operation computes (Zhao et al. 2023, "PyTorch
+        FSDP", VLDB, Sec. 3.3.2), so each operation lasts at least this long. 0 below stage
+        3, with one micro-batch or one data-parallel rank."""
+        from ddlsim.sim.nccl import all_gather_time
+
+        d = self.dp * self.cp
+        if self.zero != 3 or d == 1 or self.micro_batches == 1 or weight_bytes <= 0:
+            return 0.0
+        if self.tp * self.cp * self.dp > cluster.gpus_per_node:
+            share = min(1.0, cluster.nics_per_node / cluster.gpus_per_node)
+            return all_gather_time(d, weight_bytes, cluster.nic_bw_Bps * share,
+                                   cluster.nic_latency_s)
+        return all_gather_time(d, weight_bytes, cluster.intra_bw_Bps, cluster.intra_latency_s)
+
     @property
     def grad_bucket_bytes(self) -> float:
         """Bytes of one data-parallel gradient bucket when the reduction overlaps the
