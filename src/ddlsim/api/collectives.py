@@ -4,7 +4,7 @@ global NCCL efficiency constants of :mod:`ddlsim.sim.collectives`. No per-row co
 Algorithm choice follows NCCL's default, by rule, not per row: allreduce within one
 NVSwitch node of Hopper GPUs uses NVLS (:func:`ddlsim.sim.collectives.nvls_supported`),
 everything else the ring (the rows' large sizes are bandwidth-bound, where NCCL picks
-the ring over the tree).
+the ring over the tree); alltoall has one algorithm (concurrent point-to-point sends).
 """
 
 from __future__ import annotations
@@ -45,3 +45,28 @@ def busbw_GBps(cluster, op: str = "allreduce", sizes=PEAK_SIZES, ranks=None,
 def per_nic_GBps(cluster) -> float:
     """2-node ring allreduce busbw divided by the NICs a node drives."""
     return busbw_GBps(cluster) / cluster.nics_per_node
+
+
+def alltoall_nic_GBps(cluster, sizes=PEAK_SIZES, ranks=None, mean: bool = False) -> float:
+    """Peak (or mean over ``sizes``) throughput of the busiest NIC during an alltoall on an
+    idle NCCL-calibrated cluster, in GB/s: NIC transmit bytes / alltoall time (0 within one
+    node). What "per NIC" means for alltoall: each GPU's remote sends leave by its own NIC,
+    so alltoall "cannot aggregate the bandwidth of multiple NICs" (S. Jeaugey, NVIDIA,
+    nccl-tests issue #267) and its nccl-tests busbw mixes NVLink and NIC traffic."""
+    import simpy
+
+    from ddlsim.sim.network import Network
+
+    spec = C.nccl_calibrated(cluster)
+    ranks = list(range(spec.num_gpus)) if ranks is None else list(ranks)
+    nic_tx = [i for i, kind in enumerate(Network(simpy.Environment(), spec).links.kinds)
+              if kind == "nic_tx"]
+    vals = []
+    for size in sizes:
+        env = simpy.Environment()
+        net = Network(env, spec)
+        proc = env.process(C.alltoall(env, net, ranks, size))
+        env.run(until=proc)
+        t = proc.value.duration_s
+        vals.append(max(net.bytes_carried()[nic_tx], default=0.0) / t if t > 0 else 0.0)
+    return (sum(vals) / len(vals) if mean else max(vals)) / GB

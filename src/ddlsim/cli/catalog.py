@@ -128,9 +128,10 @@ def models(as_json) -> None:
 @click.option("--gpus-per-node", type=click.IntRange(min=1), help="Default: the preset's.")
 @click.option("--op", default="allreduce", show_default=True,
               type=click.Choice(["allreduce", "reduce_scatter", "all_gather", "broadcast",
-                                 "sendrecv"]))
+                                 "alltoall", "sendrecv"]))
 @click.option("--algo", default="ring", show_default=True,
-              type=click.Choice(["ring", "tree", "hierarchical"]))
+              type=click.Choice(["ring", "tree", "hierarchical"]),
+              help="Allreduce algorithm (alltoall has one: concurrent point-to-point sends).")
 @click.option("--min-bytes", default="8M", show_default=True, help="Smallest size (K/M/G).")
 @click.option("--max-bytes", default="8G", show_default=True, help="Largest size (K/M/G).")
 @click.option("--factor", default=4, show_default=True, type=int,
@@ -162,6 +163,7 @@ def collectives_cmd(cluster, nodes, gpus_per_node, op, algo, min_bytes, max_byte
         if str(exc).startswith("op: "):
             raise click.BadParameter(str(exc).removeprefix("op: "), param_hint="--op") from None
         raise
+    algo = "p2p" if op == "alltoall" else algo
     if as_json:
         echo_json({"op": op, "algo": algo, "gpus": gpus, "cluster": cluster,
                    "calibrated": not raw, "rows": df.to_dict(orient="records")})

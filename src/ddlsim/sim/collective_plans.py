@@ -275,3 +275,49 @@ def hierarchical_stages(net: Network, ranks: Sequence[int],
         return ([intra] if intra else []) + inter + ([intra] if intra else [])
 
     return _cached(net, "hier", ranks, ("stages", nbytes), build)
+
+
+#: Largest alltoall plan built: its ``n(n-1)`` pairs are counted onto the links in blocks
+#: (memory O(n x block)), but time still grows as ``n^2`` (16.8 M pairs at 4,096 ranks).
+MAX_ALLTOALL_RANKS = 4096
+_PAIR_BLOCK = 1 << 20  # pairs counted per block
+
+
+def alltoall_plan(net: Network, ranks: Sequence[int]) -> tuple[tuple[Path, float], ...]:
+    """The flows of an alltoall over ``ranks`` (cached): one per class of pairs (same node,
+    other nodes), each the multi-link path of all its pairs (a link's weight: the pairs
+    crossing it; one channel, so a remote pair uses the sender's and the receiver's own
+    NICs) with the class's largest latency. Raises ConfigError above
+    :data:`MAX_ALLTOALL_RANKS` ranks."""
+    ranks = tuple(ranks)
+    n = len(ranks)
+    if n > MAX_ALLTOALL_RANKS:
+        raise ConfigError(f"ranks: alltoall is planned pair by pair (n(n-1) = {n * (n - 1):,} "
+                          f"pairs for {n:,} ranks); at most {MAX_ALLTOALL_RANKS:,} ranks")
+
+    def build() -> tuple[tuple[Path, float], ...]:
+        r = np.asarray(ranks, dtype=np.int64)
+        gpn = net.cluster.gpus_per_node
+        counts = np.zeros((2, len(net.links)), dtype=np.int64)
+        lat = [0.0, 0.0]
+        rows = max(1, _PAIR_BLOCK // max(1, n))
+        for lo in range(0, n, rows):
+            src = np.repeat(r[lo:lo + rows], n)
+            dst = np.tile(r, src.size // n)
+            keep = src != dst
+            src, dst = src[keep], dst[keep]
+            remote = (src // gpn != dst // gpn).astype(np.int64)
+            for k in (0, 1):
+                m = remote == k
+                if m.any():
+                    links, lk = edge_links(net.cluster, src[m], dst[m], 1)
+                    counts[k] += np.bincount(links, minlength=counts.shape[1])
+                    lat[k] = max(lat[k], lk)
+        plan = []
+        for k in (0, 1):
+            idx = np.flatnonzero(counts[k])
+            if idx.size:
+                plan.append((Path(idx, counts[k][idx].astype(np.float64), lat[k]), lat[k]))
+        return tuple(plan)
+
+    return _cached(net, "alltoall", ranks, None, build)

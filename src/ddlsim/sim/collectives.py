@@ -55,7 +55,8 @@ carries ``S/2``, reduce up and broadcast down pipelined), ``hierarchical`` (intr
 ring reduce-scatter, inter-node ring allreduce per rail of ``S/g``, intra-node all-gather),
 ``nvls`` (NVLink SHARP, allreduce only, one NVSwitch-gen3 node: the switch reduces and
 multicasts, so each GPU sends ``S`` into the switch and receives ``S`` from it once;
-see :func:`allreduce_nvls`).
+see :func:`allreduce_nvls`). ``alltoall``: every rank sends ``S/p`` to every other at once
+(NCCL's grouped send/recv pairs), one flow per class of pairs (:func:`alltoall`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ import simpy
 
 from ddlsim.errors import ConfigError, unknown_name
 from ddlsim.sim.collective_plans import (
+    MAX_ALLTOALL_RANKS,
     Stage,
+    alltoall_plan,
     binary_tree_parents,
     check_ranks,
     double_tree_parents,
@@ -85,6 +88,7 @@ from ddlsim.sim.nccl import (
     NCCL_NVLS_EFFICIENCY,
     NVLS_DEVICES,
     all_gather_time,
+    alltoall_time,
     broadcast_time,
     hierarchical_allreduce_time,
     nccl_calibrated,
@@ -97,20 +101,21 @@ from ddlsim.sim.network import Network
 from ddlsim.sim.topology import ClusterSpec
 
 __all__ = [
-    "ALGOS", "NCCL_NET_EFFICIENCY", "NCCL_NVLINK_EFFICIENCY", "NCCL_NVLS_EFFICIENCY",
-    "NVLS_DEVICES", "OPS", "CollectiveResult", "Stage", "all_gather_ring", "all_gather_time",
-    "allreduce_hierarchical", "allreduce_nvls", "allreduce_ring", "allreduce_tree",
-    "binary_tree_parents", "broadcast", "broadcast_time", "bus_factor", "collective",
-    "collective_bandwidth_table", "double_tree_parents", "hierarchical_allreduce_time",
-    "hierarchical_stages", "nccl_calibrated", "nvls_allreduce_time", "nvls_supported",
-    "reduce_scatter_ring", "reduce_scatter_time", "ring_allreduce_time", "ring_plan",
-    "sendrecv", "tree_allreduce_time", "tree_plan",
+    "ALGOS", "MAX_ALLTOALL_RANKS", "NCCL_NET_EFFICIENCY", "NCCL_NVLINK_EFFICIENCY",
+    "NCCL_NVLS_EFFICIENCY", "NVLS_DEVICES", "OPS", "CollectiveResult", "Stage",
+    "all_gather_ring", "all_gather_time", "allreduce_hierarchical", "allreduce_nvls",
+    "alltoall", "alltoall_time", "allreduce_ring", "allreduce_tree", "binary_tree_parents",
+    "broadcast", "broadcast_time", "bus_factor", "collective", "collective_bandwidth_table",
+    "double_tree_parents", "hierarchical_allreduce_time", "hierarchical_stages",
+    "nccl_calibrated", "nvls_allreduce_time", "nvls_supported", "reduce_scatter_ring",
+    "reduce_scatter_time", "ring_allreduce_time", "ring_plan", "sendrecv",
+    "tree_allreduce_time", "tree_plan",
 ]
 
 # The tree-height helper under its former private name (tests/sim/test_collectives.py).
 _tree_height = tree_height
 
-OPS = ("allreduce", "reduce_scatter", "all_gather", "broadcast", "sendrecv")
+OPS = ("allreduce", "reduce_scatter", "all_gather", "broadcast", "alltoall", "sendrecv")
 ALGOS = ("ring", "tree", "hierarchical", "nvls")
 
 
@@ -289,6 +294,32 @@ def allreduce_nvls(env: simpy.Environment, net: Network, ranks: Sequence[int], n
     return (yield from _collective(env, net, "allreduce", "nvls", ranks, nbytes, [stage], chunks))
 
 
+def alltoall(env: simpy.Environment, net: Network, ranks: Sequence[int], nbytes: float,
+             chunks: int = 1) -> Generator[simpy.Event, Any, CollectiveResult]:
+    """Alltoall of ``nbytes`` per rank: each rank sends ``nbytes/p`` to every other rank, all
+    ``p(p-1)`` sends at once (NCCL: ``p`` grouped ncclSend/ncclRecv pairs per rank).
+
+    The pairs are folded into two concurrent flows sharing links max-min fairly with each
+    other and with any other traffic: the same-node pairs and the other-node pairs
+    (:func:`~ddlsim.sim.collective_plans.alltoall_plan`; a link's weight is the pairs it
+    carries), each paying its class's latency once. Within a class every pair then moves
+    at the rate of the class's busiest link, exact on symmetric clusters; a slow link slows
+    its whole class (per-pair flows would let the other pairs of the class finish first).
+    ``chunks`` is accepted for the dispatcher and changes nothing (one stage).
+    """
+    if not isinstance(chunks, int) or chunks < 1:
+        raise ConfigError(f"chunks: must be an integer >= 1, got {chunks!r}")
+    ranks = check_ranks(net, ranks)
+    if not nbytes >= 0:
+        raise ConfigError(f"nbytes: must be >= 0, got {nbytes!r}")
+    start, p = env.now, len(ranks)
+    if p > 1:
+        per_pair = float(nbytes) / p
+        yield env.all_of([net.transfer(path, per_pair, lat)
+                          for path, lat in alltoall_plan(net, ranks)])
+    return CollectiveResult("alltoall", "p2p", p, float(nbytes), start, env.now)
+
+
 def sendrecv(env: simpy.Environment, net: Network, src: int, dst: int, nbytes: float
              ) -> Generator[simpy.Event, Any, CollectiveResult]:
     """Point-to-point transfer of ``nbytes`` from GPU ``src`` to GPU ``dst``."""
@@ -310,7 +341,7 @@ def collective(env: simpy.Environment, net: Network, op: str, ranks: Sequence[in
     fn = {"allreduce": {"ring": allreduce_ring, "tree": allreduce_tree,
                         "hierarchical": allreduce_hierarchical, "nvls": allreduce_nvls}[algo],
           "reduce_scatter": reduce_scatter_ring, "all_gather": all_gather_ring,
-          "broadcast": broadcast}[op]
+          "broadcast": broadcast, "alltoall": alltoall}[op]
     return (yield from fn(env, net, ranks, nbytes, **kw))
 
 
@@ -329,7 +360,7 @@ def bus_factor(op: str, n: int) -> float:
         return 1.0 if op in ("broadcast", "sendrecv") else 0.0
     if op == "allreduce":
         return 2 * (n - 1) / n
-    if op in ("reduce_scatter", "all_gather"):
+    if op in ("reduce_scatter", "all_gather", "alltoall"):  # alltoall: nccl-tests alltoall.cu
         return (n - 1) / n
     return 1.0
 

@@ -58,6 +58,12 @@ def reduce_scatter_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) ->
 all_gather_time = reduce_scatter_time
 
 
+def alltoall_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
+    """Alltoall where each rank's ``p - 1`` sends (``N/p`` each, all at once) share one
+    link of ``B``, e.g. one NVSwitch node: ``(p-1)/p * N/B + alpha`` (s); 0 for one rank."""
+    return (p - 1) / p * nbytes / bw_Bps + alpha_s if p > 1 else 0.0
+
+
 def broadcast_time(p: int, nbytes: float, bw_Bps: float, alpha_s: float) -> float:
     """Pipelined chain broadcast in the fluid limit: ``N/B + (p-1) alpha`` (s)."""
     return (nbytes / bw_Bps + (p - 1) * alpha_s) if p > 1 else 0.0
