@@ -24,7 +24,9 @@ class DPOptions:
     hierarchical across nodes, ring within one; ``calibrated``: apply the global NCCL
     efficiency constants of :mod:`ddlsim.sim.collectives`; ``zero``: ZeRO stage 0-3
     (:mod:`ddlsim.sim.zero`: ring reduce-scatter per bucket and weight all-gathers instead
-    of the allreduce; the optimizer step on 1/gpus of the parameters).
+    of the allreduce; the optimizer step on 1/gpus of the parameters); ``recompute``:
+    activation recomputation ``none`` | ``selective`` | ``full``, priced as the
+    model-parallel engine does (:func:`ddlsim.sim.tensor_costs.recompute_times`).
     """
 
     model: str = "resnet50"
@@ -52,11 +54,14 @@ class DPOptions:
     max_events: int = DEFAULT_MAX_EVENTS
     zero: int = 0
     lora: object = None  # LoraSpec: LoRA fine-tuning (ddlsim.sim.workloads.lora)
+    recompute: str = "none"
 
     def __post_init__(self) -> None:
+        from ddlsim.sim.memory import RECOMPUTE, check_name
         from ddlsim.sim.zero import check_zero
 
         check_zero(self.zero)
+        check_name("recompute", self.recompute, RECOMPUTE)
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
         if self.gpus < 1:
@@ -82,6 +87,7 @@ class DPPrediction:
     link_stats: list  # per link records from the network
     algo: str
     backward_s: float = 0.0  # one GPU's backward pass (fastest device), seconds
+    recompute_flops: float = 0.0  # one GPU's recomputed forward FLOPs per iteration
 
     @property
     def samples_per_s(self) -> float:
@@ -236,6 +242,19 @@ def counting_estimator(model, paths: dict[str, int]):
     return estimate
 
 
+def recompute_flops(workload, recompute: str) -> float:
+    """FLOPs one iteration of ``workload`` recomputes: the rule that prices its seconds
+    (:func:`ddlsim.sim.tensor_costs.recompute_times`) applied to the layers' forward
+    FLOPs (full: one more forward; selective: the unfused attention cores' forward)."""
+    import numpy as np
+
+    from ddlsim.sim.tensor_costs import recompute_times
+
+    layers = list(workload.layers)
+    fwd = np.array([lay.fwd_flops for lay in layers], dtype=float)
+    return float(recompute_times(layers, fwd, recompute).sum())
+
+
 def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
                ) -> DPPrediction:
     """Simulate synchronous data parallelism for ``opts`` and return the prediction.
@@ -260,7 +279,7 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     models = (cost_model_factory or cost_models)(cluster.devices, profile_rows(opts.profile))
     paths: dict[str, int] = {}
     costs_by_device = {name: step_cost(workload, counting_estimator(model, paths), opts.dtype,
-                                       opts.grad_dtype)
+                                       opts.grad_dtype, opts.recompute)
                        for name, model in models.items()}
     from dataclasses import replace
 
@@ -328,4 +347,5 @@ def predict_dp(opts: DPOptions, cost_model_factory=None, overhead_s: float = 0.0
     single = simulate_sync_dp([fastest], no_comm, single_cfg)
     return DPPrediction(options=opts, cluster=cluster, result=result,
                         single_gpu_samples_per_s=single.samples_per_s, cost_paths=paths,
-                        link_stats=net.link_stats(), algo=algo, backward_s=fastest.bwd_total_s)
+                        link_stats=net.link_stats(), algo=algo, backward_s=fastest.bwd_total_s,
+                        recompute_flops=recompute_flops(workload, opts.recompute))

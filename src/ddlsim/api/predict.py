@@ -177,7 +177,8 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
         loader_samples_per_s=job.loader_samples_per_s, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, seed=job.seed,
         model_overrides=job.workload.architecture, zero=job.parallelism.zero,
-        lora=lora_spec(job.workload), **({"max_events": max_events} if max_events else {}),
+        lora=lora_spec(job.workload), recompute=job.parallelism.recompute,
+        **({"max_events": max_events} if max_events else {}),
         **({"trace_iterations": trace[0], "trace_ranks": trace[1]} if trace else {}))
     pred = predict_dp(opts, cost_model_factory=calibrated_factory(calib, job.framework),
                       overhead_s=calib.overhead(job.framework))
@@ -186,7 +187,8 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
     flops = wl.train_flops * job.cluster.gpus
     return pred, dict(iteration_s=samples / pred.samples_per_s, samples_per_iteration=samples,
                       tokens_per_sample=wl.tokens_per_sample, model_flops=flops,
-                      hardware_flops=flops, scaling_efficiency=pred.scaling_efficiency,
+                      hardware_flops=flops + pred.recompute_flops * job.cluster.gpus,
+                      scaling_efficiency=pred.scaling_efficiency,
                       memory=_dp_memory(job, wl, compute, grad))
 
 

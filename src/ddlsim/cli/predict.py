@@ -64,6 +64,11 @@ def _emit_json(calib, preds, extra=None) -> None:
 @click.option("--zero", default=0, show_default=True, type=click.IntRange(0, 3),
               help="ZeRO stage / distributed optimizer: 1 shards optimizer state over the "
                    "data-parallel GPUs, 2 also gradients, 3 (FSDP) also weights.")
+@click.option("--recompute", default="none", show_default=True,
+              type=click.Choice(["none", "selective", "full"]),
+              help="Activation recomputation: none; selective (the attention core's "
+                   "forward again in backward, Megatron's selective recompute); full "
+                   "(every layer's forward again: gradient checkpointing).")
 @click.option("--noise", default="none", show_default=True, type=NOISE)
 @click.option("--noise-cv", default=0.0, show_default=True, type=float,
               help="Coefficient of variation of per-kernel time noise.")
@@ -87,8 +92,8 @@ def _emit_json(calib, preds, extra=None) -> None:
 @CALIBRATION
 @JSON
 def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, no_overlap,
-       zero, noise, noise_cv, slow_gpu, slow_link, loader_rate, profile, seed, trace_iters,
-       trace_ranks, max_events, out_dir, calibration, as_json, lora_rank,
+       zero, recompute, noise, noise_cv, slow_gpu, slow_link, loader_rate, profile, seed,
+       trace_iters, trace_ranks, max_events, out_dir, calibration, as_json, lora_rank,
        lora_targets) -> None:
     """Predict synchronous data-parallel training (allreduce) throughput and scaling."""
     from ddlsim.reports.dp import summary_frame, write_dp_report
@@ -105,7 +110,7 @@ def dp(model, batch, cluster, device, gpus, dtype, iterations, algo, bucket_mb, 
                 cluster, n, device=device, slow_links=pairs(
                     "--slow-link", slow_link, str, "LINK=FACTOR like nic0.tx=4")),
             precision=precision(dtype), batch=api.Batch(micro=batch),
-            parallelism=api.Parallelism(zero=zero),
+            parallelism=api.Parallelism(zero=zero, recompute=recompute),
             strategy=api.Strategy(kind="allreduce", algo=algo, bucket_bytes=bucket_mb * 1e6,
                                   overlap=not no_overlap),
             iterations=iterations, seed=seed, noise=noise, noise_cv=noise_cv,

@@ -19,6 +19,9 @@ exact: a bucket starts when the slowest GPU has it ready. The allreduce is injec
 in tests, the flow-level network of :mod:`ddlsim.sim.collectives` in predictions. ZeRO
 (:mod:`ddlsim.sim.zero`): buckets reduce-scatter; ``gather`` all-gathers the weights
 after the step (stages 1-2) or before the forward, overlapping it (stage 3).
+Activation recomputation (``step_cost(recompute=...)``) is priced by the model-parallel
+engine's rule, :func:`ddlsim.sim.tensor_costs.recompute_times`: each recomputed layer's
+forward runs again just before its backward, as one more kernel of that layer's backward.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall
 from ddlsim.sim.budget import DEFAULT_MAX_EVENTS, run_budgeted
 from ddlsim.sim.dp_spans import compute_spans
+from ddlsim.sim.tensor_costs import recompute_times
 from ddlsim.sim.updates import update_row
 from ddlsim.units import dtype_bytes
 
@@ -51,7 +55,8 @@ class StepCost:
     backward order); ``fwd_bounds``/``bwd_bounds``: layer i's kernels are
     ``[bounds[i], bounds[i+1])``; ``bwd_grad_bytes``: bytes of gradients layer i of the
     backward order produces; ``update_s``: optimizer step seconds; ``layer_names`` in
-    forward order.
+    forward order. ``bwd_recompute``: per layer of the backward order, whether the first
+    kernel of its backward is its recomputed forward (None: nothing is recomputed).
     """
 
     layer_names: tuple[str, ...]
@@ -61,6 +66,7 @@ class StepCost:
     bwd_bounds: np.ndarray
     bwd_grad_bytes: np.ndarray
     update_s: float
+    bwd_recompute: np.ndarray | None = None
 
     @property
     def fwd_total_s(self) -> float:
@@ -77,15 +83,22 @@ class StepCost:
 
 
 def step_cost(workload, estimate: EstimateFn, dtype: str,
-              grad_dtype: str | None = None) -> StepCost:
+              grad_dtype: str | None = None, recompute: str = "none") -> StepCost:
     """Price every kernel of ``workload``'s training step with ``estimate(call, dtype)``.
 
     ``grad_dtype``: element type of the gradients that are allreduced (default ``dtype``;
-    mixed precision keeps fp32 gradients, so pass ``"float32"`` there).
+    mixed precision keeps fp32 gradients, so pass ``"float32"`` there). ``recompute``:
+    ``none`` | ``selective`` | ``full``; a recomputed layer's backward starts with the
+    seconds :func:`~ddlsim.sim.tensor_costs.recompute_times` gives it.
     """
     layers = list(workload.layers)
     fwd = [[estimate(kc, dtype) for kc in layer.fwd] for layer in layers]
     bwd = [[estimate(kc, dtype) for kc in layer.bwd] for layer in reversed(layers)]
+    redo = None
+    if recompute != "none":  # the forward again, just before the layer's backward
+        extra = recompute_times(layers, np.array([sum(ts) for ts in fwd]), recompute)[::-1]
+        redo = extra > 0
+        bwd = [[float(x), *ts] if r else ts for x, r, ts in zip(extra, redo, bwd, strict=True)]
     update_s = float(sum(estimate(kc, dtype) for kc in workload.update))
     grad_size = dtype_bytes(grad_dtype or dtype)
     grad = [layer.param_count * grad_size for layer in reversed(layers)]
@@ -97,6 +110,7 @@ def step_cost(workload, estimate: EstimateFn, dtype: str,
         bwd_bounds=np.cumsum([0] + [len(ts) for ts in bwd]),
         bwd_grad_bytes=np.array(grad, dtype=float),
         update_s=update_s,
+        bwd_recompute=redo,
     )
 
 
@@ -369,7 +383,8 @@ def sync_dp_process(env: simpy.Environment, costs: Sequence[StepCost], allreduce
         if tracing:
             for r, row in trace_ranks:
                 spans.extend(compute_spans(r, ref, t_fwd[row], fwd_l[row], fwd_end[row],
-                                            bwd_l[row], upd_start[row], upd[row], h2d_s))
+                                            bwd_l[row], upd_start[row], upd[row], h2d_s,
+                                            bwd_k[row]))
         if iteration_end[it] > env.now:
             yield env.timeout(iteration_end[it] - env.now)
         start = upd_end
