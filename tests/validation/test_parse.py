@@ -32,7 +32,7 @@ def _rows() -> list[dict[str, str]]:
     ("Nemotron-8B", "nemotron-8b"), ("BERT-Large", "bert-large"),
     ("BERT-Large pretraining", "bert-large"), ("bert base", "bert-base"), ("VGG-16", "vgg16"),
     ("AlexNet", "alexnet"), ("LeNet-5", "lenet5"), ("Megatron 8.3B", None),
-    ("GPT 22B", None), ("GPT 1.7B", None), ("Transformer-XL base", None), ("VGG-19", None),
+    ("GPT 22B", None), ("GPT 1.7B", None), ("Transformer-XL base", "transformer-xl-base"), ("VGG-19", None),
     ("Custom ResNet 9 (CIFAR10)", "resnet9-cifar"),
     ("ResNet 164 (with bottleneck) (CIFAR10)", "resnet164-cifar"), ("BaiduNet9P (CIFAR10)", None),
     ("Inception V3", None), ("Llama 2", None),
@@ -56,7 +56,7 @@ def test_model_families_and_sizes():
     assert P.parse_model("GPT 1.7B").params_b == pytest.approx(1.7)
     assert P.parse_model("GPT3-175B").params_b == 175
     assert P.parse_model("BERT-Large (340M)").params_b == pytest.approx(0.34)
-    assert P.parse_model("Transformer-XL base") is None
+    assert P.parse_model("XLNet base") is None
     assert P.parse_model("allreduce") is None and P.parse_model("") is None
     assert "3.1" in P.parse_model("Llama-3.1 405B").assumptions[0]
 
@@ -247,7 +247,7 @@ def test_metric_not_performance(metric, unit):
 # --------------------------------------------------------------------------- GPUs
 @pytest.mark.parametrize("text, device, form, mem, count", [
     ("NVIDIA H100-SXM5-80GB", "h100-sxm", "sxm", 80, None),
-    ("A100 80GB PCIe", None, "pcie", 80, None), ("A100-SXM4-40GB", "a100-40gb", "sxm", 40, None),
+    ("A100 80GB PCIe", "a100-pcie-80gb", "pcie", 80, None), ("A100-SXM4-40GB", "a100-40gb", "sxm", 40, None),
     ("A100-SXM4-80GB", "a100-80gb", "sxm", 80, None),
     ("Tesla V100-SXM2-16GB", "v100-sxm2-16gb", "sxm", 16, None),
     ("V100-SXM2-32GB", "v100-sxm2-32gb", "sxm", 32, None),
@@ -259,7 +259,7 @@ def test_metric_not_performance(metric, unit):
     ("8 P100 / 512 GB / 40 CPU (NVIDIA DGX-1)", "p100-sxm2-16gb", "sxm", 16, 8),
     ("Tesla V100 * 8 GPU / 32 GB / 40 CPU", "v100-sxm2-32gb", "", 32, 8),
     ("16 p3.16xlarge (AWS)", "v100-sxm2-16gb", "", 16, None), ("H200", "h200", "", 141, None),
-    ("H100 PCIe (NVLink bridge)", None, "pcie", None, None),
+    ("H100 PCIe (NVLink bridge)", "h100-pcie", "pcie", 80, None),
 ])
 def test_gpu(text, device, form, mem, count):
     r = P.parse_gpu(text)
@@ -410,3 +410,13 @@ def test_llm_rows_carry_their_dimensions():
         if r["category"] == "llm_3d_parallel" and "hidden=" in r["notes"]:
             arch = P.parse_model(r["model"], r["parallelism"], r["notes"]).arch
             assert {"hidden", "layers", "heads", "seq", "vocab"} <= set(arch), r["id"]
+
+
+@pytest.mark.parametrize(("text", "zoo"), [
+    ("GPT-2-style 8.3B", "gpt2-8.3b"), ("GPT-2 8.3B", "gpt2-8.3b"),
+    ("Megatron GPT-2 8.3B", "gpt2-8.3b"), ("GPT-2-style 1.2B", "gpt2-1.2b"),
+    ("GPT-2 4.2B", "gpt2-4.2b"), ("Transformer-XL base", "transformer-xl-base"),
+    ("Transformer-XL large", "transformer-xl-large"),
+    ("transformer xl large", "transformer-xl-large")])
+def test_family_and_size_name_the_zoo_model(text: str, zoo: str) -> None:
+    assert P.parse_model(text).zoo == zoo

@@ -34,6 +34,11 @@ _MEG = ("Narayanan et al. SC'21 'Efficient Large-Scale Language Model Training o
         "Clusters Using Megatron-LM' (arXiv 2104.04473) Table 1, {size} row (heads not "
         "re-verified there), vocab 51200, seq 2048")
 
+_MEG19 = ("Shoeybi et al. 2019 'Megatron-LM: Training Multi-Billion Parameter Language "
+          "Models Using Model Parallelism' (arXiv 1909.08053) Table 1, {size}B row (hidden, "
+          "heads, layers; hidden per head 96); Sec. 4.2: sequences of 1024; Sec. 5.1: "
+          "vocabulary padded to 51,200 (Table 2's 8.3B run uses 24 heads, not modelled)")
+
 _NEMO_GPT = ("NVIDIA/NeMo-Framework-Launcher launcher_scripts/conf/training/gpt3/{size}.yaml "
              "(num_layers, hidden_size, num_attention_heads, ffn 4h, encoder_seq_length "
              "2048); vocab 50257: GPT2BPETokenizer (Megatron pads it to a multiple of "
@@ -66,6 +71,11 @@ GPT_PRESETS: dict[str, GptPreset] = {
     "megatron-529.6b": GptPreset(105, 20480, 128, 2048, 51200,
                                  _MEG.format(size="GPT 529.6B")),
     "megatron-1t": GptPreset(128, 25600, 160, 2048, 51200, _MEG.format(size="GPT 1008.0B")),
+    # Megatron-LM's 2019 weak-scaling study (GPT-2-style, hidden per head 96)
+    "gpt2-1.2b": GptPreset(40, 1536, 16, 1024, 51200, _MEG19.format(size="1.2")),
+    "gpt2-2.5b": GptPreset(54, 1920, 20, 1024, 51200, _MEG19.format(size="2.5")),
+    "gpt2-4.2b": GptPreset(64, 2304, 24, 1024, 51200, _MEG19.format(size="4.2")),
+    "gpt2-8.3b": GptPreset(72, 3072, 32, 1024, 51200, _MEG19.format(size="8.3")),
 }
 
 

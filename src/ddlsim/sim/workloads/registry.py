@@ -29,6 +29,7 @@ from ddlsim.sim.workloads.llama_decoder import (
     llama,
     nemotron,
 )
+from ddlsim.sim.workloads.transformer_xl import TXL_PRESETS, transformer_xl
 
 
 def _preset_builder(preset_name: str, preset: GptPreset) -> Callable[..., Workload]:
@@ -60,6 +61,8 @@ WORKLOADS.update({name: functools.partial(nemotron, name=name, **p.config())
                   for name, p in NEMOTRON_PRESETS.items()})
 WORKLOADS.update({name: functools.partial(bert, name=name, **p.config())
                   for name, p in BERT_PRESETS.items()})
+WORKLOADS.update({name: functools.partial(transformer_xl, name=name, **p.config())
+                  for name, p in TXL_PRESETS.items()})
 
 
 def list_workloads() -> list[str]:

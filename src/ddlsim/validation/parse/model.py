@@ -100,6 +100,22 @@ def _arch(texts: tuple[str, ...], notes: list[str]) -> dict[str, int]:
     return {k: v[0] for k, v in found.items()}
 
 
+def _sized_zoo(unsized: list[tuple[str, str | None]], params_b: float, raw: str,
+               notes: list[str]) -> str | None:
+    """The zoo key of a name whose family (and version) and size are stated apart
+    (``'GPT-2-style 8.3B'``): same family group, same size, the version when given."""
+    for fam, ver in unsized:
+        group = _FAMILIES.get(fam, fam)
+        keys = [k for k, (kfam, kver, ksize) in _ZOO.items()
+                if _FAMILIES.get(kfam, kfam) == group and ksize == params_b
+                and (ver is None or kver is None or kver == ver)]
+        if len(keys) == 1:
+            notes.append(f"{raw.strip()!r} taken as the zoo's {keys[0]} (family {group}, "
+                         f"{params_b:g}B)")
+            return keys[0]
+    return None
+
+
 def parse_model(model_text: str, *other_texts: str) -> ModelParse | None:
     """Model name (and dimensions stated in it or in ``other_texts``) -> :class:`ModelParse`.
 
@@ -120,10 +136,13 @@ def parse_model(model_text: str, *other_texts: str) -> ModelParse | None:
                 notes.append(f"{raw.strip()!r} taken as the zoo's {zoo} (a custom variant "
                              "may differ from it)")
             break
+    unsized: list[tuple[str, str | None]] = []  # (family, version) named without a size
     for m in _NAME.finditer(name) if zoo is None else ():
         if m["fam"] not in _FAMILIES and not any(p[0] == m["fam"] for p in _ZOO.values()):
             continue
         fam = fam or m["fam"]
+        if not m["size"]:
+            unsized.append((m["fam"], m["ver"]))
         ver, size = m["ver"], _size(m["fam"], m["size"])
         for key, (kfam, kver, ksize) in _ZOO.items():
             if kfam != m["fam"] or ksize != size:
@@ -138,15 +157,19 @@ def parse_model(model_text: str, *other_texts: str) -> ModelParse | None:
                 break
         if zoo:
             break
+    pm = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bmt])\b", raw, re.I)
+    params_b = _size("", pm.group(0).lower()) if pm else None
+    if zoo is None and unsized and isinstance(params_b, float):
+        zoo = _sized_zoo(unsized, params_b, raw, notes)
     if zoo is None:
-        zoo = next((k for k in workloads.WORKLOADS if f" {k} " in f" {name.strip()} "), None)
+        spaced = re.sub(r"[\s_-]+", "-", name.strip())
+        zoo = next((k for k in workloads.WORKLOADS if f" {k} " in f" {name.strip()} "
+                    or re.search(rf"(?<![\w.-]){re.escape(k)}(?![\w.-])", spaced)), None)
     arch = _arch((raw, *(cell_text(t) for t in other_texts)), notes)
     family = _FAMILIES.get(fam, "")
     if not family:
         words = re.sub(r"[\s_-]", "", " ".join((raw, *map(cell_text, other_texts))).lower())
         family = next((f for w, f in _FAMILIES.items() if re.search(rf"\b{w}", words)), "")
-    pm = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bmt])\b", raw, re.I)
-    params_b = _size("", pm.group(0).lower()) if pm else None
     if zoo is None and not arch and not family and params_b is None:
         return None
     return ModelParse(zoo=zoo, arch=arch, family=family,
