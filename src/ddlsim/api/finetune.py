@@ -30,12 +30,28 @@ def lora_spec(workload):
     return LoraSpec(*settings)
 
 
+def workload_options(spec) -> tuple[tuple[str, object], ...]:
+    """Builder options of a job's :class:`~ddlsim.job.Workload` ``spec``: its dimensions,
+    and its attention (fused or unfused) for the zoo models that have the choice."""
+    import inspect
+
+    from ddlsim.sim.workloads import WORKLOADS
+
+    out = tuple(spec.architecture)
+    builder = WORKLOADS.get(spec.model)
+    if builder is not None and "attention" in inspect.signature(builder).parameters:
+        out += (("attention", spec.attention),)
+    return out
+
+
 def job_workload(job, micro: int, **extra):
     """The job's per-GPU layer graph for ``micro`` samples: the zoo model with its
-    dimensions (and ``extra`` builder options), LoRA applied when the job fine-tunes."""
+    dimensions and attention (and ``extra`` builder options), LoRA applied when the job
+    fine-tunes."""
     from ddlsim.sim.workloads import apply_lora, get_workload
 
-    wl = get_workload(job.workload.model, micro, **dict(job.workload.architecture), **extra)
+    wl = get_workload(job.workload.model, micro, **dict(workload_options(job.workload)),
+                      **extra)
     spec = lora_spec(job.workload)
     return wl if spec is None else apply_lora(wl, spec)
 

@@ -163,7 +163,7 @@ def cluster_overrides(job: Job) -> tuple[tuple[str, object], ...]:
 # --------------------------------------------------------------------------- engines
 def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None):
     from ddlsim.api.dp import DPOptions, predict_dp
-    from ddlsim.api.finetune import job_workload, lora_spec
+    from ddlsim.api.finetune import job_workload, lora_spec, workload_options
 
     compute, gemm, grad = resolve_precision(job)
     micro, _ = job.resolve_batch()
@@ -176,7 +176,7 @@ def _allreduce(job: Job, calib: Calibration, max_events: int | None, trace=None)
         slow_links=job.cluster.slow_links, cluster_overrides=cluster_overrides(job),
         loader_samples_per_s=job.loader_samples_per_s, profile=job.profile,
         calibrated=job.cluster.nccl_calibrated, seed=job.seed,
-        model_overrides=job.workload.architecture, zero=job.parallelism.zero,
+        model_overrides=workload_options(job.workload), zero=job.parallelism.zero,
         lora=lora_spec(job.workload), recompute=job.parallelism.recompute,
         **({"max_events": max_events} if max_events else {}),
         **({"trace_iterations": trace[0], "trace_ranks": trace[1]} if trace else {}))
