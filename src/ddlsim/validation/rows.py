@@ -191,6 +191,8 @@ def read_row(row: Mapping[str, object]) -> tuple[RowRun | None, str]:
             str(row["gpu"]).lower()):  # the links are described in the GPU cell
         ic = P.parse_interconnect(f"{row.get('interconnect', '')} ; {row['gpu']}")
     notes += list(ic.assumptions)
+    if ic.reason:
+        return None, ic.reason
     framework = P.parse_framework(_text(row, "source", "precision", "parallelism"))
     if re.search(r"torchgpipe", _text(row, "source", "parallelism", "notes").lower()):
         framework = "torchgpipe"

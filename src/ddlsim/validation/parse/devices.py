@@ -33,6 +33,18 @@ _INSTANCES = ((r"\bp3dn\b", "v100", 32), (r"\bp3\b", "v100", 16), (r"\bp4de\b", 
 _PER_INSTANCE = {2: 1, 3: 1, 6: 2, 8: 4, 12: 4, 16: 8, 24: 8, 48: 8}
 
 
+#: Words that make a parenthetical describe the links, not the GPU part ("H100 PCIe (NVLink
+#: bridge)", "H100 SXM (NVSwitch)"); one naming a GPU ("(8*V100 with NVLink)") is kept.
+_LINK_NOTE = (r"\b(?:nvlink|nvswitch|bridged?|infiniband|roce|ethernet|interconnect|"
+              r"pci\s*-?e\s+switch(?:es)?)\b")
+
+
+def _without_link_notes(t: str) -> str:
+    """``t`` without its parentheticals about the interconnect (see :data:`_LINK_NOTE`)."""
+    return re.sub(r"\(([^()]*)\)", lambda m: " " if re.search(_LINK_NOTE, m.group(1))
+                  and not re.search(_GPU, m.group(1)) else m.group(0), t)
+
+
 def parse_gpu(text: str) -> GpuParse | None:
     """GPU text -> catalog device (None for a GPU the catalog lacks), form, memory, count.
 
@@ -56,10 +68,14 @@ def parse_gpu(text: str) -> GpuParse | None:
         per_node = 8 if " nd40" in sp else _PER_INSTANCE.get(int(size.group(1))) if size else None
         notes.append(f"instance type taken as {per_node or '?'} x {fam.upper()} {imem} GB")
         t = f"{fam} {imem}gb {t}"
-    sxm3 = bool(re.search(r"sxm\s*3", t))
-    form = ("pcie" if re.search(r"pci\s*-?e|\bpcie", t) or fam == "p40" else
-            "sxm" if re.search(r"sxm|hgx|dgx|nvlink", t) else "")
-    stated = [int(x) for x in re.findall(r"(\d+)\s*gb\b", t)]
+    part = _without_link_notes(t)  # what names the part: links in parentheses do not
+    sxm3 = bool(re.search(r"sxm\s*3", part))
+    form = ("pcie" if re.search(r"pci\s*-?e|\bpcie", part) or fam == "p40" else
+            "sxm" if re.search(r"sxm|hgx|dgx|nvlink", part) else "")
+    if form == "" and re.search(r"nvlink\s*-?\s*bridge", t):
+        form = "pcie"
+        notes.append("an NVLink bridge joins PCIe cards: the PCIe part assumed")
+    stated = [int(x) for x in re.findall(r"(\d+)\s*gb\b", part)]
     mem = next((x for x in stated if x in _MEM.get(fam, ())), None)
     if stated and mem is None and fam in _MEM:
         notes.append(f"{stated[0]} GB is not a {fam.upper()} memory size (host memory?): ignored")
@@ -74,7 +90,14 @@ def parse_gpu(text: str) -> GpuParse | None:
     elif pm:
         per_node = int(pm.group(1))
     device = None
-    if (form == "pcie" and fam != "p40") or re.search(r"\bnvl\b", t):
+    pcie = (hardware.resolve_device_name(f"{fam} pcie" + (f" {mem}gb" if mem else ""))
+            if form == "pcie" and fam != "p40" and not re.search(r"\bnvl\b", part) else None)
+    if pcie is not None:
+        device = pcie
+        if mem is None:
+            mem = _MEM[fam][0]
+            notes.append(f"memory size not stated: the {mem} GB PCIe part assumed")
+    elif (form == "pcie" and fam != "p40") or re.search(r"\bnvl\b", part):
         notes.append(f"{fam.upper()} PCIe/NVL card is not in the device catalog")
     elif fam == "v100" and sxm3:
         device, mem = ("v100-sxm3-32gb", 32) if mem in (None, 32) else (None, mem)
@@ -125,7 +148,16 @@ class InterconnectParse:
     nic_Gbps: float | None = None
     fabric: str = ""
     assumptions: tuple[str, ...] = ()
+    #: Why these links cannot be simulated honestly ("" when they can).
+    reason: str = ""
 
+
+#: NVLink bridges join PCIe cards two by two; no preset has such pairs.
+BRIDGE_REASON = ("NVLink bridge (PCIe cards joined two by two) cannot be expressed: a cluster "
+                 "preset has one intra-node link kind for all its GPUs (nvswitch | nvlink | "
+                 "pcie) and the device catalog holds no bridge rate for PCIe cards (their "
+                 "NVLink is 0, 'not modelled'); a PCIe or NVSwitch node would be a different "
+                 "machine")
 
 _SYSTEMS = (("dgx-a100", r" (?:dgx|hgx) a100 | selene "), ("dgx-h100", r" (?:dgx|hgx) h100 "),
             ("dgx-2", r" dgx 2h? | hgx 2 "), ("dgx-1", r" dgx 1 "), ("big-basin", r" big basin "))
@@ -178,4 +210,5 @@ def parse_interconnect(text: str) -> InterconnectParse:
               else "")
     if fabric == "ethernet" and re.search(r"\befa\b", t) and "ethernet" not in t:
         notes.append("EFA taken as an Ethernet fabric")
-    return InterconnectParse(system, intra, nvls, nics, nic_gbps, fabric, tuple(notes))
+    reason = BRIDGE_REASON if re.search(r"nvlink\s*-?\s*bridge", t) else ""
+    return InterconnectParse(system, intra, nvls, nics, nic_gbps, fabric, tuple(notes), reason)
