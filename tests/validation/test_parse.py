@@ -247,7 +247,8 @@ def test_metric_not_performance(metric, unit):
 # --------------------------------------------------------------------------- GPUs
 @pytest.mark.parametrize("text, device, form, mem, count", [
     ("NVIDIA H100-SXM5-80GB", "h100-sxm", "sxm", 80, None),
-    ("A100 80GB PCIe", "a100-pcie-80gb", "pcie", 80, None), ("A100-SXM4-40GB", "a100-40gb", "sxm", 40, None),
+    ("A100 80GB PCIe", "a100-pcie-80gb", "pcie", 80, None),
+    ("A100-SXM4-40GB", "a100-40gb", "sxm", 40, None),
     ("A100-SXM4-80GB", "a100-80gb", "sxm", 80, None),
     ("Tesla V100-SXM2-16GB", "v100-sxm2-16gb", "sxm", 16, None),
     ("V100-SXM2-32GB", "v100-sxm2-32gb", "sxm", 32, None),
