@@ -360,6 +360,11 @@ def predict(job: Job, calibration: str | Calibration | None = "stored",
     need, cap = memory if memory else (None, None)
     from ddlsim.api.profile_check import profile_warnings
 
+    from ddlsim.sim.workloads import EXPERIMENTAL
+
+    warns = profile_warnings(job)
+    if job.workload.model in EXPERIMENTAL:
+        warns = (*warns, f"model {job.workload.model}: {EXPERIMENTAL[job.workload.model]}")
     return Prediction(job=job, calibration=calib, peak_flops_per_gpu=peak, memory_bytes=need,
                       memory_capacity_bytes=cap, detail=detail, device=dev, dtype=dtype,
-                      assumptions=job.assumptions, warnings=profile_warnings(job), **out)
+                      assumptions=job.assumptions, warnings=warns, **out)

@@ -7,7 +7,8 @@ family and precision class, one memory-bound efficiency and one factor per frame
 (bounded least squares on iteration time, which is linear in the reciprocal
 efficiencies); a family/class with no single-GPU row is fitted on the rows of its
 smallest pure data-parallel configuration (a 1-D search on the squared log error).
-Every other row is held out.
+Rows of a zoo model marked experimental (:data:`ddlsim.sim.workloads.EXPERIMENTAL`) never
+fit. Every other row is held out.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ FIT_RULE = ("single-GPU throughput and backward-time rows fit the GEMM efficienc
             "family/precision class, one memory-bound efficiency and one factor per framework "
             "(bounded least squares on iteration time, PyTorch or unstated framework = 1); "
             "a family/class with no single-GPU row is fitted on the rows of its smallest pure "
-            "data-parallel configuration (1-D search on the squared log error); NCCL "
-            "bus-bandwidth efficiencies are sim.collectives' constants")
+            "data-parallel configuration (1-D search on the squared log error); rows of "
+            "experimental zoo models never fit; NCCL bus-bandwidth efficiencies are "
+            "sim.collectives' constants")
 
 _TIME_KINDS = ("iteration_s", "backprop_s", "epoch_s", "time_to_train_s")
 _RATE_KINDS = ("samples_per_s", "tokens_per_s")
@@ -52,6 +54,9 @@ def key_of(run: RowRun) -> str:
 def fit_rows(runs: Sequence[tuple[str, RowRun]]) -> list[str]:
     """Fingerprints of the rows the rule declares fit rows (see the module docstring).
     ``runs``: (fingerprint, run) of every expressible row."""
+    from ddlsim.sim.workloads import EXPERIMENTAL
+
+    runs = [(f, r) for f, r in runs if r.job.workload.model not in EXPERIMENTAL]
     single = [(f, r) for f, r in runs if r.job.cluster.gpus == 1
               and r.metric.kind in _RATE_KINDS + ("backprop_s",)]
     keys = {key_of(r) for _, r in single}

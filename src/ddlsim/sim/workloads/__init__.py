@@ -86,7 +86,12 @@ from ddlsim.sim.workloads.lora import (
     lora_layers,
     lora_param_count,
 )
-from ddlsim.sim.workloads.registry import WORKLOADS, get_workload, list_workloads
+from ddlsim.sim.workloads.registry import (
+    EXPERIMENTAL,
+    WORKLOADS,
+    get_workload,
+    list_workloads,
+)
 from ddlsim.sim.workloads.specs import SPEC_FIELDS, from_layers
 
 # The cached builders under their former private names (tests clear their caches).
@@ -94,6 +99,7 @@ _gpt = cached_gpt
 _resnet50 = cached_resnet50
 
 __all__ = [
+    "EXPERIMENTAL",
     "BERT_MAX_POSITIONS", "BERT_PRESETS", "BERT_TYPE_VOCAB", "DECODER_MLPS", "DIGITS_MLP_SIZES",
     "GPT_PRESETS", "LAYER_KINDS", "LLAMA_PRESETS", "LORA_TARGETS", "MATMUL_OPS",
     "MLPERF_LORA", "NEMOTRON_PRESETS", "RESNET_BLOCKS", "SPEC_FIELDS", "WORKLOADS",

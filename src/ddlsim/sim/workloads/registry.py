@@ -64,6 +64,18 @@ WORKLOADS.update({name: functools.partial(bert, name=name, **p.config())
 WORKLOADS.update({name: functools.partial(transformer_xl, name=name, **p.config())
                   for name, p in TXL_PRESETS.items()})
 
+_TXL_GAP = ("experimental: against NVIDIA DeepLearningExamples' Transformer-XL table its "
+            "TF32/FP32 throughput is within 4 % but its mixed-precision throughput about 2x "
+            "too high (a mechanism is missing: eager-mode dispatch, or memory-bound ops the "
+            "layer graph does not count)")
+#: Zoo models that are predicted but not trusted yet: name -> why. Their reference rows are
+#: predicted and reported but never fit the calibration; predictions carry the reason.
+EXPERIMENTAL: dict[str, str] = {
+    "transformer-xl-base": _TXL_GAP,
+    "transformer-xl-large": _TXL_GAP + "; its parameter count is 11 % above the published "
+                                       "257M",
+}
+
 
 def list_workloads() -> list[str]:
     """Names :func:`get_workload` knows, in registry order."""
