@@ -359,7 +359,6 @@ def predict(job: Job, calibration: str | Calibration | None = "stored",
         peak = get_device(dev).peak_flops(dtype)
     need, cap = memory if memory else (None, None)
     from ddlsim.api.profile_check import profile_warnings
-
     from ddlsim.sim.workloads import EXPERIMENTAL
 
     warns = profile_warnings(job)
