@@ -129,3 +129,16 @@ def test_alltoall_cli():
     row, = data["rows"]
     assert row["algbw"] == pytest.approx(2 * 50e9, rel=1e-3)
     assert row["busbw"] == pytest.approx(row["algbw"] * 15 / 16)
+
+
+def test_a_per_nic_alltoall_row_reports_the_busiest_nic_not_busbw_over_nics():
+    from ddlsim import api
+    from ddlsim.api.collectives import alltoall_nic_GBps, busbw_GBps
+    from ddlsim.api.dp import cluster_for
+
+    strategy = api.Strategy("collective", op="alltoall", sizes_bytes=(2**30,), per_nic=True)
+    job = api.Job(cluster=api.Cluster("dgx-h100", 16), strategy=strategy)
+    got = api.predict(job).busbw_Bps / 1e9
+    cluster = cluster_for("dgx-h100", 16, calibrated=False)
+    assert got == alltoall_nic_GBps(cluster, [2**30])
+    assert got > busbw_GBps(cluster, "alltoall", sizes=[2**30]) / cluster.nics_per_node

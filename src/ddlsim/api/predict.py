@@ -315,17 +315,21 @@ def _ps(job: Job, calib: Calibration, max_events: int | None, trace=None):
 
 
 def _collective(job: Job, calib: Calibration, max_events: int | None, trace=None):
-    from ddlsim.api.collectives import busbw_GBps
+    from ddlsim.api.collectives import alltoall_nic_GBps, busbw_GBps
     from ddlsim.api.dp import cluster_for
 
     cluster = cluster_for(job.cluster.preset, job.cluster.gpus, calibrated=False,
                            overrides=cluster_overrides(job))
     st = job.strategy
     algo = None if st.algo == "auto" else st.algo
-    bw = busbw_GBps(cluster, st.op, sizes=list(st.sizes_bytes), mean=st.size_stat == "mean",
-                    algo=algo) * 1e9
-    if st.per_nic:
-        bw /= cluster.nics_per_node
+    mean = st.size_stat == "mean"
+    if st.per_nic and st.op == "alltoall":  # each GPU's remote sends leave by its own NIC
+        bw = alltoall_nic_GBps(cluster, list(st.sizes_bytes), mean=mean) * 1e9
+    else:
+        bw = busbw_GBps(cluster, st.op, sizes=list(st.sizes_bytes), mean=mean,
+                        algo=algo) * 1e9
+        if st.per_nic:
+            bw /= cluster.nics_per_node
     return None, dict(iteration_s=float("nan"), samples_per_iteration=0.0, tokens_per_sample=1,
                       model_flops=0.0, hardware_flops=0.0, busbw_Bps=bw, memory=None)
 
