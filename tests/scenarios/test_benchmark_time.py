@@ -28,9 +28,11 @@ def test_each_synchronous_strategy_gets_the_rcp_steps_at_its_global_batch(tmp_pa
     assert "synchronous SGD" in rows["ps-asp"]["benchmark_note"]
     # the replay trained the proxy with each strategy's update log
     assert rows["ps-asp"]["updates"] > rows["ar"]["updates"] > 0
-    report = (write_run_report(run, tmp_path / "r") / "report.md").read_text()
+    folder = write_run_report(run, tmp_path / "r")
+    report = (folder / "report.md").read_text()
     assert "MLPerf target, and the replay check" in report
     assert "lenet-digits (the proxy for resnet50)" in report
+    assert "Time to train at benchmark scale" in (folder / "report.html").read_text()
 
 
 def test_an_unknown_benchmark_is_a_one_line_error_before_simulating():

@@ -120,7 +120,8 @@ def write_run_report(run, out_dir: str | Path) -> Path:
         md += [f"![{p}]({p})" for p in plots]
         md += ["", "Per strategy: " + ", ".join(f"[{d}]({d}/report.md)" for d in subdirs), ""]
         (tmp / "report.md").write_text("\n".join(md))
-        (tmp / "report.html").write_text(_html(run, summary, human, tmp, plots, subdirs))
+        (tmp / "report.html").write_text(_html(run, summary, human, tmp, plots, subdirs,
+                                               bench))
     return Path(out_dir)
 
 
@@ -215,7 +216,8 @@ def _calibration(run) -> str:
             else "calibration: none")
 
 
-def _html(run, summary, human, folder: Path, plots: list[str], subdirs: list[str]) -> str:
+def _html(run, summary, human, folder: Path, plots: list[str], subdirs: list[str],
+          bench=None) -> str:
     sc = run.scenario
     heads = "".join(f"<li><b>{html.escape(headline(r))}</b></li>"
                     for r in summary.to_dict("records"))
@@ -232,7 +234,6 @@ def _html(run, summary, human, folder: Path, plots: list[str], subdirs: list[str
         f"{html.escape(_calibration(run))}.</p>",
         f"<div class='wide'>{human.to_html(index=False, border=0)}</div>",
     ]
-    bench = benchmark_frame(run)
     if bench is not None:
         parts += ["<h2>Time to train at benchmark scale, and the replay check</h2>",
                   f"<p>{html.escape(BENCHMARK_NOTE)}</p>",

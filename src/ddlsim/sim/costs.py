@@ -264,9 +264,10 @@ class CostModel:
 
     # -- queries --------------------------------------------------------------------
 
-    def roofline_s(self, kc: KernelCall, dtype: str) -> float:
-        """Ideal seconds ``max(F / peak_flops[dtype], B / memory_bw)``, before efficiency."""
-        peak = self.device.peak_flops(dtype)
+    def roofline_s(self, kc: KernelCall, dtype: str, compute_fraction: float = 1.0) -> float:
+        """Ideal seconds ``max(F / (peak_flops[dtype] f), B / memory_bw)``, before
+        efficiency; ``f``: the fraction of the peak the call can use (1: all of it)."""
+        peak = self.device.peak_flops(dtype) * compute_fraction
         return max(opspec.flops(kc) / peak,
                    opspec.bytes_moved(kc, dtype) / self.device.memory_bw_bytes_per_s)
 
@@ -330,8 +331,7 @@ class CostModel:
         fit = self.roofline_fit(kc.op, dtype)
         shape = self.shape_fraction(kc, dtype)
         if shape != 1.0:
-            roof = max(opspec.flops(kc) / (self.device.peak_flops(dtype) * shape),
-                       opspec.bytes_moved(kc, dtype) / self.device.memory_bw_bytes_per_s)
+            roof = self.roofline_s(kc, dtype, shape)
         return Estimate(fit.overhead_s + roof / fit.efficiency, "roofline",
                         f"overhead {fit.overhead_s:.4g} s + roofline {roof:.6g} s "
                         f"(shape fraction {shape:.3g}) / efficiency {fit.efficiency:.4g} "

@@ -252,9 +252,8 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
         result.sends.append((it, src, dst, kind, j, start, env.now))
         done.succeed()
 
-    last_bwd = [max(i for i, (kind, vs, _) in enumerate(order) if kind == "B" and vs == c)
-                if any(kind == "B" and vs == c for kind, vs, _ in order) else -1
-                for order in orders for c in range(n)]
+    last_bwd = {(k, vs): i for k, order in enumerate(orders)  # the chunk's last backward
+                for i, (kind, vs, _) in enumerate(order) if kind == "B"}
 
     def buckets(it, k, stream, vs, start):
         """Reduce chunk ``vs``'s gradients in ``nb`` buckets during its last backward."""
@@ -292,7 +291,7 @@ def pipeline_process(env: simpy.Environment, costs: Sequence[StageCost], cfg: Pi
                 if vs < n - 1:
                     yield grad_ready[vs][j]
                 start = env.now
-                if overlap and cost.dp_bytes > 0 and idx == last_bwd[k * n + vs]:
+                if overlap and cost.dp_bytes > 0 and idx == last_bwd[k, vs]:
                     pending.append(env.process(buckets(it, k, stream, vs, start)))
                 yield env.timeout(cost.bwd_s)
                 in_flight[k] -= 1
