@@ -1,5 +1,6 @@
-"""The cluster presets of issue 16 (DGX H200/B200, GB200 NVL72, MI300X, AWS p4d/p5/g6e, and
-the V100/P100 systems of DAWNBench: AWS p3/p3dn, Azure ND40rs_v2, Alibaba gn6e, DGX-1):
+"""The cluster presets of issue 16 (DGX H200/B200, GB200 NVL72, MI300X, Gaudi 2/3 servers,
+AWS p4d/p5/g6e, and the V100/P100 systems of DAWNBench: AWS p3/p3dn, Azure ND40rs_v2,
+Alibaba gn6e, DGX-1):
 each builds, has the right GPU and NIC counts, and every value carries a source."""
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ EXPECTED = {
     "alibaba-gn6e-24xlarge": ("v100-sxm2-32gb", 8, "nvlink", 150e9, 1, 32e9 / 8),
     "dgx-1-p100": ("p100-sxm2-16gb", 8, "nvlink", 80e9, 4, 100e9 / 8),
     "dgx-1-v100": ("v100-sxm2-16gb", 8, "nvlink", 150e9, 4, 100e9 / 8),
+    # Gaudi: 21 of 24 RoCE ports all-to-all inside the box, 3 per card scale out
+    "gaudi2-hls2": ("gaudi2", 8, "nvlink", 21 * 100e9 / 8, 8, 3 * 100e9 / 8),
+    "gaudi3-hls3": ("gaudi3", 8, "nvlink", 21 * 200e9 / 8, 8, 3 * 200e9 / 8),
 }
 FIELDS = {f.name for f in dataclasses.fields(ClusterSpec)} - {"name", "nodes", "devices",
                                                               "link_overrides", "source"}

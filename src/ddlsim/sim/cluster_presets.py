@@ -278,3 +278,33 @@ V100_ERA_PRESETS: dict[str, dict[str, tuple[Any, str]]] = {
         (0.13 * US, "EDR InfiniBand switch, ~100-200 ns port-to-port (approximate)")),
 }
 MORE_PRESETS.update(V100_ERA_PRESETS)
+
+_GAUDI_NET = ("Intel Gaudi documentation 'Intel Gaudi Network Configuration' "
+              "(docs.habana.ai/en/latest/Management_and_Monitoring/Network_Configuration/)")
+_GAUDI_LEAF = ("Intel's reference sub-cluster of 16 nodes under 3 leaf switches, half the "
+               "ports down (The Next Platform, 2024-04-09, quoting Intel)")
+
+
+def _gaudi(device: str, box: str, intra_GBps: float, port_Gbps: int) -> dict:
+    """An 8-card Gaudi server: 21 of each card's 24 on-chip RoCE ports join the other 7
+    cards all-to-all (3 per peer; modelled as direct links summed over the peers, exact for
+    collectives over all 8, up to 7x optimistic for one peer-to-peer transfer, as for
+    mi300x-8), the other 3 ports scale out as one NIC per card."""
+    return {
+        "device": (device, _GAUDI_NET),
+        "gpus_per_node": (8, f"{_GAUDI_NET}: seven other accelerators inside one {box} box"),
+        "intra_link": ("nvlink", f"{_GAUDI_NET}: direct RoCE links between the cards, no "
+                                 "switch; the all-to-all is modelled as direct GPU links"),
+        "intra_bw_Bps": (intra_GBps * GBps, f"{_GAUDI_NET}: 21 x {port_Gbps} Gbps = "
+                                            f"{intra_GBps:g} GB/s unidirectional per card"),
+        "intra_latency_s": (5.0 * US, _EST),
+        "nics_per_node": (8, f"{_GAUDI_NET}: 3 scale-out ports per card"),
+        "nic_bw_Bps": (3 * port_Gbps * Gbps, f"{_GAUDI_NET}: 3 x {port_Gbps} Gbps per card"),
+        "nic_latency_s": (5.0 * US, _EST),
+        **_fat_tree((16, _GAUDI_LEAF), (1.0 * US, _EST), "ethernet", _GAUDI_NET,
+                    "non-blocking (half the leaf ports down) per " + _GAUDI_LEAF),
+    }
+
+
+MORE_PRESETS.update({"gaudi2-hls2": _gaudi("gaudi2", "HLS-2", 262.5, 100),
+                     "gaudi3-hls3": _gaudi("gaudi3", "HLS-3", 525.0, 200)})
