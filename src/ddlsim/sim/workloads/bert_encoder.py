@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import call
 from ddlsim.sim.workloads.gpt_decoder import attention_calls, gelu_mlp, ln_layer
-from ddlsim.sim.workloads.graph import Layer, Workload, check_batch, check_dtype, check_int
+from ddlsim.sim.workloads.graph import (
+    Layer,
+    Workload,
+    check_batch,
+    check_dtype,
+    check_ints,
+)
 from ddlsim.sim.workloads.net import Net
 
 
@@ -142,9 +148,8 @@ def bert(batch: int, layers: int, hidden: int, heads: int, seq: int, vocab: int 
     """
     check_batch(batch)
     check_dtype(dtype)
-    for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
-                         ("seq", seq), ("vocab", vocab), ("ffn_mult", ffn_mult)):
-        check_int(label, value)
+    check_ints(layers=layers, hidden=hidden, heads=heads, seq=seq, vocab=vocab,
+               ffn_mult=ffn_mult)
     if hidden % heads:
         raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
     if seq > BERT_MAX_POSITIONS:

@@ -207,6 +207,12 @@ def check_int(label: str, value: object, minimum: int = 1) -> int:
     return value
 
 
+def check_ints(**named: object) -> None:
+    """:func:`check_int` (minimum 1) on each keyword argument, in the order given."""
+    for label, value in named.items():
+        check_int(label, value)
+
+
 def check_batch(batch: object) -> int:
     """``batch`` when it is an integer >= 1 (samples per GPU); ConfigError otherwise."""
     return check_int("batch", batch)

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import call
 from ddlsim.sim.workloads.gpt_decoder import attention_core, check_attention, ln_layer
-from ddlsim.sim.workloads.graph import Layer, Workload, check_batch, check_dtype, check_int
+from ddlsim.sim.workloads.graph import (
+    Layer,
+    Workload,
+    check_batch,
+    check_dtype,
+    check_ints,
+)
 from ddlsim.sim.workloads.net import Net
 
 
@@ -157,9 +163,8 @@ def _check_decoder(batch: int, layers: int, hidden: int, heads: int, kv_heads: i
     check_batch(batch)
     check_attention(attention)
     check_dtype(dtype)
-    for label, value in (("layers", layers), ("hidden", hidden), ("heads", heads),
-                         ("kv_heads", kv_heads), ("ffn", ffn), ("seq", seq), ("vocab", vocab)):
-        check_int(label, value)
+    check_ints(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn, seq=seq,
+               vocab=vocab)
     if hidden % heads:
         raise ConfigError(f"heads: must divide hidden={hidden}, got {heads}")
     if heads % kv_heads:

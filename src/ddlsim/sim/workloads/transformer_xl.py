@@ -33,7 +33,14 @@ from dataclasses import dataclass
 from ddlsim.errors import ConfigError
 from ddlsim.opspec import KernelCall, call
 from ddlsim.sim.workloads.gpt_decoder import block_attention_calls, ln_layer
-from ddlsim.sim.workloads.graph import Layer, Workload, check_batch, check_dtype, check_int
+from ddlsim.sim.workloads.graph import (
+    Layer,
+    Workload,
+    check_batch,
+    check_dtype,
+    check_int,
+    check_ints,
+)
 from ddlsim.sim.workloads.net import Net
 
 #: WikiText-103 word vocabulary and adaptive-softmax cutoffs of DLE ``pytorch/train.py``
@@ -255,10 +262,8 @@ def transformer_xl(batch: int, layers: int, d_model: int, heads: int, d_head: in
     """
     check_batch(batch)
     check_dtype(dtype)
-    for label, value in (("layers", layers), ("d_model", d_model), ("heads", heads),
-                         ("d_head", d_head), ("d_inner", d_inner), ("tgt_len", tgt_len),
-                         ("vocab", vocab), ("div_val", div_val)):
-        check_int(label, value)
+    check_ints(layers=layers, d_model=d_model, heads=heads, d_head=d_head, d_inner=d_inner,
+               tgt_len=tgt_len, vocab=vocab, div_val=div_val)
     check_int("mem_len", mem_len, 0)
     cutoffs = tuple(cutoffs)
     if list(cutoffs) != sorted(set(cutoffs)) or any(c < 1 or c >= vocab for c in cutoffs):
